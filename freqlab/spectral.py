@@ -72,8 +72,12 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _normalised_coords(n: int) -> torch.Tensor:
-    """``2i/n - 1`` for i in [0, n): the filters' coordinate on fftshifted indices, float64 (n,)."""
-    return torch.arange(n, dtype=torch.float64) * (2.0 / n) - 1.0
+    """``2i/n - 1`` for i in [0, n): the filters' coordinate on fftshifted indices, float64 (n,).
+
+    Computed as ``(2i) / n - 1`` in that order, the reference's rounding: ``i * (2/n)`` can differ by
+    one ulp, which flips ``ideal``/``ideal_exact`` bins that lie exactly on the threshold.
+    """
+    return torch.arange(0, 2 * n, 2, dtype=torch.float64) / n - 1.0
 
 
 def _build_mask_3d(
