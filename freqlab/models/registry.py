@@ -29,9 +29,7 @@ class ModelSpec:
     description: str = ""
 
 
-_TINY_DEFAULTS = dict(
-    num_frames=8, height=32, width=32, num_inference_steps=10, guidance_scale=7.5
-)
+_TINY_DEFAULTS = dict(num_frames=8, height=32, width=32, num_inference_steps=10, guidance_scale=7.5)
 # Tiny models have random weights, so any factors exercise the code; these are diffusers'
 # documented video factors (ModelScope/ZeroScope), v1 backbone, diffusers stages.
 _TINY_FREEU = dict(b1=1.2, b2=1.4, s1=0.9, s2=0.2, variant="v1", stages="diffusers")

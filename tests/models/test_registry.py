@@ -1,6 +1,11 @@
 import pytest
 import torch
-from diffusers import AnimateDiffPipeline, TextToVideoSDPipeline, UNet3DConditionModel, UNetMotionModel
+from diffusers import (
+    AnimateDiffPipeline,
+    TextToVideoSDPipeline,
+    UNet3DConditionModel,
+    UNetMotionModel,
+)
 
 from freqlab.models import MODELS, get_model_spec, load_model
 
