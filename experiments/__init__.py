@@ -1,0 +1,1 @@
+"""Hydra glue: plain functions that take a composed config and run a job."""
