@@ -36,7 +36,6 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 import torch
 from diffusers import UNet2DConditionModel, UNet3DConditionModel, UNetMotionModel
@@ -170,16 +169,20 @@ class FreeUHandle:
         self.unet = unet
         self.targets = targets
         self._hooks = hooks
+        self._attached = True
 
     @property
     def active(self) -> bool:
         """Whether the hooks are still attached."""
-        return bool(self._hooks)
+        return self._attached
 
     def remove(self) -> None:
         """Detach every hook; the UNet behaves exactly as before :meth:`FreeU.apply`."""
+        if not self._attached:
+            return  # a second remove() must not unregister a later FreeU on the same UNet
         while self._hooks:
             self._hooks.pop().remove()
+        self._attached = False
         _ACTIVE.discard(self.unet)
 
     def __enter__(self) -> FreeUHandle:
@@ -253,15 +256,19 @@ class FreeU:
             points.append(point)
         return points
 
-    def targets(self, unet: object) -> list[FreeUTarget]:
+    def targets(self, unet: object, include_untouched: bool = False) -> list[FreeUTarget]:
         """The concatenation points this FreeU modifies on ``unet`` (a UNet or a pipeline).
 
+        Args:
+            unet: a supported UNet, or a pipeline with one as ``.unet``.
+            include_untouched: also list the points FreeU leaves alone (``stage=None``).
+
         Returns:
-            One :class:`FreeUTarget` per modified point, in decoder order, with its stage and
-            factors. Nothing is run and nothing is attached.
+            :class:`FreeUTarget` s in decoder order, with their channel split, stage and factors.
+            Nothing is run and nothing is attached.
         """
-        model = _resolve_unet(unet)
-        return [p for p in self._all_points(model) if p.stage is not None]
+        points = self._all_points(_resolve_unet(unet))
+        return points if include_untouched else [p for p in points if p.stage is not None]
 
     def describe(self, unet: object) -> str:
         """A table of every concatenation point of ``unet`` and the factors it gets here."""
@@ -311,7 +318,3 @@ class FreeU:
             raise
         _ACTIVE.add(model)
         return FreeUHandle(model, hooks, targets)
-
-
-def _unused(*_: Any) -> None:  # pragma: no cover - keeps typing.Any import meaningful for readers
-    return None
