@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -71,44 +72,74 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 # --------------------------------------------------------------------------- FreeInit filters
 
 
-def _normalised_coords(n: int) -> torch.Tensor:
+def _normalised_coords_np(n: int) -> np.ndarray:
     """``2i/n - 1`` for i in [0, n): the filters' coordinate on fftshifted indices, float64 (n,).
 
     Computed as ``(2i) / n - 1`` in that order, the reference's rounding: ``i * (2/n)`` can differ by
     one ulp, which flips ``ideal``/``ideal_exact`` bins that lie exactly on the threshold.
     """
-    return torch.arange(0, 2 * n, 2, dtype=torch.float64) / n - 1.0
+    return np.arange(0, 2 * n, 2, dtype=np.float64) / n - 1.0
+
+
+def _normalised_coords(n: int) -> torch.Tensor:
+    """:func:`_normalised_coords_np` as a float64 tensor."""
+    return torch.from_numpy(_normalised_coords_np(n))
 
 
 def _build_mask_3d(
     t: int, h: int, w: int, method: str, d_s: float, d_t: float, order: float
-) -> torch.Tensor:
-    """The (T, H, W) float64 mask, computed separably (no loop over elements)."""
+) -> np.ndarray:
+    """The (T, H, W) mask as a float64 (bool for the ideal filters) array, no loop over elements.
+
+    Built with NumPy on the host: single-threaded element-wise work on a mask this small is faster
+    than torch's, whose OpenMP fork/join per op costs more than the work on small or shared CPUs.
+    """
     if d_s == 0 or d_t == 0:
-        return torch.zeros(t, h, w, dtype=torch.float64)
+        return np.zeros((t, h, w))
     if method == "box":
         # Same slices as the official code (including the H-derived width threshold), so the
         # result matches even where Python's slice semantics clip.
-        mask = torch.zeros(t, h, w, dtype=torch.float64)
+        mask = np.zeros((t, h, w))
         th_s = round(int(h // 2) * d_s)
         th_t = round(t // 2 * d_t)
         ct, ch, cw = t // 2, h // 2, w // 2
         mask[ct - th_t : ct + th_t, ch - th_s : ch + th_s, cw - th_s : cw + th_s] = 1.0
         return mask
-    tt = ((d_s / d_t) * _normalised_coords(t)).square().view(t, 1, 1)
-    hh = _normalised_coords(h).square().view(1, h, 1)
-    ww = _normalised_coords(w).square().view(1, 1, w)
-    d2 = tt + hh + ww  # the reference's d^2, (T, H, W)
+    tt = np.square((d_s / d_t) * _normalised_coords_np(t)).reshape(t, 1, 1)
+    hh = np.square(_normalised_coords_np(h)).reshape(1, h, 1)
+    ww = np.square(_normalised_coords_np(w)).reshape(1, 1, w)
     if method == "gaussian":
-        return torch.exp(d2 * (-1.0 / (2.0 * d_s * d_s)))
+        # exp(c·(tt + hh + ww)) as a product of three 1-D exps: one full-size op instead of three
+        # (a few ulp from the reference's exp of the sum).
+        c = -1.0 / (2.0 * d_s * d_s)
+        return np.exp(tt * c) * np.exp(hh * c) * np.exp(ww * c)
+    d2 = (tt + hh) + ww  # the reference's d^2, (T, H, W), summed in the reference's order
     if method == "butterworth":
-        return 1.0 / (1.0 + (d2 / (d_s * d_s)).pow(order))
+        q = np.divide(d2, d_s * d_s, out=d2)
+        with np.errstate(over="ignore"):  # q**order -> inf gives the limit 1/(1+inf) = 0
+            if float(order).is_integer() and order <= 64:
+                # q**order by repeated squaring, in place: much faster than a float64 pow.
+                n, power = int(order), None
+                while n:
+                    if n & 1:
+                        power = (q if n == 1 else q.copy()) if power is None else power * q
+                    n >>= 1
+                    if n:
+                        q = np.square(q, out=q)
+            else:
+                power = np.power(q, order, out=q)
+            power += 1.0
+        return np.reciprocal(power, out=power)
     if method == "ideal":
         # The official code and diffusers compare with d_s*2 (not d_s**2); kept for parity.
-        return (d2 <= d_s * 2).to(torch.float64)
+        return d2 <= d_s * 2
     if method == "ideal_exact":
-        return (d2 <= d_s * d_s).to(torch.float64)
+        return d2 <= d_s * d_s
     raise AssertionError(method)  # unreachable: validated by the caller
+
+
+# dtypes filled on the host by NumPy in one pass (cast + broadcast over the leading dims).
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16}
 
 
 # Cache of built masks. Each entry remembers the tensor's version counter so that a caller who
@@ -170,8 +201,15 @@ def lowpass_filter(
     if hit is not None and hit[0]._version == hit[1]:
         return hit[0]
     t, h, w = shape[-3:]
-    mask = _build_mask_3d(t, h, w, method, float(d_s), float(d_t), float(order))
-    mask = mask.to(dtype=dtype).expand(shape).contiguous().to(device)
+    mask_np = _build_mask_3d(t, h, w, method, float(d_s), float(d_t), float(order))
+    np_dtype = _NUMPY_DTYPES.get(dtype)
+    if np_dtype is not None:
+        out = np.empty(shape, dtype=np_dtype)
+        out[...] = mask_np.astype(np_dtype, copy=False)  # broadcast over the leading dims
+        mask = torch.from_numpy(out)
+    else:  # e.g. bfloat16, which NumPy lacks
+        mask = torch.from_numpy(mask_np.astype(np.float64)).to(dtype).expand(shape).contiguous()
+    mask = mask.to(device)  # cast on the host first: some backends lack float64
     if len(_MASK_CACHE) >= _MASK_CACHE_SIZE:
         _MASK_CACHE.pop(next(iter(_MASK_CACHE)))
     _MASK_CACHE[key] = (mask, mask._version)
@@ -219,19 +257,25 @@ def freq_mix_3d(
     _check_tensor("noise", noise)
     _check_tensor("lpf", lpf, min_dims=0)
     if noise.shape != x.shape:
-        raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}")
+        raise ValueError(
+            f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}"
+        )
     try:
         broadcast = torch.broadcast_shapes(lpf.shape, x.shape)
     except RuntimeError:
         broadcast = None
     if broadcast != x.shape:
-        raise ValueError(f"lpf of shape {tuple(lpf.shape)} does not broadcast to x {tuple(x.shape)}")
+        raise ValueError(
+            f"lpf of shape {tuple(lpf.shape)} does not broadcast to x {tuple(x.shape)}"
+        )
     dtype = _compute_dtype(x.dtype)
     # The reference shifts both spectra, mixes, and unshifts; unshifting the mask instead is the
     # same element-wise arithmetic (a permutation) and saves two shifts of the spectra.
     mask = lpf.to(device=x.device, dtype=dtype)
-    if mask.dim() >= 3:
-        mask = torch.fft.ifftshift(mask, dim=_FFT_DIMS_3D)
+    if mask.dim() > 0:
+        # Shift the mask's own trailing (T, H, W) dims: a 1-D/2-D mask broadcasting to x is also
+        # in fftshifted layout and must be unshifted along the dims it has.
+        mask = torch.fft.ifftshift(mask, dim=_FFT_DIMS_3D[-min(mask.dim(), 3) :])
     x_freq = torch.fft.fftn(x.to(dtype), dim=_FFT_DIMS_3D)
     noise_freq = torch.fft.fftn(noise.to(dtype), dim=_FFT_DIMS_3D)
     if variance_preserving:
@@ -418,7 +462,9 @@ def snr_by_frequency(
         if index.numel() == 0:
             raise ValueError("timesteps must not be empty")
         if bool((index < 0).any()) or bool((index >= table.numel()).any()):
-            raise ValueError(f"timesteps must lie in [0, {table.numel() - 1}] (indices into {name})")
+            raise ValueError(
+                f"timesteps must lie in [0, {table.numel() - 1}] (indices into {name})"
+            )
     values = table[index.long()]
     if sigmas is not None:
         signal_w, noise_w = (1.0 - values).square(), values.square()

@@ -1,0 +1,1 @@
+"""Micro-benchmarks for freqlab (run a module with ``python -m benchmarks.<name>``)."""
