@@ -115,27 +115,28 @@ def _build_mask_3d(
         return np.exp(tt * c) * np.exp(hh * c) * np.exp(ww * c)
     d2 = (tt + hh) + ww  # the reference's d^2, (T, H, W), summed in the reference's order
     if method == "butterworth":
-        q = np.divide(d2, d_s * d_s, out=d2)
         with np.errstate(over="ignore"):  # q**order -> inf gives the limit 1/(1+inf) = 0
-            if float(order).is_integer() and order <= 64:
-                # q**order by repeated squaring, in place: much faster than a float64 pow.
-                n, power = int(order), None
-                while n:
-                    if n & 1:
-                        power = (q if n == 1 else q.copy()) if power is None else power * q
-                    n >>= 1
-                    if n:
-                        q = np.square(q, out=q)
-            else:
-                power = np.power(q, order, out=q)
-            power += 1.0
-        return np.reciprocal(power, out=power)
+            return 1.0 / (1.0 + _power(d2 / (d_s * d_s), order))
     if method == "ideal":
         # The official code and diffusers compare with d_s*2 (not d_s**2); kept for parity.
         return d2 <= d_s * 2
     if method == "ideal_exact":
         return d2 <= d_s * d_s
     raise AssertionError(method)  # unreachable: validated by the caller
+
+
+def _power(q: np.ndarray, order: float) -> np.ndarray:
+    """``q ** order``; integer orders by repeated squaring, several times faster than ``np.power``."""
+    if not float(order).is_integer() or order > 64:
+        return np.power(q, order)
+    result, n = np.ones_like(q), int(order)
+    while n:
+        if n & 1:
+            result *= q
+        n >>= 1
+        if n:
+            q = q * q
+    return result
 
 
 # dtypes filled on the host by NumPy in one pass (cast + broadcast over the leading dims).
