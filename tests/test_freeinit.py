@@ -1,0 +1,457 @@
+"""FreeInit sampler: parity with diffusers' FreeInitMixin, pass structure, RNG, schedulers, errors.
+
+Tiny shapes throughout (1-2 prompts, 8 frames, 32x32, 3-4 steps, CFG on) to stay fast on CPU.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers import (
+    DDIMScheduler,
+    DPMSolverMultistepScheduler,
+    EDMEulerScheduler,
+    EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    UniPCMultistepScheduler,
+)
+from diffusers.utils.torch_utils import randn_tensor
+
+from freqlab.decoding import decode_latents
+from freqlab.freeinit import (
+    FreeInit,
+    UnsupportedPipelineError,
+    UnsupportedSchedulerError,
+    diffuse_to_last_timestep,
+    fast_sampling_steps,
+    noising_rule,
+    pass_seed,
+)
+from freqlab.models import load_model
+from freqlab.spectral import freq_mix_3d, lowpass_filter
+
+KW = dict(num_frames=8, height=32, width=32, num_inference_steps=3, guidance_scale=7.5)
+SHAPE = (1, 4, 8, 8, 8)  # one video's latents for KW (the tiny VAE downsamples 4x)
+
+
+def gens(*seeds):
+    return [torch.Generator().manual_seed(s) for s in seeds]
+
+
+def count_unet_calls(pipe, fn):
+    """Run fn() and count pipe.unet forward calls with our own hook (independent of the result)."""
+    calls = []
+    handle = pipe.unet.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        fn()
+    finally:
+        handle.remove()
+    return len(calls)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    """One tiny AnimateDiff pipeline shared by the tests that do not modify it."""
+    return load_model("tiny_animatediff")
+
+
+# --------------------------------------------------------------------------- parity
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+@pytest.mark.parametrize("method", ["butterworth", "gaussian", "ideal"])
+def test_parity_with_diffusers_free_init(pipe, method, fast):
+    kw = dict(KW, num_inference_steps=4 if fast else 3)
+    # Two prompts from one generator: the batch draws must also come in diffusers' order.
+    prompts = ["a cat", "a dog"] if method == "butterworth" else ["a cat"]
+    ours = FreeInit(num_iters=3, method=method, fast_sampling=fast, rng="diffusers")(
+        pipe, prompt=prompts, generator=torch.Generator().manual_seed(7), **kw
+    )
+    pipe.enable_free_init(
+        num_iters=3,
+        use_fast_sampling=fast,
+        method=method,
+        order=4,
+        spatial_stop_frequency=0.25,
+        temporal_stop_frequency=0.25,
+    )
+    try:
+        ref = pipe(
+            prompt=prompts, generator=torch.Generator().manual_seed(7), output_type="latent", **kw
+        ).frames
+    finally:
+        pipe.disable_free_init()
+    assert ours.steps == ([1, 2, 4] if fast else [3, 3, 3])
+    torch.testing.assert_close(ours.final, ref, rtol=0, atol=1e-5)
+
+
+def test_parity_with_diffusers_generator_list(pipe):
+    """A list of generators (one per video) is consumed per video, as diffusers does."""
+    ours = FreeInit(num_iters=2, method="gaussian", rng="diffusers")(
+        pipe, prompt=["a cat", "a dog"], generator=gens(3, 4), **KW
+    )
+    pipe.enable_free_init(num_iters=2, method="gaussian")
+    try:
+        ref = pipe(prompt=["a cat", "a dog"], generator=gens(3, 4), output_type="latent", **KW)
+    finally:
+        pipe.disable_free_init()
+    torch.testing.assert_close(ours.final, ref.frames, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("rng", ["per_sample", "diffusers"])
+def test_pass_k_equals_final_of_k_pass_run(pipe, rng):
+    run = FreeInit(num_iters=3, rng=rng)(pipe, prompt="a cat", generator=gens(11), **KW)
+    assert len(run.latents) == 3
+    for passes in (1, 2):
+        shorter = FreeInit(num_iters=passes, rng=rng)(
+            pipe, prompt="a cat", generator=gens(11), **KW
+        )
+        torch.testing.assert_close(run.latents[passes - 1], shorter.final, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("rng", ["per_sample", "diffusers"])
+def test_single_pass_equals_plain_pipeline_call(pipe, rng):
+    fi = FreeInit(num_iters=1, rng=rng)
+    ours = fi(pipe, prompt=["a cat", "a dog"], generator=gens(1, 2), **KW)
+    plain = pipe(prompt=["a cat", "a dog"], generator=gens(1, 2), output_type="latent", **KW)
+    torch.testing.assert_close(ours.final, plain.frames, rtol=0, atol=0)
+    assert ours.steps == [3] and len(ours.latents) == 1
+
+
+# --------------------------------------------------------------------------- UNet calls
+
+
+def test_fast_sampling_step_lists():
+    assert fast_sampling_steps(25, 5) == [5, 10, 15, 20, 25]
+    assert fast_sampling_steps(25, 3) == [8, 16, 25]
+    assert fast_sampling_steps(20, 3) == [6, 13, 20]
+    assert fast_sampling_steps(2, 5) == [1, 1, 1, 1, 2]  # diffusers' max(1, .) guard
+    assert FreeInit(num_iters=5, fast_sampling=True).steps(25) == [5, 10, 15, 20, 25]
+    assert FreeInit(num_iters=4).steps(25) == [25] * 4
+
+
+@pytest.mark.parametrize(
+    ("num_iters", "steps", "fast", "expected"),
+    [(2, 3, False, [3, 3]), (3, 5, True, [1, 3, 5])],
+    ids=["full", "fast"],
+)
+def test_unet_call_counts(pipe, num_iters, steps, fast, expected):
+    kw = dict(KW, num_inference_steps=steps)
+    fi = FreeInit(num_iters=num_iters, fast_sampling=fast, rng="diffusers")
+    box = {}
+    ours = count_unet_calls(pipe, lambda: box.update(r=fi(pipe, prompt="a cat", **kw)))
+    assert box["r"].steps == expected
+    assert box["r"].unet_calls == expected  # one call per step: CFG halves share a batch
+    assert ours == box["r"].total_unet_calls == sum(expected)
+    pipe.enable_free_init(num_iters=num_iters, use_fast_sampling=fast)
+    try:
+        ref = count_unet_calls(pipe, lambda: pipe(prompt="a cat", output_type="latent", **kw))
+    finally:
+        pipe.disable_free_init()
+    assert ref == ours
+
+
+# --------------------------------------------------------------------------- RNG
+
+
+def test_same_seed_is_bitwise_deterministic(pipe):
+    fi = FreeInit(num_iters=2)
+    a = fi(pipe, prompt=["a cat", "a dog"], generator=torch.Generator().manual_seed(5), **KW)
+    b = fi(pipe, prompt=["a cat", "a dog"], generator=torch.Generator().manual_seed(5), **KW)
+    for x, y in zip(a.latents + a.pass_inputs, b.latents + b.pass_inputs, strict=True):
+        assert torch.equal(x, y)
+    assert a.seeds == b.seeds == [5, 6]  # single generator: seed + i
+
+
+def test_per_sample_output_does_not_depend_on_batch(pipe):
+    fi = FreeInit(num_iters=3)
+    both = fi(pipe, prompt=["a cat", "a dog"], generator=gens(1, 2), **KW)
+    alone = fi(pipe, prompt=["a cat"], generator=gens(1), **KW)
+    # The noise is identical by construction (same generators, same draws).
+    for k in range(3):
+        assert torch.equal(both.pass_inputs[k][:1], alone.pass_inputs[k])
+    # Through the UNet a batch of 4 (CFG) vs 2 may use other GEMM/conv blockings on some backends;
+    # on this CPU the results are bitwise equal, 1e-5 relative allows for float32 reordering.
+    for k in range(3):
+        torch.testing.assert_close(both.latents[k][:1], alone.latents[k], rtol=1e-5, atol=1e-5)
+    # A single generator with seed s seeds video i with s + i: seed 1 is the list seeded [1, 2].
+    single = fi(pipe, prompt=["a cat", "a dog"], generator=torch.Generator().manual_seed(1), **KW)
+    assert single.seeds == both.seeds == [1, 2]
+    assert torch.equal(single.final, both.final)
+
+
+def test_per_sample_noise_follows_pass_seed(pipe):
+    r = FreeInit(num_iters=2)(pipe, prompt="a cat", generator=gens(9), **KW)
+    eps = randn_tensor(SHAPE, generator=gens(pass_seed(9, 0)), dtype=torch.float32)
+    assert pass_seed(9, 0) == 9 and pass_seed(9, 1) != pass_seed(9, 2) != pass_seed(10, 1)
+    assert torch.equal(r.initial_noise, eps)
+    z_rand = randn_tensor(SHAPE, generator=gens(pass_seed(9, 1)), dtype=torch.float32)
+    z_t = pipe.scheduler.add_noise(r.latents[0], eps, torch.tensor([999]))
+    expected = freq_mix_3d(z_t, z_rand, r.lpf)
+    torch.testing.assert_close(r.pass_inputs[1], expected, rtol=0, atol=0)
+
+
+def test_without_generator_seeds_are_recorded_and_reproduce(pipe):
+    fi, kw = FreeInit(num_iters=2), dict(KW, num_inference_steps=2)
+    r = fi(pipe, prompt=["a cat", "a dog"], **kw)
+    assert len(r.seeds) == 2 and r.seeds[1] == r.seeds[0] + 1
+    again = fi(pipe, prompt=["a cat", "a dog"], generator=gens(*r.seeds), **kw)
+    assert torch.equal(r.final, again.final)
+
+
+# --------------------------------------------------------------------------- options
+
+
+def test_variance_preserving_changes_the_result(pipe):
+    plain = FreeInit(num_iters=2)(pipe, prompt="a cat", generator=gens(3), **KW)
+    vp = FreeInit(num_iters=2, variance_preserving=True)(
+        pipe, prompt="a cat", generator=gens(3), **KW
+    )
+    assert torch.equal(plain.latents[0], vp.latents[0])  # the baseline pass is untouched
+    assert (plain.pass_inputs[1] - vp.pass_inputs[1]).abs().max() > 1e-2
+    assert (plain.final - vp.final).abs().max() > 1e-2
+    # sqrt(1 - L^2) >= 1 - L: the re-initialised noise has more (not less) energy.
+    assert vp.pass_inputs[1].std() > plain.pass_inputs[1].std()
+
+
+def test_result_metadata(pipe):
+    r = FreeInit(num_iters=2, method="butterworth", d_s=0.5)(
+        pipe, prompt="a cat", generator=gens(0), **KW
+    )
+    assert r.num_passes == 2 and r.baseline is r.latents[0] and r.final is r.latents[-1]
+    assert r.lpf.shape == (1, 4, 8, 8, 8) and r.lpf.dtype == torch.float32
+    assert torch.equal(r.lpf, lowpass_filter((1, 4, 8, 8, 8), "butterworth", 0.5, 0.25, 4))
+    assert r.config["method"] == "butterworth" and r.config["d_s"] == 0.5
+    assert r.steps == [3, 3] and r.unet_calls == [3, 3] and len(r.seconds) == 2
+    assert r.initial_noise.shape == SHAPE and len(r.videos) == 0  # nothing decoded by default
+
+
+def test_decode_only_requested_passes(pipe):
+    fi = FreeInit(num_iters=3)
+    r = fi(
+        pipe, prompt=["a cat", "a dog"], generator=gens(1, 2), decode=(0, -1), decode_chunk=5, **KW
+    )
+    assert sorted(r.videos) == [0, 2] and 1 not in r.videos and -1 in r.videos
+    video = r.videos[-1]
+    assert video.shape == (2, 8, 3, 32, 32) and video.dtype == torch.float32
+    assert 0 <= video.min() and video.max() <= 1
+    torch.testing.assert_close(video, decode_latents(pipe, r.final), rtol=1e-5, atol=1e-6)
+    middle = r.decode(pipe, 1)
+    assert r.videos[1] is middle and r.decode(pipe, 1) is middle  # cached
+    kw = dict(KW, num_inference_steps=1)
+    everything = FreeInit(num_iters=2)(pipe, prompt="a cat", generator=gens(1), decode="all", **kw)
+    assert sorted(everything.videos) == [0, 1]
+
+
+def test_text_to_video_sd(tiny_modelscope):
+    fi = FreeInit(num_iters=2, method="butterworth")
+    r = fi(tiny_modelscope, prompt=["a cat", "a dog"], generator=gens(1, 2), decode=-1, **KW)
+    assert r.final.shape == (2, 4, 8, 8, 8) and torch.isfinite(r.final).all()
+    assert r.unet_calls == [3, 3]
+    plain = tiny_modelscope(
+        prompt=["a cat", "a dog"], generator=gens(1, 2), output_type="latent", **KW
+    )
+    torch.testing.assert_close(r.latents[0], plain.frames, rtol=0, atol=0)
+    assert (r.final - r.latents[0]).abs().max() > 1e-2
+    assert r.videos[-1].shape == (2, 8, 3, 32, 32)
+
+
+# --------------------------------------------------------------------------- schedulers
+
+
+def test_noising_rules():
+    config = load_model("tiny_animatediff").scheduler.config
+    assert noising_rule(DDIMScheduler.from_config(config)) == "add_noise"
+    assert noising_rule(DPMSolverMultistepScheduler.from_config(config)) == "alphas_cumprod"
+    assert noising_rule(EulerDiscreteScheduler.from_config(config)) == "alphas_cumprod"
+    assert noising_rule(FlowMatchEulerDiscreteScheduler()) == "flow"
+    assert noising_rule(UniPCMultistepScheduler(use_flow_sigmas=True, flow_shift=3.0)) == "flow"
+    with pytest.raises(UnsupportedSchedulerError, match="EDMEulerScheduler"):
+        noising_rule(EDMEulerScheduler())
+
+
+def test_add_noise_rule_is_ddim_add_noise_at_t999():
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear")
+    z0, eps = torch.randn(2, *SHAPE[1:]), torch.randn(2, *SHAPE[1:])
+    out = diffuse_to_last_timestep(scheduler, z0, eps)
+    ref = scheduler.add_noise(z0, eps, torch.tensor([999, 999]))
+    assert torch.equal(out, ref)
+    a = float(scheduler.alphas_cumprod[999])
+    assert a == pytest.approx(0.001579, abs=2e-6)  # methods.md §1.1
+    torch.testing.assert_close(out, a**0.5 * z0 + (1 - a) ** 0.5 * eps)
+
+
+def test_flow_matching_noising_formula():
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    z0, eps = torch.randn(SHAPE), torch.randn(SHAPE)
+    torch.testing.assert_close(diffuse_to_last_timestep(scheduler, z0, eps), 0.04 * z0 + 0.96 * eps)
+    out = diffuse_to_last_timestep(scheduler, z0, eps, flow_sigma=0.5)
+    torch.testing.assert_close(out, 0.5 * z0 + 0.5 * eps)
+    with pytest.raises(ValueError, match="flow_sigma"):
+        diffuse_to_last_timestep(scheduler, z0, eps, flow_sigma=1.0)
+    with pytest.raises(ValueError, match="noise"):
+        diffuse_to_last_timestep(scheduler, z0, eps[:, :2])
+
+
+def test_dpm_solver_noises_to_the_training_schedule(tiny_animatediff):
+    pipe = tiny_animatediff
+    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+    assert pipe.scheduler.init_noise_sigma == 1.0  # so unit-variance latents pass unchanged
+    r = FreeInit(num_iters=2, method="butterworth", rng="diffusers")(
+        pipe, prompt="a cat", generator=gens(4)[0], **KW
+    )
+    assert r.noising == "alphas_cumprod" and r.unet_calls == [3, 3]
+    g = torch.Generator().manual_seed(4)  # diffusers' order: initial noise, then pass 1's noise
+    eps, z_rand = randn_tensor(SHAPE, generator=g), randn_tensor(SHAPE, generator=g)
+    a = pipe.scheduler.alphas_cumprod[999]
+    z_t = a.sqrt() * r.latents[0] + (1 - a).sqrt() * eps
+    torch.testing.assert_close(r.pass_inputs[1], freq_mix_3d(z_t, z_rand, r.lpf), rtol=0, atol=1e-6)
+    # With "linspace" spacing t=999 is the first inference timestep, so DPM-Solver's add_noise
+    # (an inference-schedule lookup) happens to agree and diffusers' FreeInit gives the same.
+    pipe.enable_free_init(num_iters=2)
+    try:
+        ref = pipe(prompt="a cat", generator=gens(4)[0], output_type="latent", **KW).frames
+    finally:
+        pipe.disable_free_init()
+    torch.testing.assert_close(r.final, ref, rtol=0, atol=1e-5)
+
+
+class _Config(dict):
+    def __getattr__(self, name):
+        return self[name]
+
+
+class _FakeTransformer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.config = _Config(in_channels=4)
+
+    def forward(self, x):
+        return x * 0.5
+
+
+class _FakeWanPipeline:
+    """Wan-shaped stand-in: 4x temporal / 8x spatial VAE, flow matching, latents passed as is."""
+
+    vae_scale_factor_temporal = 4
+    vae_scale_factor_spatial = 8
+    _execution_device = torch.device("cpu")
+
+    def __init__(self):
+        self.transformer = _FakeTransformer()
+        self.scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+
+    def __call__(
+        self,
+        prompt=None,
+        num_frames=81,
+        height=480,
+        width=832,
+        num_inference_steps=50,
+        generator=None,
+        latents=None,
+        output_type="np",
+        return_dict=True,
+    ):
+        for _ in range(num_inference_steps):
+            latents = self.transformer(latents)
+        return (latents,)
+
+
+def test_flow_matching_pipeline_end_to_end():
+    fake = _FakeWanPipeline()
+    r = FreeInit(num_iters=2, flow_sigma=0.9)(
+        fake,
+        prompt="x",
+        num_frames=9,
+        height=32,
+        width=32,
+        num_inference_steps=2,
+        generator=gens(1),
+    )
+    shape = (1, 4, 3, 4, 4)  # (9 - 1) // 4 + 1 latent frames
+    assert r.final.shape == shape and r.unet_calls == [2, 2]
+    z_rand = randn_tensor(shape, generator=gens(pass_seed(1, 1)), dtype=torch.float32)
+    z_t = 0.1 * r.latents[0] + 0.9 * r.initial_noise
+    torch.testing.assert_close(r.pass_inputs[1], freq_mix_3d(z_t, z_rand, r.lpf))
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        (dict(num_iters=0), "num_iters"),
+        (dict(num_iters=2.0), "num_iters"),
+        (dict(num_iters=True), "num_iters"),
+        (dict(method="lowpass"), "method"),
+        (dict(d_s=-0.1), "d_s"),
+        (dict(d_s=1.5), "d_s"),
+        (dict(d_t="0.25"), "d_t"),
+        (dict(order=0), "order"),
+        (dict(fast_sampling=1), "fast_sampling"),
+        (dict(variance_preserving="yes"), "variance_preserving"),
+        (dict(rng="global"), "rng"),
+        (dict(flow_sigma=1.0), "flow_sigma"),
+        (dict(flow_sigma=0), "flow_sigma"),
+    ],
+)
+def test_constructor_errors(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        FreeInit(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(latents=torch.zeros(SHAPE)), "latents"),
+        (dict(output_type="pt"), "output_type"),
+        (dict(return_dict=True), "return_dict"),
+        (dict(timesteps=[999, 500]), "timesteps"),
+        (dict(generator=0), "generator"),
+        (dict(generator=gens(1, 2, 3)), "generator"),
+        (dict(decode="last"), "decode"),
+        (dict(decode=3), "decode"),
+        (dict(decode=[0, 1.5]), "decode"),
+        (dict(decode_chunk=0), "chunk_size"),
+        (dict(num_inference_steps=0), "num_inference_steps"),
+    ],
+)
+def test_call_errors(pipe, kwargs, match):
+    call = dict(KW, prompt=["a cat", "a dog"])
+    call.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        FreeInit(num_iters=3)(pipe, **call)
+
+
+def test_missing_prompt_and_enabled_diffusers_free_init(pipe):
+    with pytest.raises(ValueError, match="prompt"):
+        FreeInit()(pipe, **KW)
+    pipe.enable_free_init()
+    try:
+        with pytest.raises(ValueError, match="disable_free_init"):
+            FreeInit()(pipe, prompt="a cat", **KW)
+    finally:
+        pipe.disable_free_init()
+
+
+def test_unsupported_pipelines_and_schedulers(tiny_animatediff):
+    class NoLatents:
+        scheduler = DDIMScheduler()
+
+        def __call__(self, prompt=None, output_type="pil"):
+            return None
+
+    with pytest.raises(UnsupportedPipelineError, match="NoLatents.*latents"):
+        FreeInit()(NoLatents(), prompt="x")
+
+    fake = _FakeWanPipeline()
+    fake.scheduler = None
+    with pytest.raises(UnsupportedPipelineError, match="_FakeWanPipeline has no scheduler"):
+        FreeInit()(fake, prompt="x")
+
+    tiny_animatediff.scheduler = EDMEulerScheduler()
+    with pytest.raises(UnsupportedSchedulerError, match="EDMEulerScheduler"):
+        FreeInit()(tiny_animatediff, prompt="x", **KW)
+    assert issubclass(UnsupportedSchedulerError, ValueError)
