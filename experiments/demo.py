@@ -18,7 +18,6 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import freqlab
-from freqlab.decoding import decode_latents
 from freqlab.freeinit import FreeInit
 from freqlab.freeu import FreeU
 from freqlab.models import load_model
@@ -109,12 +108,14 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
         )
     latents = result.latents
     passes = sorted({k % len(latents) for k in cfg.decode_iters})
-    videos = {k: decode_latents(pipe, latents[k], chunk_size=m.decode_chunk) for k in passes}
+    videos = {k: result.decode(pipe, k, chunk_size=m.decode_chunk) for k in passes}
     files = []
     for i, prompt in enumerate(prompts):
         stem = f"{i:03d}_{_slug(prompt)}_seed{seeds[i]}"
         for k, video in videos.items():
-            files.append(str(save_video(video[i], out_dir / "videos" / f"{stem}_iter{k}.gif", cfg.fps)))
+            files.append(
+                str(save_video(video[i], out_dir / "videos" / f"{stem}_iter{k}.gif", cfg.fps))
+            )
         if len(passes) > 1:
             side_by_side = torch.cat([videos[passes[0]][i], videos[passes[-1]][i]], dim=-1)
             name = f"{stem}_iter{passes[0]}_vs_iter{passes[-1]}.gif"
@@ -134,7 +135,9 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
     summary = {
         "config": OmegaConf.to_container(cfg, resolve=True),
         "seeds": seeds,
-        "steps_per_pass": list(getattr(result, "steps_per_pass", [])),
+        "steps_per_pass": result.steps,
+        "unet_calls_per_pass": result.unet_calls,
+        "seconds_per_pass": [round(t, 3) for t in result.seconds],
         "relative_change_per_refinement": change,
         "snr_db_at_last_timestep_by_band": [float(v) for v in snr_db[-1]],
         "files": files,

@@ -35,7 +35,7 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from freqlab.decoding import check_chunk_size, decode_latents
-from freqlab.spectral import _validate_filter_args, freq_mix_3d, lowpass_filter
+from freqlab.spectral import freq_mix_3d, lowpass_filter, validate_filter_args
 
 __all__ = [
     "RNG_MODES",
@@ -510,7 +510,7 @@ class FreeInit:
         flow_sigma: float = 0.96,
     ) -> None:
         _check_int("num_iters", num_iters, 1)
-        _validate_filter_args(method, d_s, d_t, order)
+        validate_filter_args(method, d_s, d_t, order)
         _check_bool("fast_sampling", fast_sampling)
         _check_bool("variance_preserving", variance_preserving)
         if rng not in RNG_MODES:

@@ -29,6 +29,7 @@ __all__ = [
     "highpass_filter",
     "lowpass_filter",
     "snr_by_frequency",
+    "validate_filter_args",
 ]
 
 FILTER_METHODS = ("gaussian", "butterworth", "ideal", "ideal_exact", "box")
@@ -149,9 +150,10 @@ _MASK_CACHE: dict[tuple, tuple[torch.Tensor, int]] = {}
 _MASK_CACHE_SIZE = 64
 
 
-def _validate_filter_args(method: str, d_s: float, d_t: float, order: float) -> None:
+def validate_filter_args(method: str, d_s: float, d_t: float, order: float) -> None:
     if method not in FILTER_METHODS:
         raise ValueError(f"method must be one of {FILTER_METHODS}, got {method!r}")
+    """Raise a ValueError naming the parameter if a FreeInit filter argument is invalid."""
     _check_fraction("d_s", d_s)
     _check_fraction("d_t", d_t)
     if isinstance(order, bool) or not isinstance(order, (int, float)) or not order >= 1:
@@ -184,7 +186,7 @@ def lowpass_filter(
         all arguments; the returned tensor is the cached one, so copy it before editing in place
         (an in-place edit is detected and the cache rebuilds the mask).
     """
-    _validate_filter_args(method, d_s, d_t, order)
+    validate_filter_args(method, d_s, d_t, order)
     try:
         shape = tuple(int(s) for s in shape)
     except TypeError:
