@@ -1,14 +1,43 @@
-"""The registry of models by name, each with its documented sampling defaults."""
+"""The registry of models by name, each with its documented sampling defaults.
+
+``load_model(name, ...)`` is the one entry point. Tiny models (``tiny_*``) are built in code with
+seeded random weights; real models are read from the Hugging Face hub (revision pinnable) or local
+diffusers-format directories, see :mod:`freqlab.models.weights`. Every entry carries the defaults
+its sources document (frames, resolution, steps, guidance, scheduler), the FreeU factors recommended
+for its backbone, and the VAE decode chunk. Sources of each value are in the entry's
+``references``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from freqlab.models import tiny
+from freqlab.models.pretrained import (
+    apply_memory_options,
+    build_pipeline,
+    build_scheduler,
+    parse_dtype,
+    resolve_device,
+    resolve_dtype,
+)
+from freqlab.models.weights import (
+    Component,
+    HubSource,
+    MissingSource,
+    ResolvedSource,
+    hub_cache_dir,
+    hub_offline,
+    resolve_source,
+    weights_not_found,
+)
+
+__all__ = ["MODELS", "ModelSpec", "get_model_spec", "load_model"]
 
 
 @dataclass(frozen=True)
@@ -16,23 +45,175 @@ class ModelSpec:
     """A model's name, how to build it, and its documented sampling defaults.
 
     ``defaults`` are pipeline call arguments (num_frames, height, width, num_inference_steps,
-    guidance_scale); ``freeu`` the recommended FreeU factors; ``decode_chunk`` the number of
-    frames the VAE decodes at once.
+    guidance_scale, and model-specific ones such as VideoCrafter2's ``fps``/``eta``); ``freeu`` the
+    recommended FreeU factors (b1, b2, s1, s2, variant, stages; empty when FreeU does not apply);
+    ``decode_chunk`` the number of frames the VAE decodes at once; ``scheduler`` the scheduler's
+    diffusers config (``_class_name`` plus arguments).
+
+    Tiny models have ``build(seed=...)``. Real models have ``sources``: role -> the hub repository
+    that provides some components (the first role is the one ``load_model(path=...)`` sets), and
+    ``pipeline``: the pipeline class they are assembled into.
     """
 
     name: str
     family: str
-    build: Callable[..., Any]
+    build: Callable[..., Any] | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
     freeu: dict[str, Any] = field(default_factory=dict)
     decode_chunk: int = 16
     description: str = ""
+    scheduler: dict[str, Any] = field(default_factory=dict)
+    pipeline: str = ""
+    sources: dict[str, HubSource] = field(default_factory=dict)
+    pipeline_kwargs: dict[str, Any] = field(default_factory=dict)
+    fill_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    accelerator_dtype: torch.dtype = torch.float16
+    references: tuple[str, ...] = ()
 
+    @property
+    def pretrained(self) -> bool:
+        """Whether the weights are read from the hub / disk (else built in code)."""
+        return bool(self.sources)
+
+    @property
+    def primary(self) -> str | None:
+        """The source role that ``load_model(path=...)`` sets."""
+        return next(iter(self.sources), None)
+
+    @property
+    def hub_ids(self) -> dict[str, str]:
+        """Role -> default hub repository id."""
+        return {role: src.repo_id for role, src in self.sources.items()}
+
+
+# --------------------------------------------------------------------------- components
+
+_VAE = Component("vae", "AutoencoderKL", "vae")
+_CLIP = Component("text_encoder", "CLIPTextModel", "text_encoder", "transformers")
+_CLIP_TOKENIZER = Component("tokenizer", "CLIPTokenizer", "tokenizer", "tokenizer")
+_SD_COMPONENTS = (_VAE, _CLIP, _CLIP_TOKENIZER, Component("unet", "UNet2DConditionModel", "unet"))
+_ADAPTER = (Component("motion_adapter", "MotionAdapter", None),)
+_T2V_COMPONENTS = (_VAE, _CLIP, _CLIP_TOKENIZER, Component("unet", "UNet3DConditionModel", "unet"))
+_SDXL_COMPONENTS = (
+    # SDXL's VAE overflows in fp16 (its config sets force_upcast); it stays in float32.
+    Component("vae", "AutoencoderKL", "vae", dtype="float32"),
+    _CLIP,
+    Component("text_encoder_2", "CLIPTextModelWithProjection", "text_encoder_2", "transformers"),
+    _CLIP_TOKENIZER,
+    Component("tokenizer_2", "CLIPTokenizer", "tokenizer_2", "tokenizer"),
+    Component("unet", "UNet2DConditionModel", "unet"),
+)
+_WAN_COMPONENTS = (
+    Component("tokenizer", "AutoTokenizer", "tokenizer", "tokenizer"),
+    Component("text_encoder", "UMT5EncoderModel", "text_encoder", "transformers"),
+    # Wan's docs keep the VAE in float32.
+    Component("vae", "AutoencoderKLWan", "vae", dtype="float32"),
+    Component("transformer", "WanTransformer3DModel", "transformer"),
+)
+
+SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+MODELSCOPE = "ali-vilab/text-to-video-ms-1.7b"
+
+# --------------------------------------------------------------------------- schedulers
+
+# AnimateDiff: DDIM, linear betas, clip_sample False, linspace spacing, steps_offset 1
+# (diffusers AnimateDiff docs; AnimateDiff inference-v1.yaml for the betas).
+ANIMATEDIFF_SCHEDULER = dict(
+    _class_name="DDIMScheduler",
+    num_train_timesteps=1000,
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="linear",
+    clip_sample=False,
+    set_alpha_to_one=False,
+    steps_offset=1,
+    timestep_spacing="linspace",
+)
+# ModelScope / ZeroScope: the repositories' scheduler/scheduler_config.json (DDIM, scaled-linear
+# betas, no timestep_spacing entry -> diffusers' "leading").
+T2V_SCHEDULER = dict(
+    _class_name="DDIMScheduler",
+    num_train_timesteps=1000,
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    clip_sample=False,
+    set_alpha_to_one=False,
+    steps_offset=1,
+    timestep_spacing="leading",
+    prediction_type="epsilon",
+)
+# VideoCrafter2: LDM "linear" betas (= diffusers scaled_linear), uniform DDIM timesteps + 1, data
+# scale 1 -> 0.7 (configs/inference_t2v_512_v2.0.yaml; lvdm/models/samplers/ddim.py).
+VIDEOCRAFTER2_SCHEDULER = dict(
+    _class_name="VideoCrafterDDIMScheduler",
+    num_train_timesteps=1000,
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    clip_sample=False,
+    set_alpha_to_one=False,
+    steps_offset=1,
+    timestep_spacing="leading",
+    scale_start=1.0,
+    scale_end=0.7,
+    scale_mid_step=400,
+)
+# Wan 2.1 480P: UniPC with flow sigmas, flow_shift 3.0 (diffusers Wan docs).
+WAN_SCHEDULER = dict(
+    _class_name="UniPCMultistepScheduler",
+    num_train_timesteps=1000,
+    prediction_type="flow_prediction",
+    use_flow_sigmas=True,
+    flow_shift=3.0,
+)
+TINY_SCHEDULER = dict(_class_name="DDIMScheduler", **tiny.SCHEDULER_CONFIG)
+
+# --------------------------------------------------------------------------- FreeU factors
+
+
+def _freeu(b1: float, b2: float, s1: float, s2: float) -> dict[str, Any]:
+    # The v1 operator at diffusers' stages: what `pipe.enable_freeu(...)` does with these factors.
+    return dict(b1=b1, b2=b2, s1=s1, s2=s2, variant="v1", stages="diffusers")
+
+
+FREEU_SD15 = _freeu(1.5, 1.6, 0.9, 0.2)  # FreeU README SD1.5 row; diffusers image_quality.md
+FREEU_VIDEO = _freeu(1.2, 1.4, 0.9, 0.2)  # diffusers docs for ModelScope/ZeroScope (lyn-rgb)
+FREEU_SDXL = _freeu(1.3, 1.4, 0.9, 0.2)  # FreeU README SDXL row; diffusers image_quality.md
+
+# --------------------------------------------------------------------------- the registry
 
 _TINY_DEFAULTS = dict(num_frames=8, height=32, width=32, num_inference_steps=10, guidance_scale=7.5)
 # Tiny models have random weights, so any factors exercise the code; these are diffusers'
 # documented video factors (ModelScope/ZeroScope), v1 backbone, diffusers stages.
-_TINY_FREEU = dict(b1=1.2, b2=1.4, s1=0.9, s2=0.2, variant="v1", stages="diffusers")
+_TINY_FREEU = dict(FREEU_VIDEO)
+
+_DIFFUSERS_DOCS = "diffusers docs: api/pipelines/animatediff.md, using-diffusers/image_quality.md"
+
+
+def _animatediff(name: str, adapter: str, description: str, note: str) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        family="animatediff",
+        defaults=dict(
+            num_frames=16, height=512, width=512, num_inference_steps=25, guidance_scale=7.5
+        ),
+        freeu=dict(FREEU_SD15),
+        decode_chunk=16,
+        description=description,
+        scheduler=dict(ANIMATEDIFF_SCHEDULER),
+        pipeline="AnimateDiffPipeline",
+        sources={
+            "base": HubSource(SD15, _SD_COMPONENTS, note="Stable Diffusion 1.5 or a finetune"),
+            "adapter": HubSource(adapter, _ADAPTER, note=note),
+        },
+        pipeline_kwargs=dict(feature_extractor=None, image_encoder=None),
+        references=(
+            _DIFFUSERS_DOCS,
+            "TianxingWu/FreeInit examples/AnimateDiff (16x512x512, 25 DDIM steps, CFG 7.5)",
+        ),
+    )
+
 
 MODELS: dict[str, ModelSpec] = {
     "tiny_animatediff": ModelSpec(
@@ -43,6 +224,7 @@ MODELS: dict[str, ModelSpec] = {
         freeu=dict(_TINY_FREEU),
         decode_chunk=16,
         description="AnimateDiffPipeline (UNetMotionModel) with seeded random weights, offline.",
+        scheduler=dict(TINY_SCHEDULER),
     ),
     "tiny_modelscope": ModelSpec(
         name="tiny_modelscope",
@@ -52,6 +234,151 @@ MODELS: dict[str, ModelSpec] = {
         freeu=dict(_TINY_FREEU),
         decode_chunk=16,
         description="TextToVideoSDPipeline (UNet3DConditionModel) with seeded random weights, offline.",
+        scheduler=dict(TINY_SCHEDULER),
+    ),
+    "animatediff": _animatediff(
+        "animatediff",
+        "guoyww/animatediff-motion-adapter-v1-5-2",
+        "AnimateDiff v2 motion adapter (mm_sd_v15_v2) on Stable Diffusion 1.5.",
+        "AnimateDiff v2 motion module, diffusers docs default",
+    ),
+    # FreeInit's AnimateDiff results use AnimateDiff v1 with mm_sd_v14
+    # (examples/AnimateDiff/configs/prompts/freeinit_examples/*_v1.yaml); its diffusers-format
+    # conversion is guoyww/animatediff-motion-adapter-v1-4 ("Duplicate from
+    # diffusers/animatediff-motion-adapter-v1-4", 1.67 GB, no mid block).
+    "animatediff_v1": _animatediff(
+        "animatediff_v1",
+        "guoyww/animatediff-motion-adapter-v1-4",
+        "AnimateDiff v1 motion module mm_sd_v14 (as in the FreeInit paper) on Stable Diffusion 1.5.",
+        "AnimateDiff v1 motion module mm_sd_v14, diffusers format",
+    ),
+    "modelscope": ModelSpec(
+        name="modelscope",
+        family="modelscope",
+        defaults=dict(
+            num_frames=16, height=256, width=256, num_inference_steps=50, guidance_scale=9.0
+        ),
+        freeu=dict(FREEU_VIDEO),
+        decode_chunk=16,
+        description="ModelScope text-to-video 1.7B (UNet3DConditionModel), 256x256.",
+        scheduler=dict(T2V_SCHEDULER),
+        pipeline="TextToVideoSDPipeline",
+        sources={"pipeline": HubSource(MODELSCOPE, _T2V_COMPONENTS, note="ModelScope T2V 1.7B")},
+        references=(
+            "ali-vilab/text-to-video-ms-1.7b scheduler_config.json and model card (256x256, 16 frames)",
+            "diffusers TextToVideoSDPipeline defaults (50 steps, guidance 9.0)",
+            "diffusers FreeU docs (ModelScope: b1 1.2, b2 1.4, s1 0.9, s2 0.2)",
+        ),
+    ),
+    "zeroscope": ModelSpec(
+        name="zeroscope",
+        family="modelscope",
+        defaults=dict(
+            num_frames=24, height=320, width=576, num_inference_steps=40, guidance_scale=9.0
+        ),
+        freeu=dict(FREEU_VIDEO),
+        decode_chunk=8,
+        description="ZeroScope v2 576w (ModelScope finetune, watermark-free), 576x320, 24 frames.",
+        scheduler=dict(T2V_SCHEDULER),
+        pipeline="TextToVideoSDPipeline",
+        # main holds pickled .bin weights (a safetensors conversion sits in the open PR refs/pr/46).
+        sources={
+            "pipeline": HubSource(
+                "cerspense/zeroscope_v2_576w",
+                _T2V_COMPONENTS,
+                safetensors=False,
+                note="ZeroScope v2",
+            )
+        },
+        references=(
+            "cerspense/zeroscope_v2_576w model card (576x320, 24 frames, 40 steps)",
+            "diffusers FreeU docs / lyn-rgb/FreeU_Diffusers (ZeroScope: 1.2, 1.4, 0.9, 0.2)",
+        ),
+    ),
+    "videocrafter2": ModelSpec(
+        name="videocrafter2",
+        family="videocrafter",
+        defaults=dict(
+            num_frames=16,
+            height=320,
+            width=512,
+            num_inference_steps=50,
+            guidance_scale=12.0,
+            eta=1.0,
+            fps=28,
+        ),
+        # No published factors for VideoCrafter2; its backbone is ModelScope's UNet3D layout.
+        freeu=dict(FREEU_VIDEO),
+        decode_chunk=8,
+        description="VideoCrafter2 (fps-conditioned UNet3D, data-scaled DDIM), 320x512, 16 frames.",
+        scheduler=dict(VIDEOCRAFTER2_SCHEDULER),
+        pipeline="VideoCrafterPipeline",
+        sources={
+            "unet": HubSource(
+                "adamdad/videocrafterv2_diffusers",
+                (Component("unet", "UNet3DVideoCrafterConditionModel", None),),
+                note="VideoCrafter2 UNet, diffusers format",
+            ),
+            # VideoCrafter2 uses SD's VAE and OpenCLIP ViT-H/14 (penultimate layer), as ModelScope.
+            "base": HubSource(
+                MODELSCOPE, (_VAE, _CLIP, _CLIP_TOKENIZER), note="its VAE and text encoder"
+            ),
+        },
+        # The conversion's config has sample_size null; 512 / 8.
+        fill_config={"unet": {"sample_size": 64}},
+        references=(
+            "AILab-CVC/VideoCrafter scripts/run_text2video.sh (320x512, 50 steps, eta 1.0, CFG 12, fps 28)",
+            "configs/inference_t2v_512_v2.0.yaml (betas, use_scale, scale_b 0.7, fps_cond)",
+            "adamdad/videocrafterv2_diffusers config.json; Yuanshi9815/Video-Infinity src/video_crafter.py",
+        ),
+    ),
+    "animatediff_sdxl": ModelSpec(
+        name="animatediff_sdxl",
+        family="animatediff",
+        defaults=dict(
+            num_frames=16, height=1024, width=1024, num_inference_steps=20, guidance_scale=8.0
+        ),
+        freeu=dict(FREEU_SDXL),
+        decode_chunk=4,
+        description="AnimateDiff SDXL motion adapter (beta) on Stable Diffusion XL 1.0.",
+        scheduler=dict(ANIMATEDIFF_SCHEDULER),
+        pipeline="AnimateDiffSDXLPipeline",
+        sources={
+            "base": HubSource(
+                "stabilityai/stable-diffusion-xl-base-1.0", _SDXL_COMPONENTS, note="SDXL 1.0 base"
+            ),
+            "adapter": HubSource(
+                "guoyww/animatediff-motion-adapter-sdxl-beta",
+                _ADAPTER,
+                note="AnimateDiff SDXL beta",
+            ),
+        },
+        pipeline_kwargs=dict(feature_extractor=None, image_encoder=None),
+        references=(
+            "guoyww/animatediff-motion-adapter-sdxl-beta model card (1024x1024, 16 frames, 20 steps, CFG 8)",
+            "FreeU README SDXL row (1.3, 1.4, 0.9, 0.2)",
+        ),
+    ),
+    "wan21_t2v_1_3b": ModelSpec(
+        name="wan21_t2v_1_3b",
+        family="wan",
+        defaults=dict(
+            num_frames=81, height=480, width=832, num_inference_steps=50, guidance_scale=5.0
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="Wan 2.1 T2V 1.3B (flow-matching DiT, video VAE), 832x480, 81 frames.",
+        scheduler=dict(WAN_SCHEDULER),
+        pipeline="WanPipeline",
+        sources={
+            "pipeline": HubSource(
+                "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", _WAN_COMPONENTS, note="Wan 2.1 T2V 1.3B"
+            )
+        },
+        accelerator_dtype=torch.bfloat16,
+        references=(
+            "diffusers Wan docs / WanPipeline defaults (480x832, 81 frames, 50 steps, CFG 5)",
+        ),
     ),
 }
 
@@ -63,22 +390,136 @@ def get_model_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
+# --------------------------------------------------------------------------- loading
+
+
 def load_model(
     name: str,
     *,
+    path: str | os.PathLike | None = None,
+    revision: str | None = None,
     device: str | torch.device = "cpu",
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | str | None = None,
     seed: int = 0,
+    variant: str | None = None,
+    scheduler: Mapping[str, Any] | None = None,
+    local_files_only: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    vae_slicing: bool = False,
+    vae_tiling: bool = False,
+    cpu_offload: bool | str | None = None,
+    **sources: str | os.PathLike | None,
 ) -> Any:
     """Build the pipeline registered as ``name``.
 
     Args:
-        name: a key of :data:`MODELS`, e.g. ``"tiny_animatediff"``.
-        device: where to put the pipeline.
-        dtype: optional weight dtype (tiny models default to float32).
+        name: a key of :data:`MODELS`, e.g. ``"tiny_animatediff"`` or ``"modelscope"``.
+        path: a local copy (diffusers-format directory) or hub id ``org/name[@revision]`` of the
+            model's primary source: the pipeline (modelscope, zeroscope, wan), the base model
+            (animatediff*) or the UNet (videocrafter2).
+        revision: branch, tag or commit of the primary source on the hub.
+        device: where to put the pipeline; ``"auto"``: CUDA when available, else CPU.
+        dtype: weight dtype (``torch.float16``, ``"bf16"``, ...). Default: the model's half
+            precision (fp16; bf16 for Wan) on CUDA, float32 on CPU; tiny models: float32.
         seed: seed of the random weights (tiny models).
+        variant: weight file variant to read, e.g. ``"fp16"`` (``*.fp16.safetensors``).
+        scheduler: overrides of the model's scheduler config (``spec.scheduler``), e.g.
+            ``{"timestep_spacing": "trailing"}``, or ``{"_class_name": "DPMSolverMultistepScheduler"}``.
+        local_files_only: never download (as ``HF_HUB_OFFLINE=1``); read the cache or local paths.
+        cache_dir: the Hugging Face cache (default ``HF_HUB_CACHE`` / ``HF_HOME/hub``).
+        vae_slicing, vae_tiling: VAE memory savers.
+        cpu_offload: ``"model"`` / ``True`` or ``"sequential"`` CPU offload (needs CUDA).
+        **sources: per-role overrides, local path or hub id: ``base=``/``adapter=``
+            (animatediff*), ``unet=``/``base=`` (videocrafter2), ``pipeline=`` (others).
+
+    Raises:
+        ValueError: unknown model, role or option.
+        WeightsNotFoundError: (a ValueError) weights are neither local nor cached, and could not
+            be downloaded; the message names the hub ids, the ``hf download`` command and the
+            ``path=`` / ``model.path=`` options.
     """
     spec = get_model_spec(name)
+    target = resolve_device(device)
+    if spec.pretrained:
+        overrides = _source_overrides(spec, path, sources)
+        resolved = _resolve_sources(spec, overrides, revision, variant, local_files_only, cache_dir)
+        pipe = build_pipeline(
+            spec.pipeline,
+            {role: src.components for role, src in spec.sources.items()},
+            resolved,
+            build_scheduler(spec.scheduler, scheduler),
+            resolve_dtype(dtype, target, spec.accelerator_dtype),
+            variant,
+            spec.pipeline_kwargs,
+            spec.fill_config,
+        )
+    else:
+        given = dict(path=path, revision=revision, variant=variant, **sources)
+        unused = [key for key, value in given.items() if value is not None]
+        if unused:
+            raise ValueError(
+                f"{name} is built in code with random weights; {', '.join(unused)} do not apply"
+            )
+        pipe = _build_tiny(spec, seed, dtype, scheduler)
+    return apply_memory_options(
+        pipe, target, vae_slicing=vae_slicing, vae_tiling=vae_tiling, cpu_offload=cpu_offload
+    )
+
+
+def _source_overrides(
+    spec: ModelSpec, path: str | os.PathLike | None, sources: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``path=`` and the per-role keyword arguments, checked against the model's roles."""
+    unknown = [key for key in sources if key not in spec.sources]
+    if unknown:
+        roles = ", ".join(spec.sources)
+        raise ValueError(
+            f"load_model({spec.name!r}) got unexpected argument(s) {', '.join(unknown)}; "
+            f"its sources are: {roles} (and path= for {spec.primary})"
+        )
+    overrides = {role: value for role, value in sources.items() if value is not None}
+    if path is not None:
+        if spec.primary in overrides:
+            raise ValueError(f"pass either path= or {spec.primary}= for {spec.name!r}, not both")
+        overrides[spec.primary] = path
+    return overrides
+
+
+def _resolve_sources(
+    spec: ModelSpec,
+    overrides: Mapping[str, Any],
+    revision: str | None,
+    variant: str | None,
+    local_files_only: bool,
+    cache_dir: str | os.PathLike | None,
+) -> dict[str, ResolvedSource]:
+    """Every source of ``spec`` as local files; one WeightsNotFoundError for all that are not."""
+    offline = "local_files_only=True" if local_files_only else None
+    offline = offline or ("HF_HUB_OFFLINE=1" if hub_offline() else None)
+    cache = hub_cache_dir(cache_dir)
+    resolved, problems = {}, []
+    for role, source in spec.sources.items():
+        rev = revision if role == spec.primary else None
+        result = resolve_source(role, source, overrides.get(role), rev, variant, cache, offline)
+        if isinstance(result, MissingSource):
+            problems.append(result)
+        else:
+            resolved[role] = result
+    if problems:
+        raise weights_not_found(spec.name, problems, list(spec.sources), spec.primary) from None
+    return resolved
+
+
+def _build_tiny(
+    spec: ModelSpec,
+    seed: int,
+    dtype: torch.dtype | str | None,
+    scheduler: Mapping[str, Any] | None,
+) -> Any:
+    """A tiny model, built in code (no weights to locate)."""
     pipe = spec.build(seed=seed)
-    pipe = pipe.to(device=device, dtype=dtype) if dtype is not None else pipe.to(device)
+    if scheduler:
+        pipe.scheduler = build_scheduler(spec.scheduler, scheduler)
+    if dtype is not None:
+        pipe = pipe.to(dtype=parse_dtype(dtype))
     return pipe

@@ -1,8 +1,9 @@
 """Tiny text-to-video pipelines with seeded random weights, built fully offline.
 
 They share the architecture of the real models (AnimateDiff's UNetMotionModel via a MotionAdapter,
-ModelScope's UNet3DConditionModel), so FreeInit and FreeU run through the same diffusers code
-paths, in about a second per call on CPU. Configs follow ``shared/reference/cpu-environment.md``.
+ModelScope's UNet3DConditionModel, VideoCrafter2's fps-conditioned UNet3D, AnimateDiff-SDXL, Wan
+2.1's DiT), so FreeInit and FreeU run through the same diffusers code paths, in about a second per
+call on CPU. Configs follow ``shared/reference/cpu-environment.md``.
 """
 
 from __future__ import annotations
@@ -11,15 +12,32 @@ import torch
 from diffusers import (
     AnimateDiffPipeline,
     AutoencoderKL,
+    AutoencoderKLWan,
     DDIMScheduler,
+    FlowMatchEulerDiscreteScheduler,
     MotionAdapter,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
     TextToVideoSDPipeline,
     UNet2DConditionModel,
     UNet3DConditionModel,
+    WanPipeline,
+    WanTransformer3DModel,
 )
-from transformers import CLIPTextConfig, CLIPTextModel
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    UMT5Config,
+    UMT5EncoderModel,
+)
 
 from freqlab.models.tokenizer import byte_level_clip_tokenizer
+from freqlab.models.videocrafter2 import (
+    UNet3DVideoCrafterConditionModel,
+    VideoCrafterDDIMScheduler,
+    VideoCrafterPipeline,
+)
 
 TEXT_CONFIG = dict(
     vocab_size=514,
@@ -130,6 +148,158 @@ def tiny_modelscope(seed: int = 0) -> TextToVideoSDPipeline:
         tokenizer=byte_level_clip_tokenizer(),
         unet=unet,
         scheduler=DDIMScheduler(**SCHEDULER_CONFIG),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+# --------------------------------------------------------------------------- more architectures
+# Tiny stand-ins for the real models' other architectures (test fixtures: saved with
+# save_pretrained, they exercise the same loading code as real weights).
+
+# VideoCrafter2: UNet3D + frame-rate embedding.
+VIDEOCRAFTER2_UNET_CONFIG = dict(UNET3D_CONFIG, fps_cond=True)
+# AnimateDiff v1 motion modules: no mid block.
+MOTION_ADAPTER_V1_CONFIG = dict(MOTION_ADAPTER_CONFIG, use_motion_mid_block=False)
+# SDXL: two text encoders (hidden 32 + 32 = cross_attention_dim 64), "text_time" added
+# conditioning (6 time ids x 8 + pooled 32 = 80).
+TEXT_CONFIG_2 = dict(TEXT_CONFIG, projection_dim=32)
+SDXL_UNET_CONFIG = dict(
+    sample_size=16,
+    in_channels=4,
+    out_channels=4,
+    block_out_channels=(32, 64),
+    layers_per_block=1,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    cross_attention_dim=64,
+    attention_head_dim=(2, 4),
+    use_linear_projection=True,
+    addition_embed_type="text_time",
+    addition_time_embed_dim=8,
+    transformer_layers_per_block=1,
+    projection_class_embeddings_input_dim=80,
+    norm_num_groups=8,
+)
+SDXL_MOTION_ADAPTER_CONFIG = dict(MOTION_ADAPTER_CONFIG, use_motion_mid_block=False)
+# Wan 2.1: DiT with a causal video VAE (spatial /8, temporal /4) and a UMT5 text encoder.
+WAN_TRANSFORMER_CONFIG = dict(
+    patch_size=(1, 2, 2),
+    num_attention_heads=2,
+    attention_head_dim=12,
+    in_channels=16,
+    out_channels=16,
+    text_dim=32,
+    freq_dim=32,
+    ffn_dim=32,
+    num_layers=2,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    rope_max_seq_len=32,
+)
+WAN_VAE_CONFIG = dict(
+    base_dim=3,
+    z_dim=16,
+    dim_mult=[1, 1, 1, 1],
+    num_res_blocks=1,
+    temperal_downsample=[False, True, True],
+)
+UMT5_CONFIG = dict(
+    vocab_size=514,
+    d_model=32,
+    d_kv=8,
+    d_ff=37,
+    num_layers=1,
+    num_heads=4,
+    relative_attention_num_buckets=8,
+    pad_token_id=513,
+    eos_token_id=513,
+    decoder_start_token_id=513,
+)
+
+
+def tiny_stable_diffusion(seed: int = 0) -> StableDiffusionPipeline:
+    """A Stable Diffusion 1.5-layout pipeline (the AnimateDiff base) with seeded random weights."""
+    text_encoder, vae = _text_and_vae(seed)
+    torch.manual_seed(seed + 2)
+    unet = UNet2DConditionModel(**UNET2D_CONFIG)
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=byte_level_clip_tokenizer(),
+        unet=unet,
+        scheduler=DDIMScheduler(**SCHEDULER_CONFIG),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def tiny_motion_adapter(seed: int = 0, mid_block: bool = True) -> MotionAdapter:
+    """A MotionAdapter for :func:`tiny_stable_diffusion` (AnimateDiff v2 with a mid block, v1
+    without)."""
+    torch.manual_seed(seed + 3)
+    return MotionAdapter(**(MOTION_ADAPTER_CONFIG if mid_block else MOTION_ADAPTER_V1_CONFIG))
+
+
+def tiny_videocrafter2_unet(seed: int = 0) -> UNet3DVideoCrafterConditionModel:
+    """VideoCrafter2's fps-conditioned UNet3D (~1.3M params) with seeded random weights."""
+    torch.manual_seed(seed + 2)
+    return UNet3DVideoCrafterConditionModel(**VIDEOCRAFTER2_UNET_CONFIG)
+
+
+def tiny_videocrafter2(seed: int = 0) -> VideoCrafterPipeline:
+    """VideoCrafterPipeline (fps-conditioned UNet3D, data-scaled DDIM) with seeded random weights."""
+    text_encoder, vae = _text_and_vae(seed)
+    pipe = VideoCrafterPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=byte_level_clip_tokenizer(),
+        unet=tiny_videocrafter2_unet(seed),
+        scheduler=VideoCrafterDDIMScheduler(),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def tiny_stable_diffusion_xl(seed: int = 0) -> StableDiffusionXLPipeline:
+    """A Stable Diffusion XL-layout pipeline (two text encoders, text_time conditioning)."""
+    text_encoder, vae = _text_and_vae(seed)
+    torch.manual_seed(seed + 4)
+    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**TEXT_CONFIG_2))
+    torch.manual_seed(seed + 2)
+    unet = UNet2DConditionModel(**SDXL_UNET_CONFIG)
+    return StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=byte_level_clip_tokenizer(),
+        tokenizer_2=byte_level_clip_tokenizer(),
+        unet=unet,
+        scheduler=DDIMScheduler(**SCHEDULER_CONFIG),
+    )
+
+
+def tiny_sdxl_motion_adapter(seed: int = 0) -> MotionAdapter:
+    """A MotionAdapter for :func:`tiny_stable_diffusion_xl` (no mid block, as SDXL beta)."""
+    torch.manual_seed(seed + 3)
+    return MotionAdapter(**SDXL_MOTION_ADAPTER_CONFIG)
+
+
+def tiny_wan(seed: int = 0) -> WanPipeline:
+    """A Wan 2.1-layout WanPipeline (DiT, causal video VAE, UMT5) with seeded random weights."""
+    torch.manual_seed(seed)
+    text_encoder = UMT5EncoderModel(UMT5Config(**UMT5_CONFIG))
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKLWan(**WAN_VAE_CONFIG)
+    torch.manual_seed(seed + 2)
+    transformer = WanTransformer3DModel(**WAN_TRANSFORMER_CONFIG)
+    pipe = WanPipeline(
+        tokenizer=byte_level_clip_tokenizer(),
+        text_encoder=text_encoder,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        transformer=transformer,
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe

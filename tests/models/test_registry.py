@@ -60,3 +60,86 @@ def test_unknown_model_lists_known_names():
 def test_dtype_override():
     pipe = load_model("tiny_modelscope", dtype=torch.float64)
     assert next(pipe.unet.parameters()).dtype == torch.float64
+
+
+# --------------------------------------------------------------------------- real models
+
+CALL_KEYS = {"num_frames", "height", "width", "num_inference_steps", "guidance_scale"}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_spec_is_complete(name):
+    from freqlab.freeu import FreeU
+    from freqlab.models.pretrained import build_scheduler
+
+    spec = get_model_spec(name)
+    assert spec.name == name and spec.family and spec.description
+    assert CALL_KEYS <= set(spec.defaults)
+    assert isinstance(spec.decode_chunk, int) and spec.decode_chunk >= 1
+    if spec.freeu:
+        assert set(spec.freeu) == {"b1", "b2", "s1", "s2", "variant", "stages"}
+        FreeU(**spec.freeu)  # valid factors
+    scheduler = build_scheduler(spec.scheduler)
+    assert type(scheduler).__name__ == spec.scheduler["_class_name"]
+    if spec.pretrained:
+        assert spec.pipeline and spec.references and spec.build is None
+    else:
+        assert spec.build is not None
+
+
+def test_documented_defaults():
+    ad = get_model_spec("animatediff")
+    assert ad.hub_ids == {
+        "base": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        "adapter": "guoyww/animatediff-motion-adapter-v1-5-2",
+    }
+    cfg = ad.scheduler
+    assert cfg["_class_name"] == "DDIMScheduler" and cfg["beta_schedule"] == "linear"
+    assert cfg["clip_sample"] is False and cfg["timestep_spacing"] == "linspace"
+    assert cfg["steps_offset"] == 1
+    assert (
+        get_model_spec("animatediff_v1").hub_ids["adapter"]
+        == "guoyww/animatediff-motion-adapter-v1-4"
+    )
+    assert get_model_spec("animatediff_v1").scheduler == cfg
+    assert get_model_spec("modelscope").hub_ids == {"pipeline": "ali-vilab/text-to-video-ms-1.7b"}
+    zs = get_model_spec("zeroscope")
+    assert zs.hub_ids == {"pipeline": "cerspense/zeroscope_v2_576w"}
+    assert (zs.defaults["width"], zs.defaults["height"], zs.defaults["num_frames"]) == (
+        576,
+        320,
+        24,
+    )
+    vc = get_model_spec("videocrafter2")
+    assert vc.hub_ids["unet"] == "adamdad/videocrafterv2_diffusers"
+    assert vc.defaults["fps"] == 28 and vc.defaults["eta"] == 1.0
+    assert (vc.defaults["height"], vc.defaults["width"], vc.defaults["guidance_scale"]) == (
+        320,
+        512,
+        12.0,
+    )
+    assert (
+        vc.scheduler["_class_name"] == "VideoCrafterDDIMScheduler"
+        and vc.scheduler["scale_end"] == 0.7
+    )
+    # Recommended FreeU factors: SD1.5 for AnimateDiff, the video factors for UNet3D models.
+    assert ad.freeu == dict(b1=1.5, b2=1.6, s1=0.9, s2=0.2, variant="v1", stages="diffusers")
+    for name in ("modelscope", "zeroscope", "videocrafter2"):
+        assert get_model_spec(name).freeu == dict(
+            b1=1.2, b2=1.4, s1=0.9, s2=0.2, variant="v1", stages="diffusers"
+        )
+
+
+def test_tiny_scheduler_override_and_dtype_name():
+    pipe = load_model(
+        "tiny_modelscope", scheduler={"timestep_spacing": "trailing"}, dtype="float64"
+    )
+    assert pipe.scheduler.config.timestep_spacing == "trailing"
+    assert pipe.scheduler.config.beta_schedule == "linear"
+    assert next(pipe.unet.parameters()).dtype == torch.float64
+
+
+def test_device_auto_on_this_machine():
+    pipe = load_model("tiny_modelscope", device="auto")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert pipe.device.type == expected
