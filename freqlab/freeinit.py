@@ -393,9 +393,15 @@ def _latent_shape(
     name = type(pipe).__name__
     if isinstance(unet, torch.nn.Module) and hasattr(pipe, "vae_scale_factor"):
         scale = pipe.vae_scale_factor
-        size = unet.config.sample_size * scale
+        sample_size = unet.config.sample_size
+        if sample_size is None and (height is None or width is None):
+            raise ValueError(
+                f"pass height= and width=: the UNet of {name} has no default sample_size"
+            )
+        if sample_size is not None:  # the pipelines' default resolution
+            height = height or sample_size * scale
+            width = width or sample_size * scale
         channels, frames = unet.config.in_channels, num_frames
-        height, width = height or size, width or size
     elif hasattr(pipe, "vae_scale_factor_temporal") and hasattr(pipe, "vae_scale_factor_spatial"):
         denoiser = _denoiser(pipe)
         if denoiser is None or num_frames is None or height is None or width is None:

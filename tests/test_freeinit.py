@@ -455,3 +455,20 @@ def test_unsupported_pipelines_and_schedulers(tiny_animatediff):
     with pytest.raises(UnsupportedSchedulerError, match="EDMEulerScheduler"):
         FreeInit()(tiny_animatediff, prompt="x", **KW)
     assert issubclass(UnsupportedSchedulerError, ValueError)
+
+
+def test_unet_without_sample_size_needs_height_and_width(tiny_animatediff):
+    # Converted checkpoints (e.g. VideoCrafter2) may carry sample_size: null.
+    tiny_animatediff.unet.register_to_config(sample_size=None)
+    with pytest.raises(ValueError, match="height= and width="):
+        FreeInit(num_iters=1)(tiny_animatediff, prompt="a cat", num_frames=2)
+    result = FreeInit(num_iters=1)(
+        tiny_animatediff,
+        prompt="a cat",
+        num_frames=2,
+        height=32,
+        width=32,
+        num_inference_steps=1,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert result.final.shape == (1, 4, 2, 8, 8)
