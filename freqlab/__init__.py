@@ -1,9 +1,10 @@
 """freqlab: training-free frequency-domain methods (FreeInit, FreeU) for video diffusion."""
 
-from freqlab.decoding import decode_latents
-from freqlab.freeinit import FreeInit, FreeInitResult
-from freqlab.freeu import FreeU, FreeUHandle
-from freqlab.models import load_model
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from freqlab.spectral import (
     FILTER_METHODS,
     FREEU_VARIANTS,
@@ -16,7 +17,30 @@ from freqlab.spectral import (
     snr_by_frequency,
 )
 
+if TYPE_CHECKING:
+    from freqlab.decoding import decode_latents
+    from freqlab.freeinit import FreeInit, FreeInitResult
+    from freqlab.freeu import FreeU, FreeUHandle
+    from freqlab.models import load_model
+
 __version__ = "0.1.0"
+
+# Names whose modules import diffusers (seconds): loaded on first use, so that `import freqlab`
+# and the spectral functions stay fast.
+_LAZY = {
+    "decode_latents": "freqlab.decoding",
+    "FreeInit": "freqlab.freeinit",
+    "FreeInitResult": "freqlab.freeinit",
+    "FreeU": "freqlab.freeu",
+    "FreeUHandle": "freqlab.freeu",
+    "load_model": "freqlab.models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'freqlab' has no attribute {name!r}")
 
 __all__ = [
     "FILTER_METHODS",
