@@ -1,8 +1,14 @@
-"""freqlab's main entry point: ``python run.py [overrides]`` (Hydra; configs in ``conf/``)."""
+"""freqlab's main entry point: ``python run.py [overrides] [-m]`` (Hydra; configs in ``conf/``).
+
+``task=generate`` (default) samples prompts x seeds with FreeInit (and optionally FreeU), decodes
+every pass, measures it and writes ``results.parquet``; see README, "The runner".
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 import sys
 
 import hydra
@@ -10,17 +16,30 @@ from omegaconf import DictConfig
 
 log = logging.getLogger("freqlab")
 
+# task name -> "module:function" taking the composed config.
+TASKS = {
+    "generate": "experiments.generate:run_generate",
+}
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from experiments.demo import run_demo
-
+    if cfg.task not in TASKS:
+        log.error("task must be one of %s, got %r", ", ".join(TASKS), cfg.task)
+        sys.exit(2)
+    module, _, function = TASKS[cfg.task].partition(":")
     try:
-        run_demo(cfg)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        # One clear message instead of a traceback from deep inside torch or diffusers.
-        log.error("%s: %s", type(err).__name__, err)
+        getattr(importlib.import_module(module), function)(cfg)
+    except (ValueError, FileNotFoundError) as err:
+        # One clear message (bad config, missing weights or data) instead of a traceback from
+        # deep inside torch or huggingface_hub. FREQLAB_DEBUG=1 shows the traceback.
+        if os.environ.get("FREQLAB_DEBUG"):
+            raise
+        log.error("%s", err)
         sys.exit(1)
+    except KeyboardInterrupt:
+        log.error("interrupted: finished samples are cached; re-run the same command to resume")
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,199 @@
+"""Turn a composed Hydra config into validated, fully resolved job settings.
+
+Every check names the config key it is about, so a typo or an out-of-range value fails at start-up
+with one clear message instead of deep inside a sampling loop.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
+
+from freqlab.freeinit import RNG_MODES
+from freqlab.freeu import FREEU_STAGES
+from freqlab.models import MODELS, get_model_spec
+from freqlab.spectral import FILTER_METHODS, FREEU_VARIANTS
+
+SAMPLING_KEYS = ("num_frames", "height", "width", "num_inference_steps", "guidance_scale")
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class ConfigError(ValueError):
+    """A config value is missing, misspelt or out of range; the message names the key."""
+
+
+@dataclass
+class JobSettings:
+    """Everything a generation job needs, with every default resolved."""
+
+    model: str
+    load_kwargs: dict[str, Any]
+    call_kwargs: dict[str, Any]  # pipeline sampling arguments (frames, size, steps, guidance, ...)
+    decode_chunk: int
+    freeinit: dict[str, Any]  # FreeInit constructor arguments
+    freeu: dict[str, Any] | None  # FreeU constructor arguments, or None when off
+    seeds: list[int]
+    batch_size: int
+    device: str
+    dtype: str
+    identity: dict[str, Any] = field(default_factory=dict)  # what determines a sample's result
+
+
+def config_value(cfg: DictConfig, key: str) -> Any:
+    """``cfg[key]`` (dotted); a ConfigError naming the key if it is required but unset (???)."""
+    try:
+        return OmegaConf.select(cfg, key, throw_on_missing=True)
+    except MissingMandatoryValue:
+        raise ConfigError(f"{key} is required: set it on the command line ({key}=...)") from None
+
+
+def _int(cfg: DictConfig, key: str, minimum: int, allow_none: bool = False) -> int | None:
+    value = config_value(cfg, key)
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _fraction(cfg: DictConfig, key: str) -> float:
+    value = config_value(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"{key} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _choice(cfg: DictConfig, key: str, choices: tuple[str, ...]) -> str:
+    value = config_value(cfg, key)
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def _number(value: Any, key: str, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ConfigError(f"{key} must be > 0, got {value!r}")
+    return float(value)
+
+
+def _freeinit(cfg: DictConfig) -> dict[str, Any]:
+    enabled = config_value(cfg, "freeinit.enabled")
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"freeinit.enabled must be true or false, got {enabled!r}")
+    _fraction(cfg, "freeinit.d0")
+    order = config_value(cfg, "freeinit.order")
+    if isinstance(order, bool) or not isinstance(order, (int, float)) or order < 1:
+        raise ConfigError(f"freeinit.order must be a number >= 1, got {order!r}")
+    return dict(
+        num_iters=_int(cfg, "freeinit.num_iters", 1) if enabled else 1,
+        method=_choice(cfg, "freeinit.method", FILTER_METHODS),
+        d_s=_fraction(cfg, "freeinit.d_s"),
+        d_t=_fraction(cfg, "freeinit.d_t"),
+        order=order,
+        fast_sampling=bool(config_value(cfg, "freeinit.fast_sampling")),
+        variance_preserving=bool(config_value(cfg, "freeinit.variance_preserving")),
+        rng=_choice(cfg, "freeinit.rng", RNG_MODES),
+    )
+
+
+def _freeu(cfg: DictConfig, recommended: dict[str, Any]) -> dict[str, Any] | None:
+    if not config_value(cfg, "freeu.enabled"):
+        return None
+    name = cfg.model.name
+    if not recommended and any(
+        config_value(cfg, f"freeu.{k}") is None for k in ("b1", "b2", "s1", "s2")
+    ):
+        raise ConfigError(
+            f"freeu: model {name} has no recommended FreeU factors (FreeU needs a UNet); "
+            "use freeu=off, or set freeu.b1/b2/s1/s2 for a UNet model"
+        )
+    out = {}
+    for key in ("b1", "b2", "s1", "s2", "variant", "stages"):
+        value = config_value(cfg, f"freeu.{key}")
+        out[key] = recommended.get(key) if value is None else value
+    for key in ("b1", "b2", "s1", "s2"):
+        out[key] = _number(out[key], f"freeu.{key}")
+    if out["variant"] not in FREEU_VARIANTS:
+        raise ConfigError(f"freeu.variant must be one of {', '.join(FREEU_VARIANTS)}")
+    if out["stages"] not in FREEU_STAGES:
+        raise ConfigError(f"freeu.stages must be one of {', '.join(FREEU_STAGES)}")
+    return out
+
+
+def _device(value: str) -> str:
+    if value == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not (value == "cpu" or value.startswith("cuda")):
+        raise ConfigError(f"device must be auto, cpu or cuda[:N], got {value!r}")
+    if value.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={value} but CUDA is not available; use device=cpu or auto")
+    return value
+
+
+def resolve(cfg: DictConfig) -> JobSettings:
+    """Validate ``cfg`` and resolve every default (model registry, FreeU recommendations)."""
+    name = config_value(cfg, "model.name")
+    if name not in MODELS:
+        raise ConfigError(f"model.name: unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+    spec = get_model_spec(name)
+    call = dict(spec.defaults)
+    for key in (*SAMPLING_KEYS, "negative_prompt"):
+        value = OmegaConf.select(cfg, f"model.{key}")
+        if value is not None:
+            call[key] = value
+    for key in ("num_frames", "height", "width", "num_inference_steps"):
+        if isinstance(call.get(key), bool) or not isinstance(call.get(key), int) or call[key] < 1:
+            raise ConfigError(f"model.{key} must be an integer >= 1, got {call.get(key)!r}")
+    call["guidance_scale"] = _number(call["guidance_scale"], "model.guidance_scale")
+    decode_chunk = OmegaConf.select(cfg, "model.decode_chunk") or spec.decode_chunk
+    if not isinstance(decode_chunk, int) or decode_chunk < 1:
+        raise ConfigError(f"model.decode_chunk must be an integer >= 1, got {decode_chunk!r}")
+
+    device = _device(str(config_value(cfg, "device")))
+    dtype = str(config_value(cfg, "dtype"))
+    if dtype != "auto" and dtype not in _DTYPES:
+        raise ConfigError(f"dtype must be auto or one of {', '.join(_DTYPES)}, got {dtype!r}")
+    load: dict[str, Any] = dict(device=device, dtype=None if dtype == "auto" else dtype)
+    if spec.pretrained:
+        for key in ("path", "revision", "variant", *[r for r in spec.sources if r != spec.primary]):
+            value = OmegaConf.select(cfg, f"model.{key}")
+            if value is not None:
+                load[key] = value
+        for key in ("vae_slicing", "vae_tiling", "cpu_offload"):
+            value = OmegaConf.select(cfg, f"model.{key}")
+            if value:
+                load[key] = value
+    else:
+        load["seed"] = OmegaConf.select(cfg, "model.weights_seed", default=0)
+
+    seed = _int(cfg, "seed", 0)
+    num_seeds = _int(cfg, "num_seeds", 1)
+    settings = JobSettings(
+        model=name,
+        load_kwargs=load,
+        call_kwargs=call,
+        decode_chunk=decode_chunk,
+        freeinit=_freeinit(cfg),
+        freeu=_freeu(cfg, spec.freeu),
+        seeds=[seed + i for i in range(num_seeds)],
+        batch_size=_int(cfg, "batch_size", 1),
+        device=device,
+        dtype=dtype,
+    )
+    settings.identity = dict(
+        model=name,
+        weights={k: v for k, v in load.items() if k not in ("device", "dtype")},
+        scheduler=spec.scheduler,
+        call=call,
+        freeinit=settings.freeinit,
+        freeu=settings.freeu,
+        device=torch.device(device).type,
+        dtype=dtype,
+    )
+    return settings
