@@ -161,7 +161,7 @@ def resolve(cfg: DictConfig) -> JobSettings:
         raise ConfigError(f"dtype must be auto or one of {', '.join(_DTYPES)}, got {dtype!r}")
     load: dict[str, Any] = dict(device=device, dtype=None if dtype == "auto" else dtype)
     if spec.pretrained:
-        for key in ("path", "revision", "variant", *[r for r in spec.sources if r != spec.primary]):
+        for key in ("path", "revision", "variant", *spec.sources):
             value = OmegaConf.select(cfg, f"model.{key}")
             if value is not None:
                 load[key] = value
