@@ -1,0 +1,48 @@
+"""Video metrics: each a plain function returning per-video values ``(B,)`` and a torchmetrics
+class (``update`` / ``compute``) that reuses it.
+
+* :func:`dino_consistency` / :class:`DINOConsistency`: FreeInit's metric, first frame vs each
+  following frame, DINO ViT-S/16, x100.
+* :func:`subject_consistency` / :class:`SubjectConsistency`: VBench, DINO ViT-B/16.
+* :func:`background_consistency` / :class:`BackgroundConsistency`: VBench, CLIP ViT-B/32.
+* :func:`clip_score` / :class:`VideoCLIPScore`: CLIP text-frame cosine x100, mean over frames.
+* :func:`temporal_flicker` / :class:`TemporalFlicker`: VBench temporal flickering.
+* :func:`motion`, :func:`flow_magnitude` / :class:`Motion`: mean frame difference, RAFT flow.
+"""
+
+from evaluation.metrics.base import VideoMetric
+from evaluation.metrics.clip_score import VideoCLIPScore, clip_score
+from evaluation.metrics.consistency import (
+    BackgroundConsistency,
+    DINOConsistency,
+    SubjectConsistency,
+    background_consistency,
+    dino_consistency,
+    first_frame_similarity,
+    frame_weighted_mean,
+    subject_consistency,
+    vbench_similarity,
+)
+from evaluation.metrics.flicker import TemporalFlicker, temporal_flicker
+from evaluation.metrics.motion import Motion, flow_magnitude, mean_abs_frame_difference, motion
+
+__all__ = [
+    "BackgroundConsistency",
+    "DINOConsistency",
+    "Motion",
+    "SubjectConsistency",
+    "TemporalFlicker",
+    "VideoCLIPScore",
+    "VideoMetric",
+    "background_consistency",
+    "clip_score",
+    "dino_consistency",
+    "first_frame_similarity",
+    "flow_magnitude",
+    "frame_weighted_mean",
+    "mean_abs_frame_difference",
+    "motion",
+    "subject_consistency",
+    "temporal_flicker",
+    "vbench_similarity",
+]

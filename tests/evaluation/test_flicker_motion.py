@@ -1,0 +1,142 @@
+"""Temporal flicker and motion: hand-computed values, VBench's loop, RAFT plumbing offline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from evaluation.metrics import Motion, TemporalFlicker, flow_magnitude, motion, temporal_flicker
+from evaluation.optical_flow import prepare_flow_frames, resolve_raft_weights
+from evaluation.weights import WeightsNotFoundError
+
+
+def vbench_flicker_reference(videos: torch.Tensor) -> np.ndarray:
+    """VBench temporal_flickering.py: per pair mean(cv2.absdiff) on uint8 HWC frames,
+    score (255 - mean) / 255."""
+    scores = []
+    for video in videos.permute(0, 1, 3, 4, 2).numpy():
+        maes = [np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() for a, b in
+                zip(video[:-1], video[1:], strict=True)]  # fmt: skip
+        scores.append((255.0 - np.mean(maes)) / 255.0)
+    return np.array(scores)
+
+
+class ConstantFlow(nn.Module):
+    """Flow (3, 4) px everywhere: magnitude 5."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[int, ...]] = []
+
+    def forward(self, a, b):
+        self.calls.append(tuple(a.shape))
+        flow = torch.empty(a.shape[0], 2, *a.shape[-2:])
+        flow[:, 0], flow[:, 1] = 3.0, 4.0
+        return [flow * 0, flow]  # RAFT-style list of refinements, the last one counts
+
+
+def test_hand_computed_flicker_and_motion():
+    """Grey levels 0, 51, 102: every pair differs by 51, so flicker (255 - 51) / 255 = 0.8."""
+    video = torch.tensor([0, 51, 102], dtype=torch.uint8)[None, :, None, None, None]
+    video = video.expand(1, 3, 3, 4, 5)
+    assert temporal_flicker(video).item() == pytest.approx(0.8, abs=1e-6)
+    assert motion(video).item() == pytest.approx(0.2, abs=1e-6)
+
+
+def test_identical_frames(make_videos):
+    frozen = make_videos(2, 1).expand(-1, 4, -1, -1, -1)
+    torch.testing.assert_close(temporal_flicker(frozen), torch.ones(2))
+    torch.testing.assert_close(motion(frozen), torch.zeros(2))
+
+
+def test_flicker_matches_vbench_reference(make_videos):
+    videos = make_videos(3, 5, h=20, w=30, seed=9)
+    expected = torch.tensor(vbench_flicker_reference(videos), dtype=torch.float32)
+    torch.testing.assert_close(temporal_flicker(videos), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(temporal_flicker(videos.float() / 255), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(motion(videos), 1 - expected, atol=1e-6, rtol=0)
+
+
+def test_flicker_class(make_videos):
+    a, b = make_videos(2, 3, seed=1), make_videos(1, 6, seed=2)
+    metric = TemporalFlicker()
+    metric.update(a)
+    metric.update(b)
+    expected = torch.cat([temporal_flicker(a), temporal_flicker(b)])
+    torch.testing.assert_close(metric.per_video()["temporal_flicker"], expected)
+    assert metric.compute()["temporal_flicker"].item() == pytest.approx(expected.mean().item())
+
+
+def test_flow_magnitude_with_an_injected_model(make_videos):
+    flow = ConstantFlow()
+    videos = make_videos(2, 4, h=100, w=150)
+    scores = flow_magnitude(videos, flow, size=128, batch_size=4)
+    torch.testing.assert_close(scores, torch.full((2,), 5.0))
+    # 2 videos x 3 pairs in chunks of 4; frames resized to a 128 shorter side, multiples of 8
+    assert flow.calls == [(4, 3, 128, 192), (2, 3, 128, 192)]
+
+
+def test_prepare_flow_frames():
+    frames = torch.full((2, 3, 130, 170), 255, dtype=torch.uint8)
+    out = prepare_flow_frames(frames, size=None)
+    assert out.shape == (2, 3, 136, 176) and out.max() == 1.0 and out.min() == 1.0
+    assert prepare_flow_frames(frames, size=256).shape == (2, 3, 256, 336)
+    with pytest.raises(ValueError, match="at least 128 pixels"):
+        prepare_flow_frames(frames, size=64)
+
+
+def test_raft_random_weights_smoke_and_batch_invariance(make_videos):
+    """torchvision RAFT-small, random weights (seed 0), 4 refinement steps."""
+    videos = make_videos(2, 3, h=64, w=64, seed=3)
+    kwargs = {"weights": "random", "size": 128, "num_flow_updates": 4}
+    full = flow_magnitude(videos, "raft_small", batch_size=4, **kwargs)
+    alone = flow_magnitude(videos[1:], "raft_small", batch_size=1, **kwargs)
+    assert full.shape == (2,) and torch.isfinite(full).all() and (full >= 0).all()
+    torch.testing.assert_close(alone, full[1:], atol=1e-4, rtol=1e-4)
+
+
+def test_motion_class_auto_flow_without_weights(make_videos):
+    videos = make_videos(2, 3)
+    metric = Motion()  # auto: no RAFT weights in the (empty) torch hub cache
+    metric.update(videos)
+    assert set(metric.compute()) == {"motion"}
+    assert metric.metadata["flow"].startswith("off: No weights for optical flow model 'raft_large'")
+    torch.testing.assert_close(metric.per_video()["motion"], motion(videos))
+
+
+def test_motion_class_required_flow_needs_weights(tmp_path):
+    with pytest.raises(WeightsNotFoundError, match="no such file"):
+        Motion(flow_weights=tmp_path / "missing.pth")  # auto, but a named file must exist
+    with pytest.raises(WeightsNotFoundError) as info:
+        Motion(flow="raft_small")
+    message = str(info.value)
+    assert "raft_small_C_T_V2-01064c6d.pth" in message and "TORCH_HOME" in message
+    assert "flow_weights='/path/to/checkpoint'" in message and "flow=None" in message
+
+
+def test_motion_class_with_raft_weights_from_file_and_cache(tmp_path, offline, make_videos):
+    from torchvision.models.optical_flow import raft_small
+
+    torch.manual_seed(0)
+    path = tmp_path / "raft.pth"
+    torch.save(raft_small().state_dict(), path)
+    videos = make_videos(1, 2, h=64, w=64)
+    metric = Motion(flow="raft_small", flow_weights=path, flow_size=128, num_flow_updates=2)
+    metric.update(videos)
+    result = metric.compute()
+    assert set(result) == {"motion", "motion_flow[raft_small]"}
+    assert metric.metadata["flow"] == f"file:{path.resolve()}"
+    # the same file in torch hub's checkpoint cache is found with no argument
+    cache = offline / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / "raft_small_C_T_V2-01064c6d.pth").write_bytes(path.read_bytes())
+    assert resolve_raft_weights("raft_small").kind == "cache"
+
+
+def test_motion_class_with_injected_flow(make_videos):
+    metric = Motion(flow=ConstantFlow(), flow_size=128)
+    metric.update(make_videos(3, 2))
+    result = metric.compute()
+    assert result["motion_flow[custom:ConstantFlow]"].item() == pytest.approx(5.0)

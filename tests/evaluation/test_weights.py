@@ -1,0 +1,167 @@
+"""Encoder weights: local file, hub cache, clear error; safe loading; one load per process."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from evaluation.encoders import (
+    FrameEncoder,
+    clear_encoder_cache,
+    encode_videos,
+    get_encoder,
+    load_encoder,
+)
+from evaluation.metrics import dino_consistency
+from evaluation.preprocessing import FREEINIT_DINO
+from evaluation.weights import WeightsNotFoundError, load_state_dict, resolve_weights
+
+NAME = "test_vit_tiny"  # registered in conftest: timm vit_tiny_patch16_224, depth 1
+HUB_ID = "test-org/vit-tiny"
+
+
+@pytest.fixture(scope="module")
+def state_dict():
+    """Weights of the tiny ViT, different from the seed-0 random init."""
+    import timm
+
+    torch.manual_seed(123)
+    model = timm.create_model("vit_tiny_patch16_224", num_classes=0, depth=1)
+    return {k: v.contiguous() for k, v in model.state_dict().items()}
+
+
+def _params(encoder: FrameEncoder) -> dict[str, torch.Tensor]:
+    return encoder.module.model.state_dict()
+
+
+def _assert_loaded(encoder: FrameEncoder, state: dict[str, torch.Tensor]) -> None:
+    loaded = _params(encoder)
+    assert loaded.keys() == state.keys()
+    for key, value in state.items():
+        torch.testing.assert_close(loaded[key], value, rtol=0, atol=0)
+
+
+def _fake_hub_cache(cache, repo_id, filename, state, commit="0123456789abcdef0123"):
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    save_file(state, str(snapshot / filename))
+    return snapshot / filename
+
+
+def test_local_safetensors_and_pth(tmp_path, state_dict):
+    safe = tmp_path / "model.safetensors"
+    save_file(state_dict, str(safe))
+    encoder = load_encoder(NAME, weights=safe)
+    _assert_loaded(encoder, state_dict)
+    assert encoder.weights == f"file:{safe.resolve()}" and encoder.name == NAME
+    pth = tmp_path / "original.pth"
+    torch.save(state_dict, pth)
+    _assert_loaded(load_encoder(NAME, weights=pth), state_dict)
+
+
+def test_local_directory_and_dino_training_checkpoint(tmp_path, state_dict):
+    (tmp_path / "dir").mkdir()
+    save_file(state_dict, str(tmp_path / "dir" / "model.safetensors"))
+    _assert_loaded(load_encoder(NAME, weights=tmp_path / "dir"), state_dict)
+    # DINO's checkpoint.pth: {"teacher": {"module.backbone.*", "module.head.*"}, ...}
+    teacher = {f"module.backbone.{k}": v for k, v in state_dict.items()}
+    teacher["module.head.mlp.0.weight"] = torch.zeros(4, 192)
+    checkpoint = tmp_path / "checkpoint.pth"
+    torch.save({"teacher": teacher, "epoch": 100}, checkpoint)
+    _assert_loaded(load_encoder(NAME, weights=checkpoint), state_dict)
+
+
+def test_hub_cache_is_found_offline(offline, state_dict):
+    path = _fake_hub_cache(offline / "hf", HUB_ID, "model.safetensors", state_dict)
+    encoder = load_encoder(NAME)
+    _assert_loaded(encoder, state_dict)
+    assert encoder.weights == f"hf-cache:{HUB_ID}/model.safetensors@0123456789ab"
+    assert (
+        resolve_weights("x", None, hub_id=HUB_ID, hub_filenames=["model.safetensors"]).path == path
+    )
+
+
+def test_missing_weights_message(offline):
+    with pytest.raises(WeightsNotFoundError) as info:
+        load_encoder(NAME)
+    message = str(info.value)
+    assert f"No weights for encoder '{NAME}'" in message
+    assert str(offline / "hf") in message  # where it looked
+    assert f"hf download {HUB_ID} model.safetensors" in message  # how to fetch
+    assert "weights='/path/to/checkpoint'" in message and "config key `weights`" in message
+    assert 'encoder="pixel"' in message
+    assert isinstance(info.value, FileNotFoundError)
+    original = pytest.raises(WeightsNotFoundError, load_encoder, "dino_vits16")
+    assert "dino_deitsmall16_pretrain.pth" in str(original.value)
+
+
+def test_missing_local_file(tmp_path):
+    with pytest.raises(WeightsNotFoundError, match="no such file"):
+        load_encoder(NAME, weights=tmp_path / "nope.pth")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(WeightsNotFoundError, match="without a unique checkpoint"):
+        load_encoder(NAME, weights=tmp_path / "empty")
+
+
+class Payload:
+    """Not a tensor: torch.load(weights_only=True) must refuse to build it."""
+
+    def __reduce__(self):
+        return (print, ("arbitrary code ran",))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.script / save deprecation
+def test_pickles_and_torchscript_are_refused(tmp_path, capsys):
+    bad = tmp_path / "bad.pth"
+    torch.save({"weight": torch.zeros(1), "payload": Payload()}, bad)
+    with pytest.raises(ValueError, match="Pickled objects and TorchScript archives are refused"):
+        load_state_dict(bad)
+    assert "arbitrary code ran" not in capsys.readouterr().out
+    scripted = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(nn.Linear(2, 2)), str(scripted))
+    with pytest.raises(ValueError, match="it is a TorchScript archive"):
+        load_state_dict(scripted)
+
+
+def test_loaded_once_and_reused(tmp_path, state_dict):
+    clear_encoder_cache()
+    first = load_encoder(NAME, weights="random")
+    assert load_encoder(NAME, weights="random") is first
+    assert get_encoder(None, default=NAME, weights="random") is first
+    safe = tmp_path / "model.safetensors"
+    save_file(state_dict, str(safe))
+    assert load_encoder(NAME, weights=safe) is not first
+    clear_encoder_cache()
+    again = load_encoder(NAME, weights="random")
+    assert again is not first  # rebuilt, with the same seeded random weights
+    for a, b in zip(_params(first).values(), _params(again).values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not any(p.requires_grad for p in again.module.parameters())
+    assert not again.module.training
+
+
+def test_injected_encoders():
+    conv = nn.Conv2d(3, 4, 3).train()
+    encoder = get_encoder(conv, default="dino_vits16")
+    assert encoder.name == "custom:Conv2d" and encoder.weights == "injected"
+    assert not conv.training  # put in eval mode
+    with pytest.raises(ValueError, match="weights is only used with a registered encoder"):
+        get_encoder(conv, default="dino_vits16", weights="x.pth")
+    with pytest.raises(ValueError, match="encoder must be a registered name"):
+        get_encoder(42, default="dino_vits16")
+    named = FrameEncoder("my_dino", conv, model="Conv2d", weights="file:/my/dino.pth")
+    videos = torch.zeros(1, 2, 3, 16, 16, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"must map \(N, 3, h, w\) frames to \(N, D\) features"):
+        encode_videos(videos, named, FREEINIT_DINO)  # a feature map, not vectors
+
+
+def test_default_dino_fails_clearly_and_never_swaps(make_videos):
+    videos = make_videos(1, 2)
+    with pytest.raises(WeightsNotFoundError):
+        dino_consistency(videos)
+    assert dino_consistency(videos, "pixel").shape == (1,)  # only when asked for
