@@ -118,17 +118,7 @@ MODELSCOPE = "ali-vilab/text-to-video-ms-1.7b"
 
 # AnimateDiff: DDIM, linear betas, clip_sample False, linspace spacing, steps_offset 1
 # (diffusers AnimateDiff docs; AnimateDiff inference-v1.yaml for the betas).
-ANIMATEDIFF_SCHEDULER = dict(
-    _class_name="DDIMScheduler",
-    num_train_timesteps=1000,
-    beta_start=0.00085,
-    beta_end=0.012,
-    beta_schedule="linear",
-    clip_sample=False,
-    set_alpha_to_one=False,
-    steps_offset=1,
-    timestep_spacing="linspace",
-)
+ANIMATEDIFF_SCHEDULER = dict(_class_name="DDIMScheduler", **tiny.SCHEDULER_CONFIG)
 # ModelScope / ZeroScope: the repositories' scheduler/scheduler_config.json (DDIM, scaled-linear
 # betas, no timestep_spacing entry -> diffusers' "leading").
 T2V_SCHEDULER = dict(
