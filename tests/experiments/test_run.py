@@ -18,8 +18,11 @@ SMALL = ["dataset.limit=2", "model.num_frames=4", "model.num_inference_steps=2",
 def _run(args: list[str], root: Path, wandb_mode: str = "disabled") -> subprocess.CompletedProcess:
     env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE=wandb_mode, OMP_NUM_THREADS="1")
     env["HF_HOME"] = str(root / "hf")  # an empty hub cache: nothing to find, nothing to fetch
+    flags = [a for a in args if a.startswith("-")]
+    overrides = [a for a in args if not a.startswith("-")]
     return subprocess.run(
-        [sys.executable, "run.py", f"paths.root={root}", *args],
+        # Flags first: argparse takes the overrides as one run of positionals.
+        [sys.executable, "run.py", *flags, f"paths.root={root}", *overrides],
         cwd=ROOT,
         env=env,
         capture_output=True,
