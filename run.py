@@ -19,6 +19,7 @@ log = logging.getLogger("freqlab")
 # task name -> "module:function" taking the composed config.
 TASKS = {
     "generate": "experiments.generate:run_generate",
+    "snr": "experiments.snr:run_snr",
 }
 
 

@@ -1,0 +1,160 @@
+"""task=snr: the job on the synthetic set and on a folder with unreadable files, config errors,
+W&B offline, and the CLI's one-line error for a missing folder."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import open_dict
+
+from experiments.settings import ConfigError
+from experiments.snr import run_snr
+from freqlab.snr import RESULT_FILES, load_results, synthetic_videos
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = [
+    "task=snr",
+    "model=tiny_animatediff",
+    "model.num_inference_steps=2",
+    "snr.num_videos=3",
+    "snr.batch_size=2",
+    "snr.num_timesteps=6",
+    "snr.progress=false",
+    "snr.correlation.num_prompts=1",
+    "snr.correlation.num_iters=2",
+    "logger=none",
+    "device=cpu",
+]
+
+
+def _compose(overrides: list[str], out_dir: Path):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):  # outside a Hydra run the ${hydra:...} resolvers have nothing to read
+        cfg.paths.root = str(ROOT)
+        cfg.paths.output_dir = str(out_dir)
+        del cfg["hydra"]
+    return cfg
+
+
+def _write_clips(folder: Path, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, video in enumerate(synthetic_videos(count, 10, 48, 64)):
+        iio.imwrite(folder / f"clip{i}.mp4", video.permute(0, 2, 3, 1).numpy(), fps=8)
+
+
+def test_synthetic_run_writes_every_result_and_logs_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "run"
+    summary = run_snr(_compose([*SMALL, "logger=wandb"], out))
+    for name in RESULT_FILES.values():
+        assert (out / name).exists(), name
+    assert list((out / "wandb").glob("offline-run-*/run-*.wandb"))
+
+    res = load_results(out)
+    assert res.summary == json.loads(json.dumps(summary, default=str))
+    assert summary["videos"] == {
+        **summary["videos"],
+        "source": "synthetic",
+        "read": 3,
+        "skipped": 0,
+        "skipped_files": [],
+    }
+    names = ["model", "zero_snr", "linear", "scaled_linear", "flow"]
+    assert list(dict.fromkeys(res.snr.schedule)) == names
+    assert len(res.snr) == len(names) * 6 * 8 and res.snr.timestep.max() == 999
+    last = summary["last_timestep"]
+    assert last["zero_snr"]["lowest_band_db"] == "-inf" == last["flow"]["highest_band_db"]
+    assert last["model"]["lowest_band_db"] > last["model"]["highest_band_db"] + 10
+    assert last["scaled_linear"]["lowest_band_db"] > last["linear"]["lowest_band_db"]
+    assert summary["latents"]["shape"] == [4, 8, 8, 8]
+    first = res.first_step
+    assert set(first.timestep[first.kind == "ddpm"]) == {999.0}  # AnimateDiff: linspace
+    corr = res.correlation
+    assert sorted(corr["pass"].unique()) == [-1, 0, 1]
+    assert corr.correlation.dropna().between(-1, 1).all()
+    assert summary["correlation"]["unet_calls"] == 2 * 2  # passes x steps
+    assert set(res.videos.status) == {"read"}
+
+
+def test_folder_run_skips_and_counts_unreadable_files(tmp_path):
+    videos = tmp_path / "videos"
+    _write_clips(videos / "ClassA", 2)
+    (videos / "ClassB").mkdir()
+    (videos / "ClassB" / "corrupt.avi").write_bytes(np.random.default_rng(0).bytes(2048))
+    (videos / "ClassB" / "empty.gif").write_bytes(b"")
+    out = tmp_path / "run"
+    overrides = [
+        *SMALL,
+        f"snr.videos={videos}",
+        "snr.num_videos=10",
+        "snr.correlation.enabled=false",
+    ]
+    summary = run_snr(_compose(overrides, out))
+    assert summary["videos"]["read"] == 2 and summary["videos"]["skipped"] == 2
+    assert sorted(Path(f["path"]).name for f in summary["videos"]["skipped_files"]) == [
+        "corrupt.avi",
+        "empty.gif",
+    ]
+    table = pd.read_parquet(out / RESULT_FILES["videos"])
+    assert table.status.value_counts().to_dict() == {"read": 2, "skipped": 2}
+    assert table[table.status == "skipped"].reason.str.len().gt(0).all()
+    assert not (out / RESULT_FILES["correlation"]).exists()
+    assert math.isfinite(summary["last_timestep"]["model"]["lowest_band_db"])
+
+    for bad in videos.rglob("*.mp4"):
+        bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="none of the 4 video files"):
+        run_snr(_compose(overrides, tmp_path / "again"))
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("snr.schedules=[model,cosine]", "snr.schedules"),
+        ("snr.num_bands=0", "snr.num_bands"),
+        ("snr.timesteps=[0,-1]", "snr.timesteps"),
+        ("snr.timesteps=[0,1000]", "snr.timesteps"),
+        ("snr.flow_shift=-1", "snr.flow_shift"),
+        ("snr.normalize_latents=maybe", "snr.normalize_latents"),
+    ],
+)
+def test_bad_snr_settings_name_their_key(tmp_path, override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        run_snr(_compose([*SMALL, "snr.correlation.enabled=false", override], tmp_path))
+
+
+def test_cli_reports_a_missing_folder_in_one_line(tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled", OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "run.py",
+            "task=snr",
+            f"snr.videos={tmp_path / 'nowhere'}",
+            f"hydra.run.dir={tmp_path}/out",
+            "logger=none",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = proc.stdout + proc.stderr  # Hydra logs to stdout
+    assert proc.returncode == 1, output[-2000:]
+    assert "videos folder" in output and "does not exist" in output
+    assert "Traceback" not in output
