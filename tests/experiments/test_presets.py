@@ -1,0 +1,143 @@
+"""The experiment presets (conf/experiment): every job of every sweep composes and resolves, and
+each preset sweeps what it says."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf, open_dict
+
+from experiments.settings import resolve
+from freqlab.spectral import FILTER_METHODS
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+JOBS = {
+    "paper_table1": 6,
+    "ablation_filter": 5,
+    "ablation_d0": 5,
+    "ablation_iters": 1,
+    "ablation_fast_sampling": 4,
+    "freeu_grid": 36,
+    "freeinit_x_freeu": 2,
+}
+
+
+def _compose(overrides: list[str], hydra: bool = False):
+    # One Hydra initialisation for the many compositions below (other modules clear it).
+    if not GlobalHydra.instance().is_initialized():
+        initialize_config_dir(config_dir=str(CONF), version_base="1.3")
+    cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.root = "/tmp/freqlab"
+        cfg.paths.output_dir = "/tmp/freqlab/out"
+        if not hydra:
+            del cfg["hydra"]
+    return cfg
+
+
+def _jobs(preset: str, extra: tuple[str, ...] = ()) -> list[list[str]]:
+    """The overrides of each job of ``python run.py experiment=<preset> <extra>``, as Hydra's
+    basic sweeper expands them (command-line values replace the preset's)."""
+    cfg = _compose([f"experiment={preset}", *extra], hydra=True)
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.params or {}).items()]
+    overrides = OverridesParser.create().parse_overrides([*params, *extra])
+    return BasicSweeper.split_arguments(overrides, None)[0]
+
+
+def _settings(preset: str, job: list[str]):
+    return _resolved(preset, tuple(job))
+
+
+@cache
+def _resolved(preset: str, job: tuple[str, ...]):
+    cfg = _compose([f"experiment={preset}", *job, "device=cpu"])
+    return cfg, resolve(cfg)
+
+
+def test_every_preset_is_listed_and_global():
+    assert PRESETS == sorted(JOBS)
+    for p in PRESETS:
+        assert (CONF / "experiment" / f"{p}.yaml").read_text().startswith("# @package _global_")
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_job_composes_and_resolves(preset):
+    jobs = _jobs(preset)
+    assert len(jobs) == JOBS[preset]
+    for job in _spread(jobs):
+        _settings(preset, job)
+
+
+def _spread(jobs: list[list[str]], limit: int = 8) -> list[list[str]]:
+    """At most ``limit`` jobs, first and last included (a 36-point grid differs only in values)."""
+    step = max(1, -(-len(jobs) // limit))
+    return jobs[::step] + ([jobs[-1]] if (len(jobs) - 1) % step else [])
+
+
+def test_paper_table1():
+    jobs = _jobs("paper_table1")
+    runs = [dict(o.split("=") for o in job) for job in jobs]
+    assert [r["dataset"] for r in runs] == ["ucf101"] * 3 + ["msrvtt"] * 3  # UCF-101 first
+    assert {r["model"] for r in runs} == {"animatediff_v1", "modelscope", "videocrafter2"}
+    cfg, settings = _settings("paper_table1", jobs[0])
+    assert settings.freeinit | dict(method="gaussian", d_s=0.25, d_t=0.25, num_iters=5) == (
+        settings.freeinit
+    )
+    assert settings.freeu is None
+    assert cfg.metrics.encoder is None and "dino_consistency" in cfg.metrics.names
+    assert cfg.dataset.limit is None and cfg.dataset.path is None  # every packaged UCF-101 prompt
+    # MSR-VTT needs its caption file, named by its own key
+    cfg, _ = _settings("paper_table1", jobs[3])
+    with pytest.raises(ValueError, match=r"prompt_files\.msrvtt"):
+        OmegaConf.select(cfg, "dataset.path", throw_on_missing=True)
+    path = "/data/msrvtt/MSRVTT_JSFUSION_test.csv"
+    cfg, _ = _settings("paper_table1", [*jobs[3], f"prompt_files.msrvtt={path}"])
+    assert cfg.dataset.path == path
+    # the command line wins: a quick look on the tiny model
+    assert len(_jobs("paper_table1", ("model=tiny_animatediff",))) == 2
+
+
+def test_ablations():
+    methods = [
+        _settings("ablation_filter", j)[1].freeinit["method"] for j in _jobs("ablation_filter")
+    ]
+    assert sorted(methods) == sorted(FILTER_METHODS)
+    d0 = [_settings("ablation_d0", j)[1].freeinit for j in _jobs("ablation_d0")]
+    assert [f["d_s"] for f in d0] == [f["d_t"] for f in d0] == [0.0625, 0.125, 0.25, 0.5, 1.0]
+    (job,) = _jobs("ablation_iters")
+    assert _settings("ablation_iters", job)[1].freeinit["num_iters"] == 6
+    fast = [
+        _settings("ablation_fast_sampling", j)[1].freeinit for j in _jobs("ablation_fast_sampling")
+    ]
+    assert {(f["fast_sampling"], f["num_iters"]) for f in fast} == {
+        (False, 3),
+        (False, 5),
+        (True, 3),
+        (True, 5),
+    }
+    for preset in ("ablation_filter", "ablation_d0", "ablation_iters", "ablation_fast_sampling"):
+        cfg, settings = _settings(preset, _jobs(preset)[0])
+        assert settings.model == "animatediff_v1" and cfg.metrics.encoder is None
+
+
+def test_freeu_presets():
+    jobs = _jobs("freeu_grid")
+    factors = {tuple(float(o.split("=")[1]) for o in job) for job in jobs}
+    assert len(factors) == 36 and (1.2, 1.4, 0.9, 0.2) in factors
+    for job in _spread(jobs):
+        settings = _settings("freeu_grid", job)[1]
+        assert settings.freeinit["num_iters"] == 1 and settings.freeu["variant"] == "v1"
+        assert [settings.freeu[k] for k in ("b1", "b2", "s1", "s2")] == [
+            float(o.split("=")[1]) for o in job
+        ]
+    off, on = (_settings("freeinit_x_freeu", j)[1] for j in _jobs("freeinit_x_freeu"))
+    assert off.freeu is None and on.freeu["b1"] == 1.2  # tiny_animatediff's recommendation
+    assert off.freeinit == on.freeinit and on.freeinit["num_iters"] == 5
