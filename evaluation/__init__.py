@@ -6,31 +6,43 @@ each); image encoders, their weights and preprocessing in :mod:`evaluation.encod
 :mod:`evaluation.weights` and :mod:`evaluation.preprocessing`.
 """
 
-from evaluation.encoders import (
-    ENCODERS,
-    EncoderSpec,
-    FrameEncoder,
-    clear_encoder_cache,
-    load_encoder,
-    register_encoder,
-)
-from evaluation.metrics import (
-    BackgroundConsistency,
-    DINOConsistency,
-    Motion,
-    SubjectConsistency,
-    TemporalFlicker,
-    VideoCLIPScore,
-    background_consistency,
-    clip_score,
-    dino_consistency,
-    flow_magnitude,
-    motion,
-    subject_consistency,
-    temporal_flicker,
-)
-from evaluation.preprocessing import Preprocess
-from evaluation.weights import WeightsNotFoundError
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public names -> their module, imported on first use: the metrics pull in torch, timm and
+# open_clip (seconds), which `python -m evaluation.report` does not need.
+_LAZY = {
+    "ENCODERS": "evaluation.encoders",
+    "EncoderSpec": "evaluation.encoders",
+    "FrameEncoder": "evaluation.encoders",
+    "clear_encoder_cache": "evaluation.encoders",
+    "load_encoder": "evaluation.encoders",
+    "register_encoder": "evaluation.encoders",
+    "BackgroundConsistency": "evaluation.metrics",
+    "DINOConsistency": "evaluation.metrics",
+    "Motion": "evaluation.metrics",
+    "SubjectConsistency": "evaluation.metrics",
+    "TemporalFlicker": "evaluation.metrics",
+    "VideoCLIPScore": "evaluation.metrics",
+    "background_consistency": "evaluation.metrics",
+    "clip_score": "evaluation.metrics",
+    "dino_consistency": "evaluation.metrics",
+    "flow_magnitude": "evaluation.metrics",
+    "motion": "evaluation.metrics",
+    "subject_consistency": "evaluation.metrics",
+    "temporal_flicker": "evaluation.metrics",
+    "Preprocess": "evaluation.preprocessing",
+    "WeightsNotFoundError": "evaluation.weights",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'evaluation' has no attribute {name!r}")
+
 
 __all__ = [
     "ENCODERS",
