@@ -20,6 +20,7 @@ log = logging.getLogger("freqlab")
 TASKS = {
     "generate": "experiments.generate:run_generate",
     "snr": "experiments.snr:run_snr",
+    "train_testbed": "experiments.train_testbed:run_train_testbed",
 }
 
 

@@ -284,12 +284,27 @@ def _load_custom(path: Path | None, caption_seed: int) -> list[Prompt]:
     return [Prompt(id=f"custom/{i:04d}", text=t, dataset="custom") for i, t in enumerate(texts)]
 
 
+# --- shapes -------------------------------------------------------------------------------------
+
+
+def _load_shapes(path: Path | None, caption_seed: int) -> list[Prompt]:
+    """The 48 held-out captions of the testbed's synthetic set (none is a training caption)."""
+    del path, caption_seed
+    from freqlab.testbed.data import split_captions
+
+    return [
+        Prompt(id=f"shapes/{i:02d}", text=text, dataset="shapes")
+        for i, text in enumerate(split_captions("heldout"))
+    ]
+
+
 # --- registry and entry point -------------------------------------------------------------------
 
 PROMPT_SETS: dict[str, PromptLoader] = {
     "ucf101": _load_ucf101,
     "msrvtt": _load_msrvtt,
     "custom": _load_custom,
+    "shapes": _load_shapes,
 }
 """Known prompt sets: name -> loader ``(path, caption_seed) -> list[Prompt]`` (the whole set, in its
 fixed order). Register a new set here."""

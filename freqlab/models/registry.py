@@ -205,6 +205,12 @@ def _animatediff(name: str, adapter: str, description: str, note: str) -> ModelS
     )
 
 
+def _testbed_pipeline(seed: int = 0) -> Any:
+    from freqlab.testbed.model import testbed_pipeline  # imported on use: loads shipped weights
+
+    return testbed_pipeline(seed=seed)
+
+
 MODELS: dict[str, ModelSpec] = {
     "tiny_animatediff": ModelSpec(
         name="tiny_animatediff",
@@ -225,6 +231,18 @@ MODELS: dict[str, ModelSpec] = {
         decode_chunk=16,
         description="TextToVideoSDPipeline (UNet3DConditionModel) with seeded random weights, offline.",
         scheduler=dict(TINY_SCHEDULER),
+    ),
+    "testbed": ModelSpec(
+        name="testbed",
+        family="animatediff",
+        build=_testbed_pipeline,
+        defaults=dict(_TINY_DEFAULTS, num_inference_steps=25, guidance_scale=7.5),
+        freeu=dict(FREEU_SD15),
+        decode_chunk=16,
+        description="AnimateDiff-architecture testbed trained on CPU on synthetic shape videos "
+        "(freqlab.testbed); shipped weights, offline.",
+        scheduler=dict(TINY_SCHEDULER),
+        references=("freqlab/testbed/weights/testbed.json (training settings)",),
     ),
     "animatediff": _animatediff(
         "animatediff",

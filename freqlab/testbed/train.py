@@ -1,0 +1,338 @@
+"""Training the testbed on CPU: stage 1 the VAE on frames, stage 2 the motion UNet (+ text encoder).
+
+Stage 2 is AnimateDiff's objective: epsilon-prediction MSE at uniform timesteps of the DDIM
+schedule (linear beta 0.00085 -> 0.012, 1000 steps), on clips encoded once by the frozen VAE,
+with 10% of captions dropped to "" for classifier-free guidance. Every random draw of step ``k``
+comes from a generator seeded by ``(seed, k)``, so a resumed run equals an uninterrupted one.
+Checkpoints go to ``out_dir`` every ``checkpoint_every`` steps; :func:`train_testbed` resumes
+from the latest. Nothing here imports Hydra; the loss curve goes to a CSV and to an optional
+``log(metrics, step)`` callback (W&B in :mod:`experiments.train_testbed`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from freqlab.testbed.data import make_clips
+from freqlab.testbed.model import WEIGHT_FILES, build_components
+
+log = logging.getLogger(__name__)
+LogFn = Callable[[dict[str, float], int], None]
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of both stages (defaults: the shipped weights)."""
+
+    seed: int = 0
+    num_clips: int = 4096  # training clips, rendered and encoded once
+    vae_steps: int = 1500
+    vae_batch: int = 16  # frames per VAE step
+    vae_lr: float = 2e-3
+    vae_kl_weight: float = 1e-6
+    decoder_steps: int = 1500  # stage 1b: decoder only, encoder frozen
+    steps: int = 1750  # UNet steps
+    batch_size: int = 8  # clips per UNet step
+    lr: float = 1e-3
+    warmup: int = 100
+    weight_decay: float = 1e-2
+    cond_dropout: float = 0.1
+    checkpoint_every: int = 250
+    log_every: int = 10
+
+
+def _generator(seed: int, step: int, stage: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + stage * 100_003 + step)
+
+
+# --------------------------------------------------------------------------- stage 1: VAE
+
+
+def vae_loss(
+    vae: torch.nn.Module, frames: torch.Tensor, kl_weight: float, g: torch.Generator
+) -> torch.Tensor:
+    """Reconstruction MSE + ``kl_weight`` * KL of a batch of frames (B, 3, H, W) in [-1, 1]."""
+    posterior = vae.encode(frames).latent_dist
+    z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=g)
+    recon = vae.decode(z).sample
+    return F.mse_loss(recon, frames) + kl_weight * posterior.kl().mean()
+
+
+def train_vae(vae: torch.nn.Module, cfg: TrainConfig, log_fn: LogFn | None = None) -> float:
+    """Train the VAE in place on random frames of fresh clips; returns the last loss."""
+    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=cfg.weight_decay)
+    vae.train()
+    loss = torch.tensor(float("nan"))
+    for step in tqdm(range(cfg.vae_steps), desc="vae", mininterval=5):
+        clips, _ = make_clips(cfg.vae_batch // 4, seed=cfg.seed * 7919 + step)
+        frames = torch.from_numpy(clips[:, ::2].reshape(-1, *clips.shape[2:])) * 2 - 1
+        loss = vae_loss(vae, frames, cfg.vae_kl_weight, _generator(cfg.seed, step, 1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if log_fn and step % cfg.log_every == 0:
+            log_fn({"vae/loss": loss.item()}, step)
+    vae.eval()
+    return loss.item()
+
+
+def finetune_decoder(vae: torch.nn.Module, cfg: TrainConfig, log_fn: LogFn | None = None) -> float:
+    """Stage 1b: train the decoder alone on posterior means, encoder frozen; returns the last loss.
+
+    The latent space (what stage 2 learns) is the encoder's, so this stage is independent of
+    stage 2 and sharpens the decoded videos (as Stable Diffusion's ft-MSE decoder fine-tuning).
+    """
+    decoder = [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
+    opt = torch.optim.AdamW(decoder, lr=cfg.vae_lr, weight_decay=cfg.weight_decay)
+    vae.eval()
+    vae.decoder.train()
+    loss = torch.tensor(float("nan"))
+    for step in tqdm(range(cfg.decoder_steps), desc="decoder", mininterval=5):
+        clips, _ = make_clips(cfg.vae_batch // 4, seed=cfg.seed * 7919 + 500_000 + step)
+        frames = torch.from_numpy(clips[:, ::2].reshape(-1, *clips.shape[2:])) * 2 - 1
+        with torch.no_grad():
+            z = vae.encode(frames).latent_dist.mean
+        loss = F.mse_loss(vae.decode(z).sample, frames)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if log_fn and step % cfg.log_every == 0:
+            log_fn({"decoder/loss": loss.item()}, step)
+    vae.eval()
+    return loss.item()
+
+
+@torch.no_grad()
+def encode_clips(vae: torch.nn.Module, clips: np.ndarray, chunk: int = 32) -> torch.Tensor:
+    """Posterior means of clips (N, T, 3, H, W) in [0, 1] -> unscaled latents (N, 4, T, h, w)."""
+    out = []
+    for i in range(0, len(clips), chunk):
+        x = torch.from_numpy(clips[i : i + chunk])
+        n, t = x.shape[:2]
+        z = vae.encode(x.flatten(0, 1) * 2 - 1).latent_dist.mean
+        out.append(z.unflatten(0, (n, t)).permute(0, 2, 1, 3, 4))
+    return torch.cat(out)
+
+
+# --------------------------------------------------------------------------- stage 2: UNet
+
+
+def encode_text(text_encoder: torch.nn.Module, ids: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """Token ids (B, L) -> hidden states repeated per frame (B*T, L, D), as AnimateDiff does."""
+    hidden = text_encoder(ids)[0]
+    return hidden.repeat_interleave(num_frames, dim=0)
+
+
+def diffusion_loss(
+    unet: torch.nn.Module,
+    text_encoder: torch.nn.Module,
+    scheduler: Any,
+    latents: torch.Tensor,
+    ids: torch.Tensor,
+    noise: torch.Tensor,
+    timesteps: torch.Tensor,
+) -> torch.Tensor:
+    """Epsilon-prediction MSE. latents, noise: (B, 4, T, h, w); ids (B, L); timesteps (B,)."""
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    states = encode_text(text_encoder, ids, latents.shape[2])
+    pred = unet(noisy, timesteps, encoder_hidden_states=states).sample
+    return F.mse_loss(pred, noise)
+
+
+def sample_batch(
+    latents: torch.Tensor, ids: torch.Tensor, empty_ids: torch.Tensor, cfg: TrainConfig, step: int
+) -> tuple[torch.Tensor, ...]:
+    """Step ``step``'s batch: (latents, ids with dropped captions, noise, timesteps)."""
+    g = _generator(cfg.seed, step, 2)
+    index = torch.randint(0, len(latents), (cfg.batch_size,), generator=g)
+    batch_ids = ids[index].clone()
+    drop = torch.rand(cfg.batch_size, generator=g) < cfg.cond_dropout
+    batch_ids[drop] = empty_ids
+    noise = torch.randn(latents[index].shape, generator=g)
+    timesteps = torch.randint(0, 1000, (cfg.batch_size,), generator=g)
+    return latents[index], batch_ids, noise, timesteps
+
+
+def tokenize(tokenizer: Any, captions: list[str]) -> torch.Tensor:
+    """Captions -> (N, L) ids, padded as AnimateDiffPipeline pads them."""
+    return tokenizer(
+        captions,
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
+
+
+def _lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
+    return lambda step: min(1.0, (step + 1) / cfg.warmup)
+
+
+def _latest_checkpoint(out_dir: Path) -> Path | None:
+    found = sorted(out_dir.glob("step_*.pt"))
+    return found[-1] if found else None
+
+
+def prepare_data(components: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> dict[str, Any]:
+    """Stage 1 (or its checkpoint) and the encoded training set: latents scaled to unit std."""
+    vae = components["vae"]
+    meta: dict[str, Any] = {}
+    for name in ("vae", "decoder"):  # the decoder's file, if any, has the same (frozen) encoder
+        if (out_dir / f"{name}.safetensors").exists():
+            vae.load_state_dict(load_file(str(out_dir / f"{name}.safetensors")))
+            meta |= json.loads((out_dir / f"{name}.json").read_text())
+    vae.eval()
+    clips, captions = make_clips(cfg.num_clips, seed=cfg.seed)
+    latents = encode_clips(vae, clips)
+    scale = 1.0 / latents.std().item()
+    return dict(latents=latents * scale, captions=captions, scale=scale, meta=meta)
+
+
+def train_testbed(
+    cfg: TrainConfig, out_dir: str | Path, log_fn: LogFn | None = None
+) -> dict[str, Any]:
+    """Train both stages into ``out_dir`` (resuming from its checkpoints); returns a summary.
+
+    ``out_dir`` receives ``vae.safetensors``/``vae.json`` after stage 1, ``step_*.pt`` every
+    ``cfg.checkpoint_every`` UNet steps, ``loss.csv``, and at the end the shippable weights
+    ``weights/{vae,text_encoder,unet}.safetensors`` + ``weights/testbed.json``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    components = build_components(cfg.seed)
+    vae, unet, text_encoder = components["vae"], components["unet"], components["text_encoder"]
+    scheduler, tokenizer = components["scheduler"], components["tokenizer"]
+
+    if not (out / "vae.safetensors").exists():
+        vae_loss_final = train_vae(vae, cfg, log_fn)
+        save_file(vae.state_dict(), str(out / "vae.safetensors"))
+        (out / "vae.json").write_text(json.dumps({"vae_final_loss": vae_loss_final}))
+    if not (out / "decoder.safetensors").exists():
+        vae.load_state_dict(load_file(str(out / "vae.safetensors")))
+        decoder_loss = finetune_decoder(vae, cfg, log_fn)
+        save_file(vae.state_dict(), str(out / "decoder.safetensors"))
+        (out / "decoder.json").write_text(json.dumps({"decoder_final_loss": decoder_loss}))
+    data = prepare_data(components, cfg, out)
+    ids = tokenize(tokenizer, data["captions"])
+    empty_ids = tokenize(tokenizer, [""])[0]
+    log.info("latents %s, scaling factor %.4f", tuple(data["latents"].shape), data["scale"])
+
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    start = 0
+    ckpt = _latest_checkpoint(out)
+    if ckpt is not None:
+        state = torch.load(ckpt, weights_only=True)
+        unet.load_state_dict(state["unet"])
+        text_encoder.load_state_dict(state["text_encoder"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["lr_scheduler"])
+        start = state["step"]
+        log.info("resumed from %s (step %d)", ckpt, start)
+        _truncate_loss_csv(out / "loss.csv", start)
+
+    unet.train()
+    text_encoder.train()
+    loss_file = (out / "loss.csv").open("a", newline="")
+    writer = csv.writer(loss_file)
+    if start == 0:
+        writer.writerow(["step", "loss", "lr"])
+    bar = tqdm(range(start, cfg.steps), desc="unet", initial=start, total=cfg.steps, mininterval=5)
+    losses = []
+    for step in bar:
+        latents, batch_ids, noise, timesteps = sample_batch(
+            data["latents"], ids, empty_ids, cfg, step
+        )
+        loss = diffusion_loss(unet, text_encoder, scheduler, latents, batch_ids, noise, timesteps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        writer.writerow([step + 1, f"{loss.item():.6f}", f"{sched.get_last_lr()[0]:.3g}"])
+        if (step + 1) % cfg.log_every == 0:
+            mean = float(np.mean(losses[-cfg.log_every :]))
+            bar.set_postfix(loss=f"{mean:.4f}")
+            if log_fn:
+                log_fn({"unet/loss": mean, "unet/lr": sched.get_last_lr()[0]}, step + 1)
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            loss_file.flush()
+            _save_checkpoint(out, step + 1, unet, text_encoder, opt, sched)
+    loss_file.close()
+    unet.eval()
+    text_encoder.eval()
+    summary = dict(
+        steps=max(start, cfg.steps),  # the weights exported: a later checkpoint wins
+        final_loss=_final_loss(out / "loss.csv"),
+        vae_scaling_factor=data["scale"],
+        vae_final_loss=data["meta"].get("vae_final_loss"),
+        decoder_final_loss=data["meta"].get("decoder_final_loss"),
+        config=asdict(cfg),
+    )
+    export_weights(components, data["scale"], summary, out / "weights")
+    return summary
+
+
+def _truncate_loss_csv(loss_csv: Path, step: int) -> None:
+    """Drop the rows after ``step`` (logged after the checkpoint a resumed run starts from)."""
+    if loss_csv.exists():
+        lines = loss_csv.read_text().splitlines(keepends=True)
+        kept = lines[:1] + [r for r in lines[1:] if int(r.split(",")[0]) <= step]
+        loss_csv.write_text("".join(kept))
+
+
+def _final_loss(loss_csv: Path, last: int = 100) -> float | None:
+    """Mean loss of the last ``last`` steps recorded in ``loss.csv`` (None if there are none)."""
+    with loss_csv.open() as f:
+        losses = [float(row["loss"]) for row in csv.DictReader(f)]
+    return float(np.mean(losses[-last:])) if losses else None
+
+
+def _save_checkpoint(
+    out: Path,
+    step: int,
+    unet: torch.nn.Module,
+    text_encoder: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+) -> None:
+    state = dict(
+        step=step,
+        unet=unet.state_dict(),
+        text_encoder=text_encoder.state_dict(),
+        optimizer=opt.state_dict(),
+        lr_scheduler=sched.state_dict(),
+    )
+    tmp = out / f"step_{step:07d}.pt.tmp"
+    torch.save(state, tmp)
+    tmp.rename(out / f"step_{step:07d}.pt")
+    for old in sorted(out.glob("step_*.pt"))[:-2]:  # keep the last two
+        old.unlink()
+
+
+def export_weights(
+    components: dict[str, Any], scale: float, summary: dict[str, Any], weights_dir: Path
+) -> None:
+    """Write ``{vae,text_encoder,unet}.safetensors`` + ``testbed.json`` (scaling factor, summary)."""
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    for name in WEIGHT_FILES:
+        state = {k: v.contiguous() for k, v in components[name].state_dict().items()}
+        save_file(state, str(weights_dir / f"{name}.safetensors"))
+    meta = {k: v for k, v in summary.items() if k != "config"} | {"vae_scaling_factor": scale}
+    meta["train_config"] = summary.get("config")
+    (weights_dir / "testbed.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -1,0 +1,51 @@
+"""task=train_testbed: the Hydra config composes, trains a few steps and logs to W&B offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import open_dict
+
+from experiments.settings import ConfigError
+from experiments.train_testbed import run_train_testbed, train_config
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = [
+    "task=train_testbed",
+    "train.num_clips=4",
+    "train.vae_steps=1",
+    "train.vae_batch=8",
+    "train.steps=2",
+    "train.batch_size=2",
+    "train.log_every=1",
+]
+
+
+def _compose(overrides: list[str], out_dir: Path):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.root = str(ROOT)
+        cfg.paths.output_dir = str(out_dir)
+        del cfg["hydra"]
+    return cfg
+
+
+def test_train_task_runs_and_logs_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    summary = run_train_testbed(_compose([*SMALL, "logger=wandb"], tmp_path))
+    assert summary["steps"] == 2 and summary["final_loss"] > 0
+    assert (tmp_path / "weights" / "unet.safetensors").exists()
+    assert list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+def test_bad_training_setting_names_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="train.steps"):
+        train_config(_compose(["train.steps=0"], tmp_path))
+    with pytest.raises(ConfigError, match="train.lr"):
+        train_config(_compose(["train.lr=fast"], tmp_path))
