@@ -198,6 +198,18 @@ def results_frame(
     return pd.DataFrame(rows)
 
 
+def _write_report(out_dir: Path) -> None:
+    """This job's tables, plots and report.html under ``out_dir/report`` (sweeps: run
+    ``python -m evaluation.report <sweep dir>`` to merge every job)."""
+    from evaluation.report import build_report, write_report
+
+    try:
+        report = build_report(out_dir, exclude=[out_dir / "report"])
+        write_report(report, out_dir / "report")
+    except (ValueError, FileNotFoundError) as err:  # e.g. a single pass: nothing to compare
+        log.warning("no report for this job: %s", err)
+
+
 def run_generate(cfg: DictConfig) -> dict[str, Any]:
     """Run one generation job (see the module docstring); return its summary."""
     settings = resolve(cfg)
@@ -290,6 +302,8 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
         ),
     )
     write_json_atomic(out_dir / "job.json", summary)
+    if cfg.get("report", False):
+        _write_report(out_dir)
     wandb_logger.log_job(cfg, frame, summary)
     log.info(
         "wrote %s (%d rows); %d UNet calls in %.1f s",

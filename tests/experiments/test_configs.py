@@ -56,7 +56,7 @@ def test_d0_sets_both_stop_frequencies_unless_overridden():
 
 def test_freeu_model_takes_the_registry_factors():
     settings = resolve(_compose(["freeu=model", "device=cpu"]))
-    assert settings.freeu == MODELS["tiny_animatediff"].freeu
+    assert settings.freeu == MODELS[settings.model].freeu
     settings = resolve(_compose(["freeu=model", "freeu.b1=1.3", "device=cpu"]))
     assert settings.freeu["b1"] == 1.3
 
