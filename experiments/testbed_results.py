@@ -26,8 +26,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = {
     "dino_consistency[pixel]": "consistency (pixel, higher = more consistent)",
-    "temporal_flicker[pixel]": "flicker (pixel)",
-    "motion[pixel]": "motion (pixel)",
+    "temporal_flicker": "temporal flicker (pixels)",
+    "motion": "motion (pixels)",
 }
 FILTERS = ("gaussian", "butterworth")
 
