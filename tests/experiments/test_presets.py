@@ -14,6 +14,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf, open_dict
 
 from experiments.settings import resolve
+from freqlab.models import MODELS
 from freqlab.spectral import FILTER_METHODS
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -139,5 +140,5 @@ def test_freeu_presets():
             float(o.split("=")[1]) for o in job
         ]
     off, on = (_settings("freeinit_x_freeu", j)[1] for j in _jobs("freeinit_x_freeu"))
-    assert off.freeu is None and on.freeu["b1"] == 1.2  # tiny_animatediff's recommendation
+    assert off.freeu is None and on.freeu["b1"] == MODELS[on.model].freeu["b1"]  # recommended
     assert off.freeinit == on.freeinit and on.freeinit["num_iters"] == 5
