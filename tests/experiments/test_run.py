@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["dataset.limit=2", "model.num_frames=4", "model.num_inference_steps=2", "threads=1"]
+SMALL += ["report=false"]  # the report has its own tests; keep these sweeps fast
 
 
 def _run(args: list[str], root: Path, wandb_mode: str = "disabled") -> subprocess.CompletedProcess:
