@@ -38,6 +38,8 @@ def train_config(cfg: DictConfig) -> TrainConfig:
             raise ConfigError(f"train.{key} must be a {type(default).__name__}, got {value!r}")
         if value < 0 or (key in ("steps", "batch_size", "num_clips", "log_every") and value < 1):
             raise ConfigError(f"train.{key} is out of range: {value!r}")
+        if key == "min_lr_ratio" and value > 1:
+            raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {value!r}")
     return TrainConfig(**values)
 
 

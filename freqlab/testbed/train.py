@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,10 +44,11 @@ class TrainConfig:
     vae_lr: float = 2e-3
     vae_kl_weight: float = 1e-6
     decoder_steps: int = 1500  # stage 1b: decoder only, encoder frozen
-    steps: int = 1750  # UNet steps
+    steps: int = 5000  # UNet steps
     batch_size: int = 8  # clips per UNet step
     lr: float = 1e-3
     warmup: int = 100
+    min_lr_ratio: float = 0.05  # cosine decay to lr * min_lr_ratio at the end (1: constant)
     weight_decay: float = 1e-2
     cond_dropout: float = 0.1
     checkpoint_every: int = 250
@@ -177,7 +179,18 @@ def tokenize(tokenizer: Any, captions: list[str]) -> torch.Tensor:
 
 
 def _lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
-    return lambda step: min(1.0, (step + 1) / cfg.warmup)
+    """Linear warm-up over ``cfg.warmup`` steps, then cosine decay to ``cfg.min_lr_ratio``."""
+
+    def factor(step: int) -> float:
+        if step + 1 < cfg.warmup:
+            return (step + 1) / cfg.warmup
+        span = max(cfg.steps - cfg.warmup, 1)
+        progress = min(max(step + 1 - cfg.warmup, 0) / span, 1.0)
+        return cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (
+            1.0 + math.cos(math.pi * progress)
+        )
+
+    return factor
 
 
 def _latest_checkpoint(out_dir: Path) -> Path | None:

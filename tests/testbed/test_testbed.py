@@ -13,6 +13,7 @@ from freqlab.testbed.data import caption_words, make_clips, split_captions
 from freqlab.testbed.model import build_components, caption_tokenizer
 from freqlab.testbed.train import (
     TrainConfig,
+    _lr_lambda,
     diffusion_loss,
     encode_clips,
     tokenize,
@@ -95,6 +96,26 @@ def test_training_checkpoints_resumes_and_exports(tmp_path):
     assert rows[0] == "step,loss,lr" and [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
     files = {p.name for p in (tmp_path / "weights").iterdir()}
     assert {"vae.safetensors", "unet.safetensors", "text_encoder.safetensors"} <= files
+
+
+def test_training_is_reproducible_from_the_seed(tmp_path):
+    cfg = TrainConfig(num_clips=4, vae_steps=2, vae_batch=8, decoder_steps=1, steps=2, batch_size=2)
+    first = train_testbed(cfg, tmp_path / "a")
+    second = train_testbed(cfg, tmp_path / "b")
+    assert first["final_loss"] == second["final_loss"]
+    assert (tmp_path / "a" / "loss.csv").read_text() == (tmp_path / "b" / "loss.csv").read_text()
+
+
+def test_lr_warms_up_then_decays_to_the_floor():
+    factor = _lr_lambda(TrainConfig(steps=1000, warmup=100, min_lr_ratio=0.05))
+    assert factor(0) == pytest.approx(0.01) and factor(49) == pytest.approx(0.5)
+    assert factor(99) == pytest.approx(1.0)  # the end of warm-up: the full rate
+    assert factor(549) == pytest.approx(0.525)  # half-way through the cosine
+    assert factor(999) == pytest.approx(0.05)
+    values = [factor(s) for s in range(99, 1000)]
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    constant = _lr_lambda(TrainConfig(steps=1000, warmup=100, min_lr_ratio=1.0))
+    assert {constant(s) for s in range(99, 1000)} == {1.0}
 
 
 @pytest.fixture

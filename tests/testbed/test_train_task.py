@@ -11,6 +11,7 @@ from omegaconf import open_dict
 
 from experiments.settings import ConfigError
 from experiments.train_testbed import run_train_testbed, train_config
+from freqlab.testbed.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = [
@@ -49,3 +50,9 @@ def test_bad_training_setting_names_the_key(tmp_path):
         train_config(_compose(["train.steps=0"], tmp_path))
     with pytest.raises(ConfigError, match="train.lr"):
         train_config(_compose(["train.lr=fast"], tmp_path))
+    with pytest.raises(ConfigError, match="train.min_lr_ratio"):
+        train_config(_compose(["train.min_lr_ratio=2.0"], tmp_path))
+
+
+def test_config_defaults_are_the_library_defaults(tmp_path):
+    assert train_config(_compose(["task=train_testbed"], tmp_path)) == TrainConfig()
