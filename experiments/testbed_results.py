@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evaluation.report import paired_bootstrap_ci
+
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = {
     "dino_consistency[pixel]": "consistency (pixel, higher = more consistent)",
@@ -81,11 +83,10 @@ def run_sweeps(out: Path, num_prompts: int, num_seeds: int, jobs: int) -> dict[s
     return {n: pd.read_parquet(out / n / "results.parquet") for n in names}
 
 
-def bootstrap_ci(x: np.ndarray, n_resamples: int = 5000, seed: int = 0) -> tuple[float, float]:
-    """Percentile-bootstrap 95% CI of the mean of paired differences ``x`` (N,)."""
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), (n_resamples, len(x)))].mean(axis=1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+def bootstrap_ci(x: np.ndarray) -> tuple[float, float]:
+    """Percentile-bootstrap 95% CI of the mean of paired differences ``x`` (N,): the report's."""
+    ci = paired_bootstrap_ci(x)
+    return float(ci.low[0]), float(ci.high[0])
 
 
 def _paired(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -199,13 +200,17 @@ def write_snr_clips(folder: Path, num_clips: int, seed: int = 0) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run everything and write the markdown snippet and figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompts", type=int, default=32, help="held-out prompts (max 48)")
+    parser.add_argument("--prompts", type=int, default=48, help="held-out prompts (1-48)")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "testbed_results")
     parser.add_argument("--docs", type=Path, default=None, help="also copy the figures here")
     parser.add_argument("--jobs", type=int, default=2, help="settings run in parallel")
     parser.add_argument("--skip-snr", action="store_true")
     args = parser.parse_args(argv)
+    if not 1 <= args.prompts <= 48:
+        parser.error(f"--prompts must be in 1..48 (the held-out captions), got {args.prompts}")
+    if args.seeds < 1 or args.jobs < 1:
+        parser.error("--seeds and --jobs must be >= 1")
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.skip_snr:
         write_snr_clips(args.out / "snr_clips", 32)
