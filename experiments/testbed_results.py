@@ -7,7 +7,8 @@
    percentile-bootstrap 95% CIs, for pixel-encoder temporal consistency, flicker and motion.
 3. FreeInit's SNR-by-frequency analysis (``task=snr``) on clips of the testbed's training data.
 
-Writes ``<out>/testbed_results.md`` and ``<out>/testbed_freeinit.png`` (and the SNR job's plots);
+Writes ``<out>/testbed_results.md``, ``<out>/testbed_freeinit.png`` and ``<out>/testbed_samples.png``
+(frames of held-out prompts: plain, FreeInit, FreeU), and the SNR job's plots;
 with ``--docs DIR`` also copies the figures there. Samples are cached, so a re-run is cheap.
 """
 
@@ -184,6 +185,63 @@ def markdown(diff: pd.DataFrame, num_prompts: int, num_seeds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sample_figure(
+    path: Path, num_prompts: int = 4, seed: int = 0, num_inference_steps: int | None = None
+) -> None:
+    """Frames of held-out prompts: plain sampling (iteration 0), FreeInit gaussian d0 = 0.25 after
+    4 refinements, and FreeU; the model's default sampling settings (25 DDIM steps, CFG 7.5)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from freqlab import FreeInit, FreeU
+    from freqlab.data import load_prompts
+    from freqlab.models import get_model_spec, load_model
+
+    spec = get_model_spec("testbed")
+    pipe = load_model("testbed", device="cpu")
+    prompts = [p.text for p in load_prompts("shapes", limit=num_prompts)]
+    frames = spec.defaults["num_frames"]
+    kwargs = dict(
+        prompt=prompts,
+        num_frames=frames,
+        height=spec.defaults["height"],
+        width=spec.defaults["width"],
+        num_inference_steps=num_inference_steps or spec.defaults["num_inference_steps"],
+        guidance_scale=spec.defaults["guidance_scale"],
+    )
+
+    def generators() -> list[torch.Generator]:
+        return [torch.Generator().manual_seed(seed) for _ in prompts]
+
+    freeinit = FreeInit(num_iters=5, method="gaussian", d_s=0.25, d_t=0.25)
+    result = freeinit(pipe, generator=generators(), decode=[0, -1], **kwargs)
+    with FreeU(**spec.freeu).apply(pipe.unet):
+        freeu = FreeInit(num_iters=1)(pipe, generator=generators(), decode=[0], **kwargs)
+    arms = [
+        ("plain", result.videos[0]),
+        ("FreeInit\niteration 4", result.videos[-1]),
+        ("FreeU", freeu.videos[0]),
+    ]
+    rows = len(prompts) * len(arms)
+    fig, axes = plt.subplots(rows, frames, figsize=(frames * 0.9, rows * 0.95), squeeze=False)
+    for p, prompt in enumerate(prompts):
+        for a, (label, videos) in enumerate(arms):
+            r = p * len(arms) + a
+            for t in range(frames):
+                ax = axes[r, t]
+                ax.imshow(videos[p, t].permute(1, 2, 0).clamp(0, 1).numpy())
+                ax.set_xticks([])
+                ax.set_yticks([])
+            axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
+        axes[p * len(arms), frames // 2].set_title(prompt, fontsize=7)
+    fig.subplots_adjust(left=0.1, right=0.99, top=0.97, bottom=0.01, wspace=0.05, hspace=0.25)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_snr_clips(folder: Path, num_clips: int, seed: int = 0) -> None:
     """``num_clips`` training-split clips as GIFs (the testbed's own data)."""
     import imageio.v3 as iio
@@ -232,12 +290,14 @@ def main(argv: list[str] | None = None) -> None:
     diff = differences(frames)
     diff.to_csv(args.out / "testbed_differences.csv", index=False)
     plot(diff, args.out / "testbed_freeinit.png")
+    sample_figure(args.out / "testbed_samples.png")
     text = markdown(diff, args.prompts, args.seeds)
     (args.out / "testbed_results.md").write_text(text)
     print(text)
     if args.docs:
         args.docs.mkdir(parents=True, exist_ok=True)
-        shutil.copy(args.out / "testbed_freeinit.png", args.docs / "testbed_freeinit.png")
+        for name in ("testbed_freeinit.png", "testbed_samples.png"):
+            shutil.copy(args.out / name, args.docs / name)
         snr_plot = args.out / "snr" / "snr_first_step.png"
         if snr_plot.exists():
             shutil.copy(snr_plot, args.docs / "testbed_snr.png")

@@ -2,8 +2,8 @@
 
 ``python run.py task=train_testbed [train.steps=3000] [train.out_dir=<dir>]`` trains both stages
 (see :mod:`freqlab.testbed.train`), logs the loss curves to W&B (offline by default; ``logger=none``
-turns it off) and writes the shippable weights to ``<out_dir>/weights/``. Re-run with the same
-``train.out_dir`` to resume. Copy ``weights/*`` into ``freqlab/testbed/weights/`` to ship them.
+turns it off), ``loss.csv`` and ``loss.png``, and writes the shippable weights to
+``<out_dir>/weights/``. Re-run with the same ``train.out_dir`` to resume. Copy ``weights/*`` into ``freqlab/testbed/weights/`` to ship them.
 """
 
 from __future__ import annotations
@@ -62,6 +62,33 @@ def _wandb_logger(cfg: DictConfig, out_dir: Path) -> tuple[Any, Callable | None]
     return run, lambda metrics, step: run.log(metrics)
 
 
+def plot_loss(loss_csv: Path, path: Path, window: int = 50) -> None:
+    """The UNet's epsilon-MSE per step (light) and its ``window``-step running mean, with the
+    learning rate on a second axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    frame = pd.read_csv(loss_csv)
+    if frame.empty:
+        raise ValueError(f"{loss_csv} has no training steps")
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.plot(frame.step, frame.loss, color="C0", alpha=0.2, lw=0.6)
+    ax.plot(frame.step, frame.loss.rolling(window, min_periods=1).mean(), color="C0", label="loss")
+    ax.set_yscale("log")
+    ax.set_xlabel("UNet step")
+    ax.set_ylabel(f"epsilon MSE ({window}-step mean)")
+    lr = ax.twinx()
+    lr.plot(frame.step, frame.lr, color="C1", lw=1)
+    lr.set_ylabel("learning rate", color="C1")
+    ax.set_title(f"testbed training: final loss {frame.loss.tail(100).mean():.4f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def run_train_testbed(cfg: DictConfig) -> dict[str, Any]:
     """Train the testbed as ``cfg.train`` says; returns the summary (final losses, scale)."""
     if cfg.get("threads"):
@@ -77,5 +104,6 @@ def run_train_testbed(cfg: DictConfig) -> dict[str, Any]:
     finally:
         if run is not None:
             run.finish()
+    plot_loss(out_dir / "loss.csv", out_dir / "loss.png")
     log.info("final loss %.4f; weights in %s", summary["final_loss"], out_dir / "weights")
     return summary

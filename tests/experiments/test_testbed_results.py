@@ -54,6 +54,11 @@ def test_snr_clips_are_the_testbed_training_data(tmp_path):
     ]
 
 
+def test_sample_figure_shows_every_arm(tmp_path):
+    tr.sample_figure(tmp_path / "samples.png", num_prompts=1, num_inference_steps=2)
+    assert (tmp_path / "samples.png").stat().st_size > 5_000
+
+
 @pytest.mark.parametrize("argv", [["--prompts", "0"], ["--prompts", "49"], ["--seeds", "0"]])
 def test_bad_arguments_are_one_message(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:

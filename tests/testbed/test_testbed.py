@@ -81,6 +81,7 @@ def test_training_checkpoints_resumes_and_exports(tmp_path):
         num_clips=4,
         vae_steps=2,
         vae_batch=8,
+        decoder_steps=1,
         steps=2,
         batch_size=2,
         checkpoint_every=1,

@@ -19,6 +19,7 @@ SMALL = [
     "train.num_clips=4",
     "train.vae_steps=1",
     "train.vae_batch=8",
+    "train.decoder_steps=1",
     "train.steps=2",
     "train.batch_size=2",
     "train.log_every=1",
@@ -42,6 +43,7 @@ def test_train_task_runs_and_logs_offline(tmp_path, monkeypatch):
     summary = run_train_testbed(_compose([*SMALL, "logger=wandb"], tmp_path))
     assert summary["steps"] == 2 and summary["final_loss"] > 0
     assert (tmp_path / "weights" / "unet.safetensors").exists()
+    assert (tmp_path / "loss.png").stat().st_size > 5_000
     assert list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
 
 
