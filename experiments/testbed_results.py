@@ -1,7 +1,7 @@
 """The README's testbed results, re-runnable: ``python -m experiments.testbed_results``.
 
 1. FreeInit sweeps through the generate job (``run.py model=testbed dataset=shapes``): gaussian and
-   butterworth at d0 = 0.25, ``num_iters=5`` (iteration 0 is the plain sample, 1-4 refinements),
+   butterworth at d0 = 0.25, ``num_iters=6`` (iteration 0 is the plain sample, 1-5 refinements),
    FreeU off; one FreeU run (the model's factors, FreeInit off) on the same prompts and seeds.
 2. Paired differences against iteration 0 (the same prompt, seed and initial noise) with
    percentile-bootstrap 95% CIs, for pixel-encoder temporal consistency, flicker and motion.
@@ -33,6 +33,7 @@ METRICS = {
     "motion": "motion (pixels)",
 }
 FILTERS = ("gaussian", "butterworth")
+REFINEMENTS = 5  # FreeInit iterations after the plain sample (num_iters = REFINEMENTS + 1)
 
 
 def _start(args: list[str], log_file: Path | None = None) -> subprocess.Popen:
@@ -53,7 +54,9 @@ def _run(args: list[str]) -> None:
     _wait([_start(args)])
 
 
-def run_sweeps(out: Path, num_prompts: int, num_seeds: int, jobs: int) -> dict[str, pd.DataFrame]:
+def run_sweeps(
+    out: Path, num_prompts: int, num_seeds: int, jobs: int, refinements: int = REFINEMENTS
+) -> dict[str, pd.DataFrame]:
     """Run (or read from the cache) every setting, ``jobs`` processes at a time (one thread
     each); setting name -> results frame."""
     common = [
@@ -68,7 +71,8 @@ def run_sweeps(out: Path, num_prompts: int, num_seeds: int, jobs: int) -> dict[s
         "device=cpu",
     ]
     settings = {
-        f: [f"freeinit.method={f}", "freeinit.d0=0.25", "freeinit.num_iters=5"] for f in FILTERS
+        f: [f"freeinit.method={f}", "freeinit.d0=0.25", f"freeinit.num_iters={refinements + 1}"]
+        for f in FILTERS
     }
     settings["freeu"] = ["freeu=model", "freeinit.enabled=false"]
     names = list(settings)
@@ -149,7 +153,7 @@ def plot(diff: pd.DataFrame, path: Path) -> None:
         ax.axhline(0, color="gray", lw=0.8)
         ax.set_title(metric)
         ax.set_xlabel("FreeInit iteration")
-        ax.set_xticks(range(0, 5))
+        ax.set_xticks(range(0, int(diff.iteration.max()) + 1))
     axes[0].set_ylabel("paired difference vs iteration 0 (95% CI)")
     axes[0].legend(fontsize=8)
     fig.suptitle(f"testbed, {int(diff.n.max())} prompt x seed pairs, d0 = 0.25")
@@ -171,7 +175,8 @@ def markdown(diff: pd.DataFrame, num_prompts: int, num_seeds: int) -> str:
     lines.append(
         "| baseline mean | 0 | " + " | ".join(f"{base.base[m]:.4f}" for m in METRICS) + " |"
     )
-    keys = [(n, i) for n in FILTERS for i in range(1, 5)] + [("freeu", 0)]
+    last = int(diff.iteration.max())
+    keys = [(n, i) for n in FILTERS for i in range(1, last + 1)] + [("freeu", 0)]
     for name, it in keys:
         cells = []
         for m in METRICS:
@@ -189,7 +194,8 @@ def sample_figure(
     path: Path, num_prompts: int = 4, seed: int = 0, num_inference_steps: int | None = None
 ) -> None:
     """Frames of held-out prompts: plain sampling (iteration 0), FreeInit gaussian d0 = 0.25 after
-    4 refinements, and FreeU; the model's default sampling settings (25 DDIM steps, CFG 7.5)."""
+    ``REFINEMENTS`` refinements, and FreeU; the model's default sampling settings (25 DDIM steps,
+    CFG 7.5) unless ``num_inference_steps`` is given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -216,13 +222,13 @@ def sample_figure(
     def generators() -> list[torch.Generator]:
         return [torch.Generator().manual_seed(seed) for _ in prompts]
 
-    freeinit = FreeInit(num_iters=5, method="gaussian", d_s=0.25, d_t=0.25)
+    freeinit = FreeInit(num_iters=REFINEMENTS + 1, method="gaussian", d_s=0.25, d_t=0.25)
     result = freeinit(pipe, generator=generators(), decode=[0, -1], **kwargs)
     with FreeU(**spec.freeu).apply(pipe.unet):
         freeu = FreeInit(num_iters=1)(pipe, generator=generators(), decode=[0], **kwargs)
     arms = [
         ("plain", result.videos[0]),
-        ("FreeInit\niteration 4", result.videos[-1]),
+        (f"FreeInit\niteration {REFINEMENTS}", result.videos[-1]),
         ("FreeU", freeu.videos[0]),
     ]
     rows = len(prompts) * len(arms)
@@ -260,6 +266,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=48, help="held-out prompts (1-48)")
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument(
+        "--refinements",
+        type=int,
+        default=REFINEMENTS,
+        help="FreeInit iterations after the plain one",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "testbed_results")
     parser.add_argument("--docs", type=Path, default=None, help="also copy the figures here")
     parser.add_argument("--jobs", type=int, default=2, help="settings run in parallel")
@@ -267,8 +279,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not 1 <= args.prompts <= 48:
         parser.error(f"--prompts must be in 1..48 (the held-out captions), got {args.prompts}")
-    if args.seeds < 1 or args.jobs < 1:
-        parser.error("--seeds and --jobs must be >= 1")
+    if min(args.seeds, args.jobs, args.refinements) < 1:
+        parser.error("--seeds, --jobs and --refinements must be >= 1")
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.skip_snr:
         write_snr_clips(args.out / "snr_clips", 32)
@@ -286,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"hydra.run.dir={args.out / 'snr'}",
             ]
         )
-    frames = run_sweeps(args.out, args.prompts, args.seeds, args.jobs)
+    frames = run_sweeps(args.out, args.prompts, args.seeds, args.jobs, args.refinements)
     diff = differences(frames)
     diff.to_csv(args.out / "testbed_differences.csv", index=False)
     plot(diff, args.out / "testbed_freeinit.png")
