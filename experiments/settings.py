@@ -196,4 +196,6 @@ def resolve(cfg: DictConfig) -> JobSettings:
         device=torch.device(device).type,
         dtype=dtype,
     )
+    if spec.weights_digest is not None:  # shipped weights: retraining must not reuse old samples
+        settings.identity["weights_digest"] = spec.weights_digest()
     return settings

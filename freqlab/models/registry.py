@@ -69,6 +69,7 @@ class ModelSpec:
     fill_config: dict[str, dict[str, Any]] = field(default_factory=dict)
     accelerator_dtype: torch.dtype = torch.float16
     references: tuple[str, ...] = ()
+    weights_digest: Callable[[], str] | None = None  # built-in weights' fingerprint (cache keys)
 
     @property
     def pretrained(self) -> bool:
@@ -211,6 +212,12 @@ def _testbed_pipeline(seed: int = 0) -> Any:
     return testbed_pipeline(seed=seed)
 
 
+def _testbed_digest() -> str:
+    from freqlab.testbed.model import weights_digest
+
+    return weights_digest()
+
+
 MODELS: dict[str, ModelSpec] = {
     "tiny_animatediff": ModelSpec(
         name="tiny_animatediff",
@@ -243,6 +250,7 @@ MODELS: dict[str, ModelSpec] = {
         "(freqlab.testbed); shipped weights, offline.",
         scheduler=dict(TINY_SCHEDULER),
         references=("freqlab/testbed/weights/testbed.json (training settings)",),
+        weights_digest=_testbed_digest,
     ),
     "animatediff": _animatediff(
         "animatediff",

@@ -9,6 +9,7 @@ make every caption word (:func:`freqlab.testbed.data.caption_words`) a single to
 
 from __future__ import annotations
 
+import hashlib
 import json
 from importlib import resources
 from typing import Any
@@ -109,6 +110,16 @@ def load_weights(components: dict[str, Any], weights: dict[str, dict[str, torch.
     """Load ``{"vae"|"text_encoder"|"unet": state_dict}`` into ``components`` (strict)."""
     for name, state in weights.items():
         components[name].load_state_dict(state, strict=True)
+
+
+def weights_digest() -> str:
+    """SHA-256 (first 16 hex digits) of the shipped weights and their ``testbed.json``: changes
+    whenever the weights are retrained, so cached samples of older weights are never reused."""
+    root = resources.files(WEIGHTS_PACKAGE)
+    h = hashlib.sha256()
+    for name in (*(f"{n}.safetensors" for n in WEIGHT_FILES), "testbed.json"):
+        h.update(root.joinpath(name).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def testbed_pipeline(seed: int = 0) -> AnimateDiffPipeline:

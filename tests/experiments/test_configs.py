@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,19 @@ def test_d0_sets_both_stop_frequencies_unless_overridden():
     assert settings.freeinit["d_s"] == settings.freeinit["d_t"] == 0.5
     settings = resolve(_compose(["freeinit.d0=0.5", "freeinit.d_t=0.1", "device=cpu"]))
     assert (settings.freeinit["d_s"], settings.freeinit["d_t"]) == (0.5, 0.1)
+
+
+def test_shipped_weights_are_part_of_the_sample_identity(monkeypatch):
+    from freqlab.testbed.model import weights_digest
+
+    identity = resolve(_compose(["model=testbed", "device=cpu"])).identity
+    assert identity["weights_digest"] == weights_digest() and len(identity["weights_digest"]) == 16
+    # retrained weights give other cache keys; models without shipped weights have none
+    monkeypatch.setitem(
+        MODELS, "testbed", replace(MODELS["testbed"], weights_digest=lambda: "0" * 16)
+    )
+    assert resolve(_compose(["model=testbed", "device=cpu"])).identity != identity
+    assert "weights_digest" not in resolve(_compose(["model=tiny_animatediff"])).identity
 
 
 def test_freeu_model_takes_the_registry_factors():
