@@ -51,12 +51,21 @@ def config_value(cfg: DictConfig, key: str) -> Any:
         raise ConfigError(f"{key} is required: set it on the command line ({key}=...)") from None
 
 
-def _int(cfg: DictConfig, key: str, minimum: int, allow_none: bool = False) -> int | None:
+def int_value(cfg: DictConfig, key: str, minimum: int, allow_none: bool = False) -> int | None:
+    """``cfg[key]`` as an integer >= ``minimum`` (or None if allowed); a ConfigError otherwise."""
     value = config_value(cfg, key)
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def bool_value(cfg: DictConfig, key: str) -> bool:
+    """``cfg[key]`` as a boolean; a ConfigError naming the key otherwise."""
+    value = config_value(cfg, key)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
     return value
 
 
@@ -83,15 +92,13 @@ def _number(value: Any, key: str, positive: bool = False) -> float:
 
 
 def _freeinit(cfg: DictConfig) -> dict[str, Any]:
-    enabled = config_value(cfg, "freeinit.enabled")
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"freeinit.enabled must be true or false, got {enabled!r}")
+    enabled = bool_value(cfg, "freeinit.enabled")
     _fraction(cfg, "freeinit.d0")
     order = config_value(cfg, "freeinit.order")
     if isinstance(order, bool) or not isinstance(order, (int, float)) or order < 1:
         raise ConfigError(f"freeinit.order must be a number >= 1, got {order!r}")
     return dict(
-        num_iters=_int(cfg, "freeinit.num_iters", 1) if enabled else 1,
+        num_iters=int_value(cfg, "freeinit.num_iters", 1) if enabled else 1,
         method=_choice(cfg, "freeinit.method", FILTER_METHODS),
         d_s=_fraction(cfg, "freeinit.d_s"),
         d_t=_fraction(cfg, "freeinit.d_t"),
@@ -172,8 +179,8 @@ def resolve(cfg: DictConfig) -> JobSettings:
     else:
         load["seed"] = OmegaConf.select(cfg, "model.weights_seed", default=0)
 
-    seed = _int(cfg, "seed", 0)
-    num_seeds = _int(cfg, "num_seeds", 1)
+    seed = int_value(cfg, "seed", 0)
+    num_seeds = int_value(cfg, "num_seeds", 1)
     settings = JobSettings(
         model=name,
         load_kwargs=load,
@@ -182,7 +189,7 @@ def resolve(cfg: DictConfig) -> JobSettings:
         freeinit=_freeinit(cfg),
         freeu=_freeu(cfg, spec.freeu),
         seeds=[seed + i for i in range(num_seeds)],
-        batch_size=_int(cfg, "batch_size", 1),
+        batch_size=int_value(cfg, "batch_size", 1),
         device=device,
         dtype=dtype,
     )

@@ -34,7 +34,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.cache import write_atomic, write_json_atomic
-from experiments.settings import ConfigError, JobSettings, config_value, resolve
+from experiments.settings import (
+    ConfigError,
+    JobSettings,
+    bool_value,
+    config_value,
+    int_value,
+    resolve,
+)
 from freqlab import snr as fsnr
 from freqlab.data import load_prompts
 from freqlab.freeinit import FreeInit
@@ -63,22 +70,6 @@ class SNRSettings:
     correlation: bool
     num_prompts: int
     num_iters: int
-
-
-def _int(cfg: DictConfig, key: str, minimum: int, allow_none: bool = False) -> int | None:
-    value = config_value(cfg, key)
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _bool(cfg: DictConfig, key: str) -> bool:
-    value = config_value(cfg, key)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
-    return value
 
 
 def snr_settings(cfg: DictConfig) -> SNRSettings:
@@ -125,20 +116,20 @@ def snr_settings(cfg: DictConfig) -> SNRSettings:
         raise ConfigError(f"snr.flow_shift must be a number > 0 or null, got {flow_shift!r}")
     return SNRSettings(
         videos=videos,
-        num_videos=_int(cfg, "snr.num_videos", 1),
-        frame_stride=_int(cfg, "snr.frame_stride", 1, allow_none=True),
-        seed=_int(cfg, "snr.seed", 0),
-        batch_size=_int(cfg, "snr.batch_size", 1),
-        normalize_latents=_bool(cfg, "snr.normalize_latents"),
-        num_bands=_int(cfg, "snr.num_bands", 1),
+        num_videos=int_value(cfg, "snr.num_videos", 1),
+        frame_stride=int_value(cfg, "snr.frame_stride", 1, allow_none=True),
+        seed=int_value(cfg, "snr.seed", 0),
+        batch_size=int_value(cfg, "snr.batch_size", 1),
+        normalize_latents=bool_value(cfg, "snr.normalize_latents"),
+        num_bands=int_value(cfg, "snr.num_bands", 1),
         timesteps=timesteps,
-        num_timesteps=_int(cfg, "snr.num_timesteps", 1),
+        num_timesteps=int_value(cfg, "snr.num_timesteps", 1),
         schedules=list(dict.fromkeys(schedules)),
         flow_shift=None if flow_shift is None else float(flow_shift),
-        progress=_bool(cfg, "snr.progress"),
-        correlation=_bool(cfg, "snr.correlation.enabled"),
-        num_prompts=_int(cfg, "snr.correlation.num_prompts", 1),
-        num_iters=_int(cfg, "snr.correlation.num_iters", 1),
+        progress=bool_value(cfg, "snr.progress"),
+        correlation=bool_value(cfg, "snr.correlation.enabled"),
+        num_prompts=int_value(cfg, "snr.correlation.num_prompts", 1),
+        num_iters=int_value(cfg, "snr.correlation.num_iters", 1),
     )
 
 
