@@ -167,3 +167,16 @@ def test_shipped_weights_denoise_held_out_clips():
             untrained["unet"], untrained["text_encoder"], untrained["scheduler"], *args
         ).item()
     assert scratch > 0.5 and trained < 0.2 * scratch, (trained, scratch)
+
+
+def test_shipped_weights_come_from_the_default_training_settings():
+    """``python run.py task=train_testbed`` with no overrides reproduces the shipped weights."""
+    import json
+    from dataclasses import asdict
+    from importlib import resources
+
+    meta = json.loads(
+        resources.files("freqlab.testbed.weights").joinpath("testbed.json").read_text()
+    )
+    assert meta["train_config"] == asdict(TrainConfig())
+    assert meta["steps"] == TrainConfig().steps
