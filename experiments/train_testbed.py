@@ -3,7 +3,8 @@
 ``python run.py task=train_testbed [train.steps=3000] [train.out_dir=<dir>]`` trains both stages
 (see :mod:`freqlab.testbed.train`), logs the loss curves to W&B (offline by default; ``logger=none``
 turns it off), ``loss.csv`` and ``loss.png``, and writes the shippable weights to
-``<out_dir>/weights/``. Re-run with the same ``train.out_dir`` to resume. Copy ``weights/*`` into ``freqlab/testbed/weights/`` to ship them.
+``<out_dir>/weights/``. Re-run with the same ``train.out_dir`` to resume. Copy ``weights/*`` into
+``freqlab/testbed/weights/`` to ship them.
 """
 
 from __future__ import annotations
