@@ -8,7 +8,9 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
-__all__ = ["VideoMetric"]
+from evaluation.encoders import PIXEL, FrameEncoder, load_encoder
+
+__all__ = ["EncoderVideoMetric", "VideoMetric"]
 
 
 class VideoMetric(Metric):
@@ -51,3 +53,24 @@ class VideoMetric(Metric):
     def per_video(self) -> dict[str, torch.Tensor]:
         """Per-video values, ``(N,)`` each, keyed like :meth:`compute`'s results."""
         raise NotImplementedError
+
+
+class EncoderVideoMetric(VideoMetric):
+    """A :class:`VideoMetric` computed on frame features. Subclasses set ``_encoder`` (the
+    :class:`FrameEncoder`), ``_encoder_arg`` (what the caller passed), ``_weights`` and
+    ``_device_arg``."""
+
+    _encoder: FrameEncoder
+
+    def _current_encoder(self) -> FrameEncoder:
+        """The encoder, reloaded on the metric's device if it moved (named encoders only)."""
+        target = torch.device(self._device_arg if self._device_arg is not None else self.device)
+        named = isinstance(self._encoder_arg, str) and self._encoder_arg != PIXEL
+        if named and self._encoder.device != target:
+            self._encoder = load_encoder(self._encoder_arg, self._weights, target)
+        return self._encoder
+
+    @property
+    def name(self) -> str:
+        """``<metric>[<encoder>]``, e.g. ``dino_consistency[dino_vits16]``."""
+        return f"{self.metric_name}[{self._encoder.name}]"

@@ -22,14 +22,12 @@ import torch.nn.functional as F
 
 from evaluation.encoders import (
     DEFAULT_BATCH_SIZE,
-    PIXEL,
     EncoderLike,
     FrameEncoder,
     encode_videos,
     get_encoder,
-    load_encoder,
 )
-from evaluation.metrics.base import VideoMetric
+from evaluation.metrics.base import EncoderVideoMetric
 from evaluation.preprocessing import CLIP_SCORE, Preprocess, get_preprocess
 from evaluation.video import check_prompts, check_videos
 
@@ -139,7 +137,7 @@ def clip_score(
     return _per_video(videos, prompts, frame_encoder, rule, batch_size, device)
 
 
-class VideoCLIPScore(VideoMetric):
+class VideoCLIPScore(EncoderVideoMetric):
     """CLIP text-video alignment (x100), see :func:`clip_score`.
 
     ``compute()`` returns ``{"clip_score[<encoder>]": mean over videos}``; ``update`` takes the
@@ -187,18 +185,6 @@ class VideoCLIPScore(VideoMetric):
             else self._encoder.preprocess_for(CLIP_SCORE)
         )
         self._add_per_video_state("scores")
-
-    def _current_encoder(self) -> FrameEncoder:
-        target = torch.device(self._device_arg if self._device_arg is not None else self.device)
-        named = isinstance(self._encoder_arg, str) and self._encoder_arg != PIXEL
-        if named and self._encoder.device != target:
-            self._encoder = load_encoder(self._encoder_arg, self._weights, target)
-        return self._encoder
-
-    @property
-    def name(self) -> str:
-        """``clip_score[<encoder>]``."""
-        return f"{self.metric_name}[{self._encoder.name}]"
 
     @property
     def metadata(self) -> dict[str, Any]:

@@ -33,14 +33,12 @@ import torch
 
 from evaluation.encoders import (
     DEFAULT_BATCH_SIZE,
-    PIXEL,
     EncoderLike,
     FrameEncoder,
     encode_videos,
     get_encoder,
-    load_encoder,
 )
-from evaluation.metrics.base import VideoMetric
+from evaluation.metrics.base import EncoderVideoMetric
 from evaluation.metrics.motion import mean_abs_frame_difference
 from evaluation.preprocessing import (
     FREEINIT_DINO,
@@ -299,7 +297,7 @@ def background_consistency(
     return _consistency(_BACKGROUND, videos, encoder, weights, preprocess, batch_size, device)
 
 
-class _ConsistencyMetric(VideoMetric):
+class _ConsistencyMetric(EncoderVideoMetric):
     """The torchmetrics class of a consistency metric (see the module docstring)."""
 
     higher_is_better = True
@@ -329,18 +327,6 @@ class _ConsistencyMetric(VideoMetric):
         )
         self._preprocess = _preprocess(preprocess, self._encoder, definition.default_preprocess)
         self._add_per_video_state("scores", "num_pairs", "frame_diff")
-
-    def _current_encoder(self) -> FrameEncoder:
-        target = torch.device(self._device_arg if self._device_arg is not None else self.device)
-        named = isinstance(self._encoder_arg, str) and self._encoder_arg != PIXEL
-        if named and self._encoder.device != target:
-            self._encoder = load_encoder(self._encoder_arg, self._weights, target)
-        return self._encoder
-
-    @property
-    def name(self) -> str:
-        """``<metric>[<encoder>]``, e.g. ``dino_consistency[dino_vits16]``."""
-        return f"{self.metric_name}[{self._encoder.name}]"
 
     @property
     def metadata(self) -> dict[str, Any]:
