@@ -1,61 +1,56 @@
 """The generation job: prompts x seeds -> FreeInit passes -> videos -> metrics -> results file.
 
 Every FreeInit pass is kept, so iteration 0 (the plain baseline) and every refinement are paired on
-the same seed at no extra cost. Each sample is cached under a hash of everything that determines
-it (:mod:`experiments.cache`), so re-running a finished sweep makes no UNet call and a killed
-sweep resumes with the missing samples only. The job writes ``results.parquet`` (a row per
-prompt, seed and iteration) and ``job.json`` into its output directory.
+the same seed at no extra cost. Passes and metric values are cached separately, each under a key of
+what determines it (:mod:`experiments.cache`), and the job does only what is missing
+(:mod:`experiments.plan`): a finished sweep re-runs with no UNet call, a killed one resumes at the
+first missing pass of each video, a ``num_iters`` sweep samples each pass once, and a metric added
+to a finished sweep is computed from the cached latents. The job writes ``results.parquet`` (a row
+per prompt, seed and iteration, video paths relative to the job folder), ``job.json`` and
+``videos/`` into its output directory.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import os
-import re
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 from omegaconf import DictConfig
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from experiments import wandb_logger
-from experiments.cache import SampleCache, sample_key, write_atomic, write_json_atomic
+from experiments.cache import (
+    MetricCache,
+    PassCache,
+    metric_key,
+    to_parquet_bytes,
+    write_atomic,
+    write_json_atomic,
+)
 from experiments.metrics import MetricSuite
-from experiments.settings import JobSettings, config_value, resolve
-from freqlab.data import Prompt, load_prompts
+from experiments.plan import (
+    SampleWork,
+    generation_batches,
+    metric_identities,
+    plan_samples,
+    record_speed,
+    sample_folder_name,
+    survey,
+)
+from experiments.settings import JobSettings, resolve
+from freqlab.atomic import atomic_path
+from freqlab.decoding import decode_latents
 from freqlab.freeinit import FreeInit
 from freqlab.freeu import FreeU
 from freqlab.models import load_model
 from freqlab.video_io import save_video
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One video to generate: a prompt, a seed, and the cache key of its result."""
-
-    prompt: Prompt
-    seed: int
-    key: str
-
-
-def _batches(items: Sequence[Sample], size: int) -> Iterator[list[Sample]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
-def _slug(text: str, max_words: int = 8) -> str:
-    return "-".join(re.sub(r"[^a-z0-9 ]+", "", text.lower()).split()[:max_words]) or "prompt"
-
 
 CONFIG_COLUMNS = frozenset(
     "model dataset method d_s d_t order num_iters fast_sampling variance_preserving rng freeu b1 b2 "
@@ -96,103 +91,266 @@ def _config_columns(settings: JobSettings, dataset: str) -> dict[str, Any]:
     return columns
 
 
-def _plan(cfg: DictConfig, settings: JobSettings) -> tuple[list[Sample], str]:
-    d = cfg.dataset
-    prompts = load_prompts(
-        d.name,
-        path=config_value(cfg, "dataset.path"),
-        limit=d.limit,
-        shard=d.shard,
-        num_shards=d.num_shards,
-        caption_seed=d.caption_seed,
-    )
-    samples = [
-        Sample(p, seed, sample_key({**settings.identity, "prompt": p.text, "seed": seed}))
-        for p in prompts
-        for seed in settings.seeds
-    ]
-    return samples, d.name
+def _video_name(fps: int) -> str:
+    return f"video_fps{fps}.mp4"
 
 
-def _save_sample(
-    cache: SampleCache,
-    sample: Sample,
-    latents: list[torch.Tensor],
-    videos: list[torch.Tensor],
-    metrics: list[dict[str, float]],
-    steps: list[int],
-    fps: int,
-    save_videos: bool,
-) -> dict[str, Any]:
-    """Write one sample's artifacts, then its record (last, atomically); return the record.
+def _comparison_name(fps: int) -> str:
+    return f"vs_pass0_fps{fps}.gif"
 
-    ``latents[k]`` is ``(C, T, h, w)`` and ``videos[k]`` ``(T, C, H, W)`` for pass k.
-    """
-    out = cache.dir(sample.key)
-    out.mkdir(parents=True, exist_ok=True)
-    tensors = {f"pass{k}": z.detach().float().cpu().contiguous() for k, z in enumerate(latents)}
-    save_file(tensors, str(out / "latents.safetensors"))  # small; rewritten whole on retry
-    files = ["latents.safetensors"]
-    last = len(latents) - 1
-    if save_videos:
-        for k, video in enumerate(videos):
-            files.append(save_video(video, out / f"iter{k}.mp4", fps).name)
-        side_by_side = torch.cat([videos[0], videos[last]], dim=-1)
-        files.append(save_video(side_by_side, out / f"iter0_vs_iter{last}.gif", fps).name)
-    rows = [
-        dict(
-            iteration=k, steps=steps[k], **metrics[k], video=f"iter{k}.mp4" if save_videos else None
+
+class _UNetTimer:
+    """Counts the denoiser's forward calls and the wall time spent inside them."""
+
+    def __init__(self, module: torch.nn.Module | None) -> None:
+        self.module, self.calls, self.seconds = module, 0, 0.0
+        self._handles: list[Any] = []
+        self._start = 0.0
+
+    def __enter__(self) -> _UNetTimer:
+        if self.module is not None:
+            self._handles = [
+                self.module.register_forward_pre_hook(self._before),
+                self.module.register_forward_hook(self._after),
+            ]
+        return self
+
+    def _before(self, module: torch.nn.Module, args: Any) -> None:
+        self._start = time.perf_counter()
+
+    def _after(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        self.calls += 1
+        self.seconds += time.perf_counter() - self._start
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+class _Job:
+    """The state of one generation job while it runs (see :func:`run_generate`)."""
+
+    def __init__(self, cfg: DictConfig, settings: JobSettings, suite: MetricSuite) -> None:
+        self.cfg, self.settings, self.suite = cfg, settings, suite
+        self.passes = PassCache(cfg.paths.cache_dir)
+        self.metric_cache = MetricCache(cfg.paths.cache_dir)
+        self.identities = metric_identities(suite)
+        self.metric_keys = {c: metric_key(i) for c, i in self.identities.items()}
+        self.fps = int(cfg.fps)
+        self.save_videos = bool(cfg.save_videos)
+        self.freeinit = FreeInit(**settings.freeinit)
+        self.steps = self.freeinit.steps(settings.call_kwargs["num_inference_steps"])
+        self.pipe: Any = None
+        self.freeu: Any = None
+        self.counts = dict(passes_generated=0, metric_values_computed=0, unet_calls=0)
+        self.timings = dict(unet=0.0, decode=0.0, metrics=0.0, videos=0.0)
+
+    # ----------------------------------------------------------------- what is left to do
+
+    def needs_decoding(self, w: SampleWork, k: int) -> bool:
+        """Whether pass k of ``w`` must be decoded: it is not sampled yet, or a metric value or
+        a video of it is missing."""
+        record = w.records[k]
+        if record is None or len(w.metrics[k]) < len(self.identities):
+            return True
+        if not self.save_videos:
+            return False
+        if not record.has(_video_name(self.fps)):
+            return True
+        last = w.records[-1]
+        gif_missing = last is None or not last.has(_comparison_name(self.fps))
+        return w.num_passes > 1 and gif_missing and k in (0, w.num_passes - 1)
+
+    # ----------------------------------------------------------------- sampling
+
+    def _load_pipe(self) -> None:
+        if self.pipe is None:
+            s = self.settings
+            self.pipe = load_model(s.model, **s.load_kwargs)
+            self.freeu = FreeU(**s.freeu).apply(self.pipe.unet) if s.freeu else None
+
+    def sample(self, batch: list[SampleWork], bar: tqdm) -> None:
+        """Sample the missing passes of ``batch`` (all start at the same pass), storing each
+        pass as soon as it is done."""
+        start = batch[0].start
+        previous = None
+        if start > 0:
+            previous = torch.stack([self.passes.latents(w.records[start - 1]) for w in batch])
+
+        def store(k: int, latents: torch.Tensor) -> None:
+            for i, w in enumerate(batch):
+                s = w.sample
+                w.records[k] = self.passes.store(
+                    s.pass_keys[k],
+                    latents[i],
+                    parent=s.pass_keys[k - 1] if k > 0 else None,
+                    pass_index=k,
+                    steps=self.steps[k],
+                    prompt=s.prompt.text,
+                    seed=s.seed,
+                    model=self.settings.model,
+                )
+                w.metrics[k] = {}
+            self.counts["passes_generated"] += len(batch)
+            bar.update(len(batch))
+
+        result = self.freeinit(
+            self.pipe,
+            prompt=[w.sample.prompt.text for w in batch],
+            generator=[torch.Generator().manual_seed(w.sample.seed) for w in batch],
+            start_pass=start,
+            previous=previous,
+            on_pass=store,
+            **self.settings.call_kwargs,
         )
-        for k in range(len(latents))
-    ]
-    record = dict(
-        key=sample.key,
-        prompt_id=sample.prompt.id,
-        prompt=sample.prompt.text,
-        seed=sample.seed,
-        rows=rows,
-        files=files,
-        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
-    )
-    cache.store(sample.key, record)
-    return record
+        self.counts["unet_calls"] += result.total_unet_calls
+        for w in batch:
+            w.start = w.num_passes
+
+    # ----------------------------------------------------------------- decode, measure, encode
+
+    def finish(self, batch: list[SampleWork]) -> None:
+        """Compute the missing metric values and videos of ``batch``'s passes."""
+        last_videos: dict[int, torch.Tensor] = {}
+        pass0: dict[int, torch.Tensor] = {}
+        for k in range(batch[0].num_passes):
+            todo = [i for i, w in enumerate(batch) if self.needs_decoding(w, k)]
+            if not todo:
+                continue
+            latents = torch.stack([self.passes.latents(batch[i].records[k]) for i in todo])
+            t0 = time.perf_counter()
+            videos = decode_latents(self.pipe, latents, self.settings.decode_chunk).cpu()
+            self.timings["decode"] += time.perf_counter() - t0
+            self._measure([batch[i] for i in todo], k, videos)
+            if self.save_videos:
+                t0 = time.perf_counter()
+                for j, i in enumerate(todo):
+                    self._encode(batch[i], k, videos[j], pass0, last_videos, i)
+                self.timings["videos"] += time.perf_counter() - t0
+
+    def _measure(self, group: list[SampleWork], k: int, videos: torch.Tensor) -> None:
+        """Compute pass k's missing metric values of ``group`` (videos ``(B, T, C, H, W)``)."""
+        t0 = time.perf_counter()
+        by_missing: dict[tuple[str, ...], list[int]] = {}
+        for j, w in enumerate(group):
+            missing = tuple(c for c in self.identities if c not in w.metrics[k])
+            if missing:
+                by_missing.setdefault(missing, []).append(j)
+        for columns, rows in by_missing.items():
+            names = [self.identities[c]["metric"] for c in columns]
+            suite = MetricSuite(
+                names,
+                self.suite.encoder,
+                self.suite.weights,
+                self.suite.batch_size,
+                self.suite.device,
+            )
+            scores = suite(videos[rows], [group[j].sample.prompt.text for j in rows])
+            for column in columns:
+                for j, value in zip(rows, scores[column].tolist(), strict=True):
+                    w = group[j]
+                    w.metrics[k][column] = float(value)
+                    self.metric_cache.put(
+                        w.sample.pass_keys[k],
+                        self.metric_keys[column],
+                        value,
+                        self.identities[column],
+                    )
+                    self.counts["metric_values_computed"] += 1
+        self.timings["metrics"] += time.perf_counter() - t0
+
+    def _encode(
+        self,
+        w: SampleWork,
+        k: int,
+        video: torch.Tensor,
+        pass0: dict[int, torch.Tensor],
+        last_videos: dict[int, torch.Tensor],
+        i: int,
+    ) -> None:
+        """Write pass k's MP4 (and, at the last pass, the GIF beside pass 0) if missing."""
+        record = w.records[k]
+        assert record is not None
+        name = _video_name(self.fps)
+        if not record.has(name):
+            save_video(video, record.path(name), self.fps)
+            self.passes.add_file(record, name)
+        last = w.num_passes - 1
+        if last == 0:
+            return
+        if k == 0:
+            pass0[i] = video
+        if k == last:
+            last_videos[i] = video
+            gif = _comparison_name(self.fps)
+            if not record.has(gif):
+                first = pass0.get(i)
+                if first is None:  # pass 0 needed no decoding of its own: decode it now
+                    z = self.passes.latents(w.records[0])[None]
+                    first = decode_latents(self.pipe, z, self.settings.decode_chunk)[0].cpu()
+                save_video(torch.cat([first, video], dim=-1), record.path(gif), self.fps)
+                self.passes.add_file(record, gif)
 
 
-def _link_videos(cache: SampleCache, records: list[dict[str, Any]], out_dir: Path) -> None:
-    """Hard-link (or copy) each sample's comparison GIF into ``out_dir/videos`` for browsing."""
-    target = out_dir / "videos"
-    for i, rec in enumerate(records):
-        gifs = [f for f in rec["files"] if f.endswith(".gif")]
-        for gif in gifs:
-            src = cache.dir(rec["key"]) / gif
-            dst = target / f"{i:04d}_{_slug(rec['prompt'])}_seed{rec['seed']}_{gif}"
-            target.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError):
-                try:
-                    os.link(src, dst)
-                except OSError:
-                    write_atomic(dst, src.read_bytes())
+def _link(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` at ``dst`` (a copy across file systems), replacing ``dst`` atomically."""
+    with atomic_path(dst) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            tmp.write_bytes(src.read_bytes())
+
+
+def _job_videos(job: _Job, works: list[SampleWork], out_dir: Path) -> list[dict[str, Any]]:
+    """Link each sample's videos into ``out_dir/videos/<sample>/``; per sample, the paths
+    relative to ``out_dir``: ``{"passes": [mp4 per pass], "comparison": gif or None}``."""
+    paths = []
+    for i, w in enumerate(works):
+        if not job.save_videos:
+            paths.append({"passes": [None] * w.num_passes, "comparison": None})
+            continue
+        folder = Path("videos") / sample_folder_name(i, w.sample.prompt.text, w.sample.seed)
+        mp4s = []
+        for k, record in enumerate(w.records):
+            assert record is not None
+            rel = folder / f"iter{k}.mp4"
+            _link(record.path(_video_name(job.fps)), out_dir / rel)
+            mp4s.append(rel.as_posix())
+        comparison = None
+        last = w.num_passes - 1
+        if last > 0:
+            rel = folder / f"iter0_vs_iter{last}.gif"
+            _link(w.records[last].path(_comparison_name(job.fps)), out_dir / rel)
+            comparison = rel.as_posix()
+        paths.append({"passes": mp4s, "comparison": comparison})
+    return paths
 
 
 def results_frame(
-    records: list[dict[str, Any]], columns: dict[str, Any], cache: SampleCache
+    works: list[SampleWork],
+    columns: dict[str, Any],
+    steps: list[int],
+    videos: list[dict[str, Any]],
 ) -> pd.DataFrame:
-    """One row per (prompt, seed, iteration), with the config columns and absolute video paths."""
+    """One row per (prompt, seed, iteration), with the config columns and relative video paths."""
     rows = []
-    for rec in records:
-        num_passes = len(rec["rows"])
-        for row in rec["rows"]:
-            video = row.get("video")
+    for w, paths in zip(works, videos, strict=True):
+        s = w.sample
+        for k in range(w.num_passes):
             rows.append(
                 dict(
-                    sample_key=rec["key"],
-                    prompt_id=rec["prompt_id"],
-                    prompt=rec["prompt"],
-                    seed=rec["seed"],
-                    is_final=row["iteration"] == num_passes - 1,
+                    sample_key=s.key,
+                    pass_key=s.pass_keys[k],
+                    prompt_id=s.prompt.id,
+                    prompt=s.prompt.text,
+                    seed=s.seed,
+                    is_final=k == w.num_passes - 1,
                     **columns,
-                    **{k: v for k, v in row.items() if k != "video"},
-                    video_path=str(cache.dir(rec["key"]) / video) if video else None,
+                    iteration=k,
+                    steps=steps[k],
+                    **w.metrics[k],
+                    video_path=paths["passes"][k],
+                    comparison_path=paths["comparison"],
                 )
             )
     return pd.DataFrame(rows)
@@ -210,6 +368,10 @@ def _write_report(out_dir: Path) -> None:
         log.warning("no report for this job: %s", err)
 
 
+def _batches(works: list[SampleWork], size: int) -> list[list[SampleWork]]:
+    return [works[i : i + size] for i in range(0, len(works), size)]
+
+
 def run_generate(cfg: DictConfig) -> dict[str, Any]:
     """Run one generation job (see the module docstring); return its summary."""
     settings = resolve(cfg)
@@ -217,84 +379,81 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(int(cfg.threads))
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = SampleCache(cfg.paths.cache_dir)
     suite = MetricSuite.from_config(cfg.metrics, device=settings.device)
-    samples, dataset = _plan(cfg, settings)
-    records: dict[str, dict[str, Any]] = {}
-    todo = []
-    for s in samples:
-        rec = cache.load(s.key)
-        if rec is None:
-            todo.append(s)
-        else:
-            records[s.key] = rec
+    samples, dataset = plan_samples(cfg, settings)
+    job = _Job(cfg, settings, suite)
+    works = survey(samples, job.passes, job.metric_cache, job.identities)
+    batches = generation_batches(works, settings.batch_size)
+    passes_total = sum(w.num_passes for w in works)
+    passes_cached = sum(w.start for w in works)
+    to_finish = [w for w in works if any(job.needs_decoding(w, k) for k in range(w.num_passes))]
     log.info(
-        "%d samples (%d prompts x %d seeds): %d cached, %d to generate with %s",
+        "%d samples (%d prompts x %d seeds), %d passes: %d cached, %d to generate with %s",
         len(samples),
         len(samples) // len(settings.seeds),
         len(settings.seeds),
-        len(samples) - len(todo),
-        len(todo),
+        passes_total,
+        passes_cached,
+        passes_total - passes_cached,
         settings.model,
     )
 
-    unet_calls, start = 0, time.perf_counter()
-    if todo:
-        pipe = load_model(settings.model, **settings.load_kwargs)
-        freeinit = FreeInit(**settings.freeinit)
-        freeu = FreeU(**settings.freeu).apply(pipe.unet) if settings.freeu else None
-        bar = tqdm(total=len(todo), desc="sampling", unit="video", dynamic_ncols=True)
+    start = time.perf_counter()
+    generated_samples = sum(len(b) for b in batches)
+    if batches or to_finish:
+        job._load_pipe()
+        timer = _UNetTimer(
+            getattr(job.pipe, "unet", None) or getattr(job.pipe, "transformer", None)
+        )
         try:
-            for batch in _batches(todo, settings.batch_size):
-                result = freeinit(
-                    pipe,
-                    prompt=[s.prompt.text for s in batch],
-                    generator=[torch.Generator().manual_seed(s.seed) for s in batch],
-                    **settings.call_kwargs,
+            with timer:
+                bar = tqdm(
+                    total=passes_total - passes_cached, desc="sampling", unit="pass", delay=0.5
                 )
-                unet_calls += result.total_unet_calls
-                passes = range(result.num_passes)
-                videos = [result.decode(pipe, k, settings.decode_chunk) for k in passes]
-                prompts = [s.prompt.text for s in batch]
-                scores = [suite(videos[k], prompts) for k in passes]
-                for i, s in enumerate(batch):
-                    records[s.key] = _save_sample(
-                        cache,
-                        s,
-                        [z[i] for z in result.latents],
-                        [v[i] for v in videos],
-                        [
-                            {name: float(vals[i]) for name, vals in scores[k].items()}
-                            for k in passes
-                        ],
-                        result.steps,
-                        int(cfg.fps),
-                        bool(cfg.save_videos),
-                    )
+                gen_start = time.perf_counter()
+                for batch in batches:
+                    job.sample(batch, bar)
+                bar.close()
+                sampling_seconds = time.perf_counter() - gen_start
+            pending = [
+                w for w in works if any(job.needs_decoding(w, k) for k in range(w.num_passes))
+            ]
+            bar = tqdm(total=len(pending), desc="decode+measure", unit="video", delay=0.5)
+            for batch in _batches(pending, settings.batch_size):
+                job.finish(batch)
                 bar.update(len(batch))
-        finally:
             bar.close()
-            if freeu is not None:
-                freeu.remove()
+        finally:
+            if job.freeu is not None:
+                job.freeu.remove()
+        job.timings["unet"] = timer.seconds
+        if timer.calls:
+            record_speed(Path(cfg.paths.cache_dir), settings, sampling_seconds, timer.calls)
+    job.timings["generation"] = time.perf_counter() - start
 
-    ordered = [records[s.key] for s in samples]
-    frame = results_frame(ordered, _config_columns(settings, dataset), cache)
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    write_atomic(out_dir / "results.parquet", buffer.getvalue())
-    if cfg.save_videos:
-        _link_videos(cache, ordered, out_dir)
+    videos = _job_videos(job, works, out_dir)
+    frame = results_frame(works, _config_columns(settings, dataset), job.steps, videos)
+    write_atomic(out_dir / "results.parquet", to_parquet_bytes(frame))
+    values_total = passes_total * len(job.identities)
     summary = dict(
         samples=len(samples),
-        generated=len(todo),
-        cached=len(samples) - len(todo),
-        unet_calls=unet_calls,
+        generated=generated_samples,
+        cached=len(samples) - generated_samples,
+        passes=passes_total,
+        passes_generated=job.counts["passes_generated"],
+        passes_cached=passes_cached,
+        unet_calls=job.counts["unet_calls"],
+        metric_values_computed=job.counts["metric_values_computed"],
+        metric_values_cached=values_total - job.counts["metric_values_computed"],
         seconds=round(time.perf_counter() - start, 3),
+        timings={k: round(v, 3) for k, v in job.timings.items()},
         metrics=suite.describe(),
         results=str(out_dir / "results.parquet"),
-        cache_dir=str(cache.root),
+        video_root=".",
+        cache_dir=str(Path(cfg.paths.cache_dir)),
         settings=dict(
             model=settings.model,
+            dtype=settings.dtype,
             call=settings.call_kwargs,
             freeinit=settings.freeinit,
             freeu=settings.freeu,
@@ -306,10 +465,13 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
         _write_report(out_dir)
     wandb_logger.log_job(cfg, frame, summary)
     log.info(
-        "wrote %s (%d rows); %d UNet calls in %.1f s",
+        "wrote %s (%d rows); %d passes generated, %d UNet calls, %d metric values computed in "
+        "%.1f s",
         summary["results"],
         len(frame),
-        unet_calls,
+        summary["passes_generated"],
+        summary["unet_calls"],
+        summary["metric_values_computed"],
         summary["seconds"],
     )
     return summary

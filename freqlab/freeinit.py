@@ -27,7 +27,7 @@ import hashlib
 import inspect
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,14 +230,18 @@ class _NoiseSource:
 
 
 class _PassDict(dict):
-    """``dict`` of pass index -> tensor that also accepts negative indices (``videos[-1]``)."""
+    """``dict`` of pass index -> tensor that also accepts negative indices (``videos[-1]``).
 
-    def __init__(self, num_passes: int) -> None:
+    Keys are absolute pass indices; a negative index counts back from ``stop`` (one past the last
+    pass), as in a list of every pass.
+    """
+
+    def __init__(self, stop: int) -> None:
         super().__init__()
-        self.num_passes = num_passes
+        self.stop = stop
 
     def _key(self, k: int) -> int:
-        return k + self.num_passes if isinstance(k, int) and k < 0 else k
+        return k + self.stop if isinstance(k, int) and k < 0 else k
 
     def __getitem__(self, k: int) -> torch.Tensor:
         return super().__getitem__(self._key(k))
@@ -250,12 +254,16 @@ class _PassDict(dict):
 class FreeInitResult:
     """Everything one FreeInit run produced.
 
+    A run started at pass ``first_pass`` > 0 (resumed from a cached latent, see
+    :meth:`FreeInit.__call__`) holds only the passes it computed: list entry ``i`` is pass
+    ``first_pass + i``. :attr:`passes` lists the absolute pass indices.
+
     Attributes:
         latents: clean latents ``(B, C, T, h, w)``, one per sampling pass; ``latents[0]`` is the
-            plain baseline, ``latents[-1]`` the FreeInit result.
+            plain baseline (for ``first_pass == 0``), ``latents[-1]`` the FreeInit result.
         pass_inputs: the latent each pass started from ``(B, C, T, h, w)``, in unit-variance
-            units (before the pipeline's ``init_noise_sigma``); ``pass_inputs[0]`` is the
-            initial noise.
+            units (before the pipeline's ``init_noise_sigma``); for ``first_pass == 0``,
+            ``pass_inputs[0]`` is the initial noise.
         steps: denoising steps of each pass.
         unet_calls: denoiser forward calls of each pass (one call covers both CFG halves).
         lpf: the low-pass filter used, ``(1, C, T, h, w)`` float32, fftshifted layout.
@@ -264,8 +272,11 @@ class FreeInitResult:
         config: the FreeInit settings (constructor arguments).
         noising: how refinements were noised (:func:`noising_rule`: ``"add_noise"``,
             ``"alphas_cumprod"`` or ``"flow"``).
-        videos: decoded frames ``(B, T, C, H, W)`` float in [0, 1], by pass index (negative
-            indices work); only the passes asked for with ``decode=`` or :meth:`decode`.
+        videos: decoded frames ``(B, T, C, H, W)`` float in [0, 1], by absolute pass index
+            (negative indices work); only the passes asked for with ``decode=`` or
+            :meth:`decode`.
+        first_pass: the index of the first pass held (0 unless resumed).
+        eps: the initial noise ``(B, C, T, h, w)`` that every refinement re-noises with.
     """
 
     latents: list[torch.Tensor]
@@ -278,19 +289,29 @@ class FreeInitResult:
     config: dict[str, Any]
     noising: str
     videos: _PassDict = field(default_factory=lambda: _PassDict(0))
+    first_pass: int = 0
+    eps: torch.Tensor | None = None
 
     @property
     def num_passes(self) -> int:
+        """Passes held by this result (all of them unless resumed)."""
         return len(self.latents)
+
+    @property
+    def passes(self) -> range:
+        """The absolute indices of the passes held."""
+        return range(self.first_pass, self.first_pass + len(self.latents))
 
     @property
     def initial_noise(self) -> torch.Tensor:
         """The initial noise eps ``(B, C, T, h, w)``, reused by every refinement."""
-        return self.pass_inputs[0]
+        return self.eps if self.eps is not None else self.pass_inputs[0]
 
     @property
     def baseline(self) -> torch.Tensor:
         """Clean latents of pass 0 (plain sampling)."""
+        if self.first_pass != 0:
+            raise ValueError(f"this run resumed at pass {self.first_pass}: it holds no pass 0")
         return self.latents[0]
 
     @property
@@ -304,21 +325,27 @@ class FreeInitResult:
 
     def decode(self, pipe: Any, k: int = -1, chunk_size: int = 16) -> torch.Tensor:
         """Decode pass ``k`` (cached in :attr:`videos`): ``(B, T, C, H, W)`` float in [0, 1]."""
-        index = _check_pass_index(k, self.num_passes)
+        index = _check_pass_index(k, self.passes)
         if index not in self.videos:
-            self.videos[index] = decode_latents(pipe, self.latents[index], chunk_size)
+            self.videos[index] = decode_latents(
+                pipe, self.latents[index - self.first_pass], chunk_size
+            )
         return self.videos[index]
 
 
-def _check_pass_index(k: object, num_passes: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or not -num_passes <= k < num_passes:
+def _check_pass_index(k: object, passes: range) -> int:
+    stop = passes.stop
+    valid = not isinstance(k, bool) and isinstance(k, int)
+    index = (k + stop if k < 0 else k) if valid else None
+    if index is None or index not in passes:
         raise ValueError(
-            f"decode: pass index must be an int in [-{num_passes}, {num_passes}), got {k!r}"
+            f"decode: pass index must be an int in [{passes.start}, {stop}) or "
+            f"[-{len(passes)}, -1], got {k!r}"
         )
-    return k % num_passes
+    return index
 
 
-def _decode_indices(decode: Any, num_passes: int) -> list[int]:
+def _decode_indices(decode: Any, passes: range) -> list[int]:
     """Normalise ``decode=`` (None, "all", an int or a sequence of ints) to sorted pass indices."""
     if decode is None:
         return []
@@ -327,9 +354,9 @@ def _decode_indices(decode: Any, num_passes: int) -> list[int]:
             raise ValueError(
                 f"decode must be None, 'all', an int or a sequence of ints, got {decode!r}"
             )
-        return list(range(num_passes))
+        return list(passes)
     items: Iterable[Any] = decode if isinstance(decode, Sequence) else [decode]
-    return sorted({_check_pass_index(k, num_passes) for k in items})
+    return sorted({_check_pass_index(k, passes) for k in items})
 
 
 # --------------------------------------------------------------------------- pipeline adapters
@@ -557,12 +584,33 @@ class FreeInit:
 
     @torch.no_grad()
     def __call__(
-        self, pipe: Any, *, decode: Any = None, decode_chunk: int = 16, **call_kwargs: Any
+        self,
+        pipe: Any,
+        *,
+        decode: Any = None,
+        decode_chunk: int = 16,
+        start_pass: int = 0,
+        previous: torch.Tensor | None = None,
+        on_pass: Callable[[int, torch.Tensor], None] | None = None,
+        **call_kwargs: Any,
     ) -> FreeInitResult:
-        """Run ``num_iters`` sampling passes of ``pipe``; see the class docstring.
+        """Run passes ``start_pass .. num_iters - 1`` of ``pipe``; see the class docstring.
+
+        Args:
+            start_pass: resume at this pass (0: from the initial noise). Pass k is determined by
+                the clean latent of pass k - 1, the seeds and the settings, so a run resumed
+                from a stored ``previous`` gives what an uninterrupted run gives (up to the
+                float32 noise of batch composition, ~1e-4 relative on some CPUs). Needs
+                ``rng="per_sample"``: the ``diffusers`` protocol consumes one generator stream
+                across passes, whose state a stored latent does not carry.
+            previous: the clean latents of pass ``start_pass - 1``, ``(B, C, T, h, w)``; required
+                when ``start_pass > 0``.
+            on_pass: called as ``on_pass(k, latents)`` after each pass, e.g. to store it before
+                the next pass starts.
 
         Returns:
-            A :class:`FreeInitResult` (``latents[k]`` of shape ``(B, C, T, h, w)``).
+            A :class:`FreeInitResult` (``latents[i]`` of shape ``(B, C, T, h, w)`` is pass
+            ``start_pass + i``).
         """
         params = _call_parameters(pipe)
         owned = [k for k in _OWNED_KWARGS if k in call_kwargs]
@@ -577,8 +625,12 @@ class FreeInit:
             raise ValueError(
                 "diffusers' FreeInit is enabled on pipe: call pipe.disable_free_init()"
             )
+        _check_start(start_pass, previous, self.num_iters, self.rng)
+        if on_pass is not None and not callable(on_pass):
+            raise ValueError(f"on_pass must be callable, got {type(on_pass).__name__}")
         rule = noising_rule(pipe.scheduler)  # fail before sampling
-        decode_at = _decode_indices(decode, self.num_iters)
+        passes = range(start_pass, self.num_iters)
+        decode_at = _decode_indices(decode, passes)
         check_chunk_size(decode_chunk)
         kwargs = dict(call_kwargs)
         steps = self.steps(_default(params, "num_inference_steps", kwargs))
@@ -592,12 +644,21 @@ class FreeInit:
             (1, *shape[1:]), self.method, self.d_s, self.d_t, self.order, device, torch.float32
         )
         eps = noise.initial(shape, device, _latent_dtype(pipe))
-        latents, inputs, unet_calls, seconds = [], [eps], [], []
+        if previous is not None:
+            if tuple(previous.shape) != shape:
+                raise ValueError(
+                    f"previous must be the latents of pass {start_pass - 1} with shape {shape}, "
+                    f"got {tuple(previous.shape)}"
+                )
+            previous = previous.to(device=device, dtype=eps.dtype)
+        latents, inputs, unet_calls, seconds = [], [], [], []
         counter = _CallCounter(_denoiser(pipe))
-        for k, num_steps in enumerate(steps):
+        for k in passes:
             start = time.perf_counter()
-            if k > 0:
-                z0 = latents[-1]
+            if k == 0:
+                inputs.append(eps)
+            else:
+                z0 = latents[-1] if latents else previous
                 # As the reference: mix in float32, cast back to the latent dtype.
                 z_t = diffuse_to_last_timestep(pipe.scheduler, z0, eps, self.flow_sigma)
                 z_rand = noise.fresh(k, shape, device)
@@ -608,7 +669,7 @@ class FreeInit:
                 out = pipe(
                     **kwargs,
                     latents=inputs[-1].clone(),  # keep pass_inputs intact whatever the pipe does
-                    num_inference_steps=num_steps,
+                    num_inference_steps=steps[k],
                     generator=noise.pipe_generator(),
                     output_type="latent",
                     return_dict=False,
@@ -621,11 +682,13 @@ class FreeInit:
             latents.append(out)
             unet_calls.append(counter.count - calls_before)
             seconds.append(time.perf_counter() - start)
+            if on_pass is not None:
+                on_pass(k, out)
 
         result = FreeInitResult(
             latents=latents,
             pass_inputs=inputs,
-            steps=steps,
+            steps=steps[start_pass:],
             unet_calls=unet_calls if counter.module is not None else [],
             lpf=lpf,
             seeds=noise.seeds,
@@ -633,7 +696,30 @@ class FreeInit:
             config=self.config,
             noising=rule,
             videos=_PassDict(self.num_iters),
+            first_pass=start_pass,
+            eps=eps,
         )
         for k in decode_at:
             result.decode(pipe, k, decode_chunk)
         return result
+
+
+def _check_start(start_pass: object, previous: object, num_iters: int, rng: str) -> None:
+    """Validate ``start_pass``/``previous`` of :meth:`FreeInit.__call__`."""
+    if isinstance(start_pass, bool) or not isinstance(start_pass, int):
+        raise ValueError(f"start_pass must be an int, got {start_pass!r}")
+    if not 0 <= start_pass < num_iters:
+        raise ValueError(f"start_pass must be in [0, num_iters={num_iters}), got {start_pass}")
+    if start_pass == 0:
+        if previous is not None:
+            raise ValueError("previous is only used with start_pass > 0")
+        return
+    if rng != "per_sample":
+        raise ValueError(
+            f"start_pass > 0 needs rng='per_sample' (got rng={rng!r}): the diffusers protocol "
+            "draws every pass from one generator stream, which a stored latent cannot resume"
+        )
+    if not isinstance(previous, torch.Tensor):
+        raise ValueError(
+            f"start_pass={start_pass} needs previous=, the clean latents of pass {start_pass - 1}"
+        )
