@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from experiments.settings import ConfigError, resolve
 from freqlab.models import MODELS
@@ -109,7 +109,128 @@ def test_misspelt_key_is_rejected_by_hydra():
 
 def test_missing_required_path_names_the_key():
     cfg = _compose(["dataset=msrvtt", "device=cpu"])
-    from experiments.generate import _plan
+    from experiments.plan import plan_samples
 
     with pytest.raises(ConfigError, match=r"dataset\.path"):
-        _plan(cfg, resolve(cfg))
+        plan_samples(cfg, resolve(cfg))
+
+
+# --- Each model's natural prompts and metrics (issue 13 §7) -------------------------------------
+
+PAPER_METRICS = OmegaConf.load(CONF / "metrics" / "paper.yaml")
+PIXEL_METRICS = OmegaConf.load(CONF / "metrics" / "pixel.yaml")
+
+
+def _natural(model: str) -> tuple[str, DictConfig]:
+    """A real (pretrained) model's prompts and metrics are UCF-101 and the paper's; the testbed's
+    and the tiny models' (offline, no weights) the shape captions and the pixel metrics."""
+    return ("ucf101", PAPER_METRICS) if MODELS[model].pretrained else ("shapes", PIXEL_METRICS)
+
+
+def _assert_groups(cfg: DictConfig, dataset: str, metrics: DictConfig) -> None:
+    assert cfg.dataset.name == dataset
+    assert cfg.dataset == OmegaConf.load(CONF / "dataset" / f"{dataset}.yaml")  # untouched group
+    assert cfg.metrics == metrics
+
+
+@pytest.mark.parametrize("model", GROUP_OPTIONS["model"])
+def test_each_model_brings_its_natural_prompts_and_metrics(model):
+    dataset, metrics = _natural(model)
+    _assert_groups(_compose([f"model={model}"]), dataset, metrics)
+    # the command line wins, in either direction and in any order
+    _assert_groups(
+        _compose(["dataset=shapes", "metrics=pixel", f"model={model}"]), "shapes", PIXEL_METRICS
+    )
+    _assert_groups(
+        _compose([f"model={model}", "dataset=ucf101", "metrics=paper"]), "ucf101", PAPER_METRICS
+    )
+    cfg = _compose([f"model={model}", "dataset=msrvtt"])
+    assert cfg.dataset.name == "msrvtt" and cfg.metrics == metrics
+
+
+def test_real_and_tiny_models_are_the_ones_documented():
+    assert {m for m in MODELS if MODELS[m].pretrained} == {
+        "animatediff",
+        "animatediff_v1",
+        "modelscope",
+        "zeroscope",
+        "videocrafter2",
+        "animatediff_sdxl",
+        "wan21_t2v_1_3b",
+    }
+    assert {m for m in MODELS if not MODELS[m].pretrained} == {
+        "testbed",
+        "tiny_animatediff",
+        "tiny_modelscope",
+    }
+
+
+def test_the_users_command_composes_ucf101_and_the_paper_metrics():
+    # python run.py model=animatediff freeinit.d0=0.25 -m
+    cfg = _compose(["model=animatediff", "freeinit.d0=0.25", "device=cpu"])
+    _assert_groups(cfg, "ucf101", PAPER_METRICS)
+    assert cfg.metrics.encoder is None and "dino_consistency" in cfg.metrics.names  # FreeInit's
+    settings = resolve(cfg)
+    assert settings.model == "animatediff" and settings.freeinit["d_s"] == 0.25
+    # ... and its overrides: back to the testbed's prompts and metrics on the real model
+    cfg = _compose(["model=animatediff", "freeinit.d0=0.25", "dataset=shapes", "metrics=pixel"])
+    _assert_groups(cfg, "shapes", PIXEL_METRICS)
+    assert cfg.model.name == "animatediff"
+    # the default run is unchanged
+    _assert_groups(_compose([]), "shapes", PIXEL_METRICS)
+
+
+def _multirun(overrides: list[str], sweep_dir: Path) -> list[DictConfig]:
+    """The config each job of ``python run.py -m <overrides>`` receives, through Hydra's own
+    sweeper and launcher (each job composes its own defaults)."""
+    jobs: list[DictConfig] = []
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        GlobalHydra.instance().hydra.multirun(
+            config_name="config",
+            task_function=lambda cfg: jobs.append(OmegaConf.to_container(cfg, resolve=True)),
+            overrides=[*overrides, f"hydra.sweep.dir={sweep_dir}", "hydra/job_logging=none"],
+            with_log_configuration=False,
+        )
+    return [OmegaConf.create(job) for job in jobs]
+
+
+def test_a_sweep_over_models_gives_each_model_its_own_defaults(tmp_path):
+    (job,) = _multirun(["model=animatediff", "freeinit.d0=0.25"], tmp_path / "a")
+    _assert_groups(job, "ucf101", PAPER_METRICS)
+    models = ["testbed", "animatediff", "tiny_modelscope", "modelscope"]
+    jobs = _multirun([f"model={','.join(models)}"], tmp_path / "b")
+    assert [j.model.name for j in jobs] == models
+    for job in jobs:
+        _assert_groups(job, *_natural(job.model.name))
+    jobs = _multirun(
+        ["model=testbed,animatediff", "dataset=ucf101", "metrics=pixel"], tmp_path / "c"
+    )
+    for job in jobs:
+        _assert_groups(job, "ucf101", PIXEL_METRICS)
+
+
+@pytest.mark.parametrize(
+    "overrides, dataset, metrics",
+    [
+        # a preset's choices beat the model's: the ablations are UCF-101 + paper whatever the model
+        (["experiment=ablation_filter", "model=tiny_animatediff"], "ucf101", PAPER_METRICS),
+        # and the command line beats the preset's
+        (["experiment=ablation_d0", "dataset=shapes", "metrics=pixel"], "shapes", PIXEL_METRICS),
+        # presets that choose no prompts take the model's
+        (["experiment=freeu_grid", "model=modelscope"], "ucf101", PAPER_METRICS),
+        (["experiment=freeinit_x_freeu", "model=tiny_animatediff"], "shapes", PIXEL_METRICS),
+    ],
+)
+def test_precedence_command_line_then_preset_then_model(overrides, dataset, metrics):
+    cfg = _compose(overrides)
+    assert cfg.dataset.name == dataset and cfg.metrics == metrics
+
+
+@pytest.mark.parametrize("task", ["snr", "train_testbed"])
+def test_other_tasks_compose_the_same_groups(task):
+    # task=snr reads the dataset group for its correlation prompts: a real model's are UCF-101
+    cfg = _compose([f"task={task}", "model=modelscope"])
+    assert cfg.task == task and cfg.dataset.name == "ucf101" and "snr" in cfg and "train" in cfg
+    assert _compose([f"task={task}"]).dataset.name == "shapes"
+
