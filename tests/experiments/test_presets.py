@@ -14,6 +14,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf, open_dict
 
 from experiments.settings import resolve
+from freqlab.data import load_prompts
 from freqlab.models import MODELS
 from freqlab.spectral import FILTER_METHODS
 
@@ -142,3 +143,68 @@ def test_freeu_presets():
     off, on = (_settings("freeinit_x_freeu", j)[1] for j in _jobs("freeinit_x_freeu"))
     assert off.freeu is None and on.freeu["b1"] == MODELS[on.model].freeu["b1"]  # recommended
     assert off.freeinit == on.freeinit and on.freeinit["num_iters"] == 5
+
+
+PAPER = OmegaConf.load(CONF / "metrics" / "paper.yaml")
+PIXEL = OmegaConf.load(CONF / "metrics" / "pixel.yaml")
+ABLATION = dict(model="animatediff_v1", dataset="ucf101", metrics=PAPER, limit=None)
+# What each preset runs on (None: swept, see SWEEPS) and what it sweeps. The ablations say "every
+# UCF-101 prompt": they choose the dataset themselves; the FreeU presets take the model's choice.
+PRESET_GROUPS = {
+    "paper_table1": dict(model=None, dataset=None, metrics=PAPER, limit=None),
+    "ablation_filter": ABLATION,
+    "ablation_d0": ABLATION,
+    "ablation_iters": ABLATION,
+    "ablation_fast_sampling": ABLATION,
+    "freeu_grid": dict(model="testbed", dataset="shapes", metrics=PIXEL, limit=8),
+    "freeinit_x_freeu": dict(model="testbed", dataset="shapes", metrics=PIXEL, limit=8),
+}
+SWEEPS = {
+    "paper_table1": {"dataset", "model"},
+    "ablation_filter": {"freeinit.method"},
+    "ablation_d0": {"freeinit.d0"},
+    "ablation_iters": set(),  # one 6-pass job
+    "ablation_fast_sampling": {"freeinit.fast_sampling", "freeinit.num_iters"},
+    "freeu_grid": {"freeu.b1", "freeu.b2", "freeu.s1", "freeu.s2"},
+    "freeinit_x_freeu": {"freeu"},
+}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_each_preset_runs_on_the_model_prompts_and_metrics_it_says(preset):
+    expected = PRESET_GROUPS[preset]
+    jobs = _jobs(preset)
+    assert {o.split("=")[0] for job in jobs for o in job} == SWEEPS[preset]
+    for job in _spread(jobs):
+        cfg, settings = _settings(preset, job)
+        swept = dict(o.split("=") for o in job)
+        assert settings.model == (expected["model"] or swept["model"])
+        assert cfg.dataset.name == (expected["dataset"] or swept["dataset"])
+        assert cfg.dataset.limit == expected["limit"]
+        assert cfg.metrics == expected["metrics"]
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p.startswith("ablation_")])
+def test_ablations_take_every_ucf101_prompt(preset):
+    cfg, _ = _settings(preset, _jobs(preset)[0])
+    prompts = load_prompts(cfg.dataset.name, path=cfg.dataset.path, limit=cfg.dataset.limit)
+    assert len(prompts) == 101 and {p.dataset for p in prompts} == {"ucf101"}
+    # whatever the model: a tiny model would otherwise bring the shape captions
+    cfg, _ = _settings(preset, (*_jobs(preset)[0], "model=tiny_animatediff"))
+    assert cfg.dataset.name == "ucf101" and cfg.metrics == PAPER
+
+
+def test_presets_yield_to_the_command_line():
+    # the README's quick offline look at a preset
+    quick = ("model=tiny_animatediff", "metrics=pixel", "dataset.limit=4")
+    jobs = _jobs("ablation_filter", quick)
+    assert len(jobs) == 5
+    for job in _spread(jobs):
+        cfg, settings = _settings("ablation_filter", job)
+        assert settings.model == "tiny_animatediff" and cfg.metrics == PIXEL
+        assert (cfg.dataset.name, cfg.dataset.limit) == ("ucf101", 4)
+    # a FreeU preset on a real model takes that model's prompts and metrics
+    for job in _spread(_jobs("freeu_grid", ("model=modelscope",)), limit=2):
+        cfg, settings = _settings("freeu_grid", job)
+        assert settings.model == "modelscope" and cfg.dataset.name == "ucf101"
+        assert cfg.metrics == PAPER
