@@ -1,0 +1,184 @@
+"""The generation job in-process, on the testbed at tiny size: what it caches, shares and redoes.
+
+UNet calls are counted twice: by the job (``job.json``) and by an independent forward pre-hook
+installed on every UNet the job loads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import open_dict
+
+import experiments.generate as generate
+from experiments.cache import PassCache
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+TINY = [
+    "model=testbed",
+    "dataset=shapes",
+    "dataset.limit=2",
+    "model.num_frames=4",
+    "model.num_inference_steps=2",
+    "logger=none",
+    "report=false",
+    "device=cpu",
+]
+
+
+@pytest.fixture
+def unet_calls(monkeypatch):
+    """Counts every UNet forward call of the models the job loads (a list of one int)."""
+    counter = [0]
+    real = generate.load_model
+
+    def load_and_count(*args, **kwargs):
+        pipe = real(*args, **kwargs)
+
+        def hook(module, args):
+            counter[0] += 1
+
+        pipe.unet.register_forward_pre_hook(hook)
+        return pipe
+
+    monkeypatch.setattr(generate, "load_model", load_and_count)
+    return counter
+
+
+def _run(root: Path, name: str, *overrides: str) -> tuple[dict, pd.DataFrame, Path]:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[*TINY, *overrides])
+    out = root / name
+    with open_dict(cfg):
+        cfg.paths.root = str(root)
+        cfg.paths.output_dir = str(out)
+        cfg.paths.cache_dir = str(root / "cache")
+    summary = generate.run_generate(cfg)
+    assert json.loads((out / "job.json").read_text())["unet_calls"] == summary["unet_calls"]
+    return summary, pd.read_parquet(out / "results.parquet"), out
+
+
+def test_num_iters_sweep_samples_each_pass_once(tmp_path, unet_calls):
+    passes = calls = 0
+    for n in (1, 2, 3, 4, 5):
+        summary, frame, _ = _run(tmp_path, f"n{n}", f"freeinit.num_iters={n}")
+        assert len(frame) == 2 * n and sorted(frame.iteration.unique()) == list(range(n))
+        passes += summary["passes_generated"]
+        calls += summary["unet_calls"]
+    assert passes == 2 * 5  # 5 passes per sample, not 1 + 2 + 3 + 4 + 5 = 15
+    assert calls == unet_calls[0] == 5 * 2  # one batch: 5 passes x 2 steps
+
+
+def test_filter_sweep_shares_the_baseline_pass(tmp_path, unet_calls):
+    first, gauss, _ = _run(tmp_path, "g", "freeinit.num_iters=2", "freeinit.method=gaussian")
+    second, butter, _ = _run(tmp_path, "b", "freeinit.num_iters=2", "freeinit.method=butterworth")
+    assert (first["passes_generated"], second["passes_generated"]) == (4, 2)
+    assert unet_calls[0] == 2 * 2 + 1 * 2
+    base = ["pass_key", "motion"]
+    pd.testing.assert_frame_equal(
+        gauss[gauss.iteration == 0][base].reset_index(drop=True),
+        butter[butter.iteration == 0][base].reset_index(drop=True),
+    )
+    assert set(gauss.pass_key[gauss.iteration == 1]).isdisjoint(butter.pass_key)
+
+
+def test_one_pass_jobs_do_not_depend_on_the_filter(tmp_path, unet_calls):
+    _run(tmp_path, "g", "freeinit.num_iters=1", "freeinit.method=gaussian")
+    summary, _, _ = _run(tmp_path, "b", "freeinit.num_iters=1", "freeinit.method=box")
+    assert summary["unet_calls"] == 0 and unet_calls[0] == 2
+
+
+def test_metrics_are_what_the_job_asks_and_new_ones_cost_no_unet_call(tmp_path, unet_calls):
+    first, only, _ = _run(tmp_path, "a", "freeinit.num_iters=2", "metrics.names=[motion]")
+    assert first["metric_values_computed"] == 4  # 2 samples x 2 passes
+    calls = unet_calls[0]
+    # Four metrics never computed on these passes: decoded from the cached latents.
+    summary, pixel, _ = _run(tmp_path, "b", "freeinit.num_iters=2", "metrics=pixel")
+    assert summary["unet_calls"] == 0 and unet_calls[0] == calls
+    assert (summary["metric_values_computed"], summary["metric_values_cached"]) == (16, 4)
+    assert "dino_consistency[pixel]" in pixel.columns
+    pd.testing.assert_series_equal(pixel.motion, only.motion)
+    # Back to one metric: the results hold exactly what is asked, nothing stale from job "b".
+    summary, again, _ = _run(tmp_path, "c", "freeinit.num_iters=2", "metrics.names=[motion]")
+    assert summary["metric_values_computed"] == 0
+    assert not any("[pixel]" in c for c in again.columns)
+    summary, _, _ = _run(tmp_path, "d", "freeinit.num_iters=2", "metrics=pixel")
+    assert (summary["metric_values_computed"], summary["unet_calls"]) == (0, 0)
+
+
+def test_videos_come_later_from_cached_latents(tmp_path, unet_calls):
+    summary, frame, out = _run(tmp_path, "a", "freeinit.num_iters=2", "save_videos=false")
+    assert frame.video_path.isna().all() and frame.comparison_path.isna().all()
+    assert not (out / "videos").exists()
+    calls = unet_calls[0]
+    summary, frame, out = _run(tmp_path, "b", "freeinit.num_iters=2", "save_videos=true")
+    assert unet_calls[0] == calls and summary["passes_generated"] == 0
+    for rel in [*frame.video_path, *frame.comparison_path]:
+        assert not Path(rel).is_absolute() and (out / rel).is_file()
+    assert set(frame.comparison_path.str.endswith("iter0_vs_iter1.gif")) == {True}
+
+
+def test_one_pass_jobs_have_no_comparison(tmp_path):
+    _, frame, out = _run(tmp_path, "a", "freeinit.num_iters=1")
+    assert frame.comparison_path.isna().all()
+    assert all((out / p).is_file() for p in frame.video_path)
+
+
+def test_corrupt_cached_latent_is_regenerated(tmp_path, unet_calls, caplog):
+    _, first, _ = _run(tmp_path, "a", "freeinit.num_iters=2")
+    cache = PassCache(tmp_path / "cache")
+    key = first.pass_key.iloc[1]  # pass 1 of the first sample
+    latents = cache.dir(key) / "latents.safetensors"
+    latents.write_bytes(latents.read_bytes()[:100])
+    calls = unet_calls[0]
+    with caplog.at_level(logging.WARNING):
+        summary, again, _ = _run(tmp_path, "b", "freeinit.num_iters=2")
+    assert summary["passes_generated"] == 1 and unet_calls[0] == calls + 2
+    assert sum("corrupt" in r.message for r in caplog.records) == 1
+    # Regenerated alone instead of in a batch of 2: equal up to batch-dependent float32 rounding
+    # of the UNet's matrix products (~1e-4 relative on AVX-512 CPUs).
+    assert again.motion.tolist() == pytest.approx(first.motion.tolist(), rel=1e-3, abs=1e-5)
+
+
+def test_resumed_passes_match_an_uninterrupted_run(tmp_path):
+    _run(tmp_path / "sweep", "n2", "freeinit.num_iters=2")
+    _, swept, _ = _run(tmp_path / "sweep", "n4", "freeinit.num_iters=4")
+    _, whole, _ = _run(tmp_path / "whole", "n4", "freeinit.num_iters=4")
+    assert swept.pass_key.tolist() == whole.pass_key.tolist()
+    a, b = PassCache(tmp_path / "sweep" / "cache"), PassCache(tmp_path / "whole" / "cache")
+    for key in whole.pass_key:
+        za, zb = a.latents(a.load(key)), b.latents(b.load(key))
+        # Same seeds and settings: identical but for the float32 rounding of batched matrix
+        # products, which can differ with the batch layout (|z| ~ 1-20 here).
+        torch.testing.assert_close(za, zb, rtol=1e-3, atol=1e-3)
+
+
+def test_long_and_odd_prompts_give_bounded_file_names(tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a" * 300 + "\n" + "red/blue \\ circle: *moving* ..\n")
+    _, frame, out = _run(
+        tmp_path, "a", "dataset=custom", f"dataset.path={prompts}", "freeinit.num_iters=1"
+    )
+    for rel in frame.video_path:
+        assert (out / rel).is_file()
+        assert all(len(part) <= 80 for part in Path(rel).parts)
+
+
+def test_written_files_respect_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        _, _, out = _run(tmp_path, "a", "freeinit.num_iters=2")
+    finally:
+        os.umask(old)
+    written = [out / "results.parquet", out / "job.json"]
+    written += [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert written and {p.stat().st_mode & 0o777 for p in written} == {0o644}
