@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -51,16 +53,17 @@ def test_sweep_caches_and_resumes(tmp_path, model):
     assert len(jobs) == 4
     for job in jobs:
         frame = pd.read_parquet(job / "results.parquet")
-        summary = json.loads((job / "job.json").read_text())
         num_iters = int(frame.num_iters.iloc[0])
         assert len(frame) == 2 * num_iters  # 2 prompts x 1 seed x passes
         assert list(frame.groupby("prompt_id").iteration.max()) == [num_iters - 1] * 2
-        assert summary["unet_calls"] == 2 * num_iters  # 1 batch x passes x 2 steps
         assert {"dino_consistency[pixel]", "motion", "temporal_flicker"} <= set(frame.columns)
-        assert all(Path(p).exists() for p in frame.video_path)
+        assert all((job / p).is_file() for p in frame.video_path)
         assert list((job / "wandb").glob("offline-run-*/run-*.wandb"))
-    # num_iters=1 and 2 share their baseline pass? No: the key includes num_iters, so 4 jobs x 2.
-    assert sum(j["generated"] for j in _jobs(tmp_path / "sweep1")) == 8
+    # Pass-level cache, jobs in order (method, num_iters): (g, 1) samples pass 0 of both prompts,
+    # (g, 2) only pass 1, (b, 1) nothing (pass 0 does not depend on the filter), (b, 2) pass 1.
+    summaries = _jobs(tmp_path / "sweep1")
+    assert [j["passes_generated"] for j in summaries] == [2, 2, 0, 2]
+    assert [j["unet_calls"] for j in summaries] == [2, 2, 0, 2]  # one batch x 2 steps a pass
 
     again = _run([*sweep, f"hydra.sweep.dir={tmp_path}/sweep2"], tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -72,14 +75,57 @@ def test_sweep_caches_and_resumes(tmp_path, model):
             pd.read_parquet(b / "results.parquet")[cols],
         )
 
-    # A kill mid-sweep: one finished sample lost its record, another left a half-written temp
-    # file. The next run regenerates exactly that one sample.
-    records = sorted((tmp_path / "cache").glob("*/*/sample.json"))
-    records[0].unlink()
-    (records[1].parent / ".sample.json.partial").write_text("{")
+    # A kill mid-sweep: a refinement pass lost its record, another pass folder holds a
+    # half-written temp file of a dead writer. The next run regenerates exactly that one pass
+    # and removes the temp file.
+    last = pd.read_parquet(jobs[1] / "results.parquet")
+    lost = last.pass_key[last.iteration == 1].iloc[0]
+    (tmp_path / "cache" / "passes" / lost[:2] / lost / "pass.json").unlink()
+    other = last.pass_key.iloc[0]
+    leftover = tmp_path / "cache" / "passes" / other[:2] / other / ".pass.json.tmp-x-1-ab"
+    leftover.write_text("{")
+    os.utime(leftover, (0, 0))  # another host's, and days old
     resumed = _run([*sweep, f"hydra.sweep.dir={tmp_path}/sweep3"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert sum(j["generated"] for j in _jobs(tmp_path / "sweep3")) == 1
+    assert sum(j["passes_generated"] for j in _jobs(tmp_path / "sweep3")) == 1
+    assert not leftover.exists()
+
+
+def test_killed_job_resumes_with_the_missing_passes(tmp_path):
+    """SIGKILL a real job once its first pass is cached; the same command finishes the rest."""
+    args = [*SMALL, "model=tiny_animatediff", "freeinit.num_iters=3", "batch_size=1"]
+    args += [f"paths.root={tmp_path}", f"hydra.run.dir={tmp_path}/run1"]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled", OMP_NUM_THREADS="1")
+    env["HF_HOME"] = str(tmp_path / "hf")
+    job = subprocess.Popen(
+        [sys.executable, "run.py", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    records = tmp_path / "cache" / "passes"
+    deadline = time.monotonic() + 300
+    try:
+        while not list(records.glob("*/*/pass.json")) and job.poll() is None:
+            assert time.monotonic() < deadline, "the job cached no pass in 300 s"
+            time.sleep(0.05)
+    finally:
+        job.send_signal(signal.SIGKILL)
+        job.wait()
+    cached = len(list(records.glob("*/*/pass.json")))
+    total = 2 * 3  # 2 prompts x 3 passes
+    assert 1 <= cached < total, "the job finished before it could be killed"
+
+    resumed = _run([*args[:-1], f"hydra.run.dir={tmp_path}/run2"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads((tmp_path / "run2" / "job.json").read_text())
+    assert summary["passes_cached"] == cached
+    assert summary["passes_generated"] == total - cached
+    frame = pd.read_parquet(tmp_path / "run2" / "results.parquet")
+    assert len(frame) == total and frame["motion"].notna().all()
+    leftovers = [p for p in records.rglob(".*") if p.is_file()]
+    assert leftovers == []  # temp files of the killed writer are gone
 
 
 def test_real_model_offline_fails_with_one_clear_message(tmp_path):
