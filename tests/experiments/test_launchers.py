@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -44,6 +47,42 @@ def test_launcher_configs(name, expected):
         assert launcher[key] == value
     module, _, cls = launcher._target_.rpartition(".")
     assert hasattr(importlib.import_module(module), cls)  # the plugin is installed
+
+
+def _readme_slurm_commands() -> list[list[str]]:
+    """The overrides of each ``python run.py`` command in the README's "Scale-out" code block."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Scale-out") :]
+    block = section[section.index("```bash") + 7 :]
+    block = block[: block.index("```")].replace("\\\n", " ")
+    lines = [line.split("#")[0].split() for line in block.splitlines()]
+    return [[o.strip("'") for o in line[2:]] for line in lines if line[:2] == ["python", "run.py"]]
+
+
+def test_readme_slurm_commands_submit_every_job_of_the_preset():
+    commands = _readme_slurm_commands()
+    assert len(commands) == 2
+    jobs = {}
+    for command in commands:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            # as `python run.py` composes it: the preset's hydra.mode makes it a sweep
+            cfg = GlobalHydra.instance().hydra.compose_config(
+                "config", command, run_mode=RunMode.MULTIRUN
+            )
+        assert cfg.hydra.mode == RunMode.MULTIRUN
+        assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+        assert cfg.hydra.launcher.partition == "gpu" and cfg.hydra.launcher.gpus_per_node == 1
+        # the jobs Hydra's sweeper submits: the preset's sweep, then the command line's
+        params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.params or {}).items()]
+        overrides = OverridesParser.create().parse_overrides([*params, *command])
+        jobs[command[0]] = BasicSweeper.split_arguments(overrides, None)[0]
+    assert len(jobs["experiment=ablation_filter"]) == 5
+    shards = [
+        dict(o.split("=") for o in job)["dataset.shard"]
+        for job in jobs["experiment=ablation_iters"]
+    ]
+    assert shards == [str(i) for i in range(8)]
 
 
 def test_submitit_local_sweep_and_report_merge_both_jobs(tmp_path):

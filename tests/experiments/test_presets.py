@@ -3,6 +3,7 @@ each preset sweeps what it says."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict
 
 from experiments.settings import resolve
@@ -31,24 +33,32 @@ JOBS = {
 }
 
 
-def _compose(overrides: list[str], hydra: bool = False):
+def _init() -> None:
     # One Hydra initialisation for the many compositions below (other modules clear it).
     if not GlobalHydra.instance().is_initialized():
         initialize_config_dir(config_dir=str(CONF), version_base="1.3")
+
+
+def _compose(overrides: list[str]):
+    """One job's config, without the hydra node (its ${hydra:...} values need a running job)."""
+    _init()
     cfg = compose("config", overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
         cfg.paths.root = "/tmp/freqlab"
         cfg.paths.output_dir = "/tmp/freqlab/out"
-        if not hydra:
-            del cfg["hydra"]
+        del cfg["hydra"]
     return cfg
 
 
 def _jobs(preset: str, extra: tuple[str, ...] = ()) -> list[list[str]]:
     """The overrides of each job of ``python run.py experiment=<preset> <extra>``, as Hydra's
-    basic sweeper expands them (command-line values replace the preset's)."""
-    cfg = _compose([f"experiment={preset}", *extra], hydra=True)
-    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    basic sweeper expands them (command-line values replace the preset's; ``extra`` may sweep,
+    e.g. ``dataset.shard=range(8)``, as the preset's ``hydra.mode`` makes the command a sweep)."""
+    _init()
+    cfg = GlobalHydra.instance().hydra.compose_config(
+        "config", [f"experiment={preset}", *extra], run_mode=RunMode.MULTIRUN
+    )
+    assert cfg.hydra.mode == RunMode.MULTIRUN
     params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.params or {}).items()]
     overrides = OverridesParser.create().parse_overrides([*params, *extra])
     return BasicSweeper.split_arguments(overrides, None)[0]
@@ -203,8 +213,38 @@ def test_presets_yield_to_the_command_line():
         cfg, settings = _settings("ablation_filter", job)
         assert settings.model == "tiny_animatediff" and cfg.metrics == PIXEL
         assert (cfg.dataset.name, cfg.dataset.limit) == ("ucf101", 4)
+    # a swept key given on the command line replaces the sweep: the README's warm-up of the
+    # shared baseline chain before a parallel filter sweep is one job
+    (job,) = _jobs("ablation_filter", ("freeinit.method=gaussian",))
+    assert _settings("ablation_filter", job)[1].freeinit["method"] == "gaussian"
     # a FreeU preset on a real model takes that model's prompts and metrics
     for job in _spread(_jobs("freeu_grid", ("model=modelscope",)), limit=2):
         cfg, settings = _settings("freeu_grid", job)
         assert settings.model == "modelscope" and cfg.dataset.name == "ucf101"
         assert cfg.metrics == PAPER
+
+
+def _readme_preset_rows() -> dict[str, tuple[list[str], int]]:
+    """The README's preset table: preset -> (its command's overrides, its number of jobs)."""
+    text = (CONF.parent / "README.md").read_text()
+    section = text[text.index("## Paper tables, ablations and reports") :]
+    rows = {}
+    for line in section[: section.index("### Scale-out")].splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) > 3 and cells[0].strip("`") in PRESET_GROUPS:
+            command = re.search(r"`([^`]+)`", cells[1]).group(1).split()  # first code span
+            assert command[:2] == ["python", "run.py"], line
+            rows[cells[0].strip("`")] = (command[2:], int(cells[3]))
+    return rows
+
+
+def test_readme_gives_each_presets_exact_command_and_jobs():
+    rows = _readme_preset_rows()
+    assert sorted(rows) == PRESETS
+    for preset, (command, num_jobs) in rows.items():
+        # the one placeholder, filled in as a user would
+        extra = tuple("model=modelscope" if o == "model=<name>" else o for o in command)
+        assert extra[0] == f"experiment={preset}"
+        jobs = _jobs(preset, extra[1:])
+        assert len(jobs) == num_jobs == JOBS[preset]
+        _settings(preset, jobs[-1])  # the last job resolves (e.g. MSR-VTT with its file)
