@@ -292,7 +292,7 @@ def _job_plan(cfg: DictConfig, exclude: set[str], exclude_values: set[str]) -> d
 
 def _earlier_plans(out_dir: Path) -> list[dict[str, Any]]:
     """Plans written by the earlier jobs of the same ``-m`` sweep (sibling job folders)."""
-    if not out_dir.name.isdigit():
+    if not out_dir.name.isdigit() or not out_dir.parent.is_dir():
         return []
     plans = []
     for sibling in sorted(out_dir.parent.iterdir()):
