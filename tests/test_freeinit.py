@@ -472,3 +472,89 @@ def test_unet_without_sample_size_needs_height_and_width(tiny_animatediff):
         generator=torch.Generator().manual_seed(0),
     )
     assert result.final.shape == (1, 4, 2, 8, 8)
+
+
+# --------------------------------------------------------------------------- resuming at a pass
+
+
+def test_resumed_run_equals_the_uninterrupted_run(pipe):
+    prompts = ["a cat", "a dog"]
+    whole = FreeInit(num_iters=4)(pipe, prompt=prompts, generator=gens(3, 4), **KW)
+    seen = []
+    resumed = FreeInit(num_iters=4)(
+        pipe,
+        prompt=prompts,
+        generator=gens(3, 4),
+        start_pass=2,
+        previous=whole.latents[1],
+        on_pass=lambda k, z: seen.append((k, z.shape)),
+        decode=-1,
+        **KW,
+    )
+    assert seen == [(2, whole.final.shape), (3, whole.final.shape)]
+    assert list(resumed.passes) == [2, 3] and resumed.first_pass == 2
+    assert resumed.steps == [3, 3] and resumed.unet_calls == [3, 3]
+    # Equal by construction: the initial noise and the refinement inputs (same previous latent,
+    # same per-sample noise streams, same batch).
+    assert torch.equal(resumed.initial_noise, whole.initial_noise)
+    assert torch.equal(resumed.pass_inputs[0], whole.pass_inputs[2])
+    # Same inputs, same batch, same process: the UNet gives the same result.
+    torch.testing.assert_close(resumed.latents[1], whole.latents[3], rtol=0, atol=0)
+    assert sorted(resumed.videos) == [3] and 3 in resumed.videos and -1 in resumed.videos
+    with pytest.raises(ValueError, match="holds no pass 0"):
+        _ = resumed.baseline
+    with pytest.raises(ValueError, match=r"pass index must be an int in \[2, 4\)"):
+        resumed.decode(pipe, 1)
+
+
+def test_resumed_video_does_not_depend_on_its_batch(pipe):
+    whole = FreeInit(num_iters=2)(pipe, prompt=["a cat", "a dog"], generator=gens(3, 4), **KW)
+    alone = FreeInit(num_iters=2)(
+        pipe,
+        prompt="a dog",
+        generator=gens(4),
+        start_pass=1,
+        previous=whole.latents[0][1:],
+        **KW,
+    )
+    # The pass input is computed per video from its own seed: exact.
+    assert torch.equal(alone.pass_inputs[0], whole.pass_inputs[1][1:])
+    # Through the UNet in a batch of 1 instead of 2: float32 matrix products may round
+    # differently with the batch (~1e-4 relative on AVX-512 CPUs); |latent| is O(1-10) here.
+    torch.testing.assert_close(alone.final, whole.final[1:], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(start_pass=1), "needs previous="),
+        (
+            dict(start_pass=3, previous=torch.zeros(SHAPE)),
+            r"start_pass must be in \[0, num_iters=3\)",
+        ),
+        (dict(start_pass=-1), r"start_pass must be in"),
+        (dict(start_pass=True), "start_pass must be an int"),
+        (dict(previous=torch.zeros(SHAPE)), "only used with start_pass > 0"),
+        (dict(start_pass=1, previous=torch.zeros(1, 4, 8, 4, 4)), "previous must be the latents"),
+        (dict(on_pass=3), "on_pass must be callable"),
+    ],
+)
+def test_resume_errors(pipe, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FreeInit(num_iters=3)(pipe, prompt="a cat", generator=gens(0), **KW, **kwargs)
+
+
+def test_resume_needs_the_per_sample_protocol(pipe):
+    with pytest.raises(ValueError, match="rng='per_sample'"):
+        FreeInit(num_iters=3, rng="diffusers")(
+            pipe, prompt="a cat", generator=gens(0), start_pass=1, previous=torch.zeros(SHAPE), **KW
+        )
+
+
+def test_pass_zero_is_the_same_under_both_rng_protocols(pipe):
+    # The cache shares pass 0 across rng modes: both draw the initial noise first from the
+    # video's own freshly seeded generator and hand the pipeline that generator's state.
+    a = FreeInit(num_iters=1, rng="per_sample")(pipe, prompt=["a", "b"], generator=gens(5, 6), **KW)
+    b = FreeInit(num_iters=1, rng="diffusers")(pipe, prompt=["a", "b"], generator=gens(5, 6), **KW)
+    assert torch.equal(a.initial_noise, b.initial_noise)
+    torch.testing.assert_close(a.final, b.final, rtol=0, atol=0)
