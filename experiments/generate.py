@@ -382,7 +382,8 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
     suite = MetricSuite.from_config(cfg.metrics, device=settings.device)
     samples, dataset = plan_samples(cfg, settings)
     job = _Job(cfg, settings, suite)
-    works = survey(samples, job.passes, job.metric_cache, job.identities)
+    resumable = settings.freeinit["rng"] == "per_sample"
+    works = survey(samples, job.passes, job.metric_cache, job.identities, resumable)
     batches = generation_batches(works, settings.batch_size)
     passes_total = sum(w.num_passes for w in works)
     passes_cached = sum(w.start for w in works)

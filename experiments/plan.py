@@ -165,8 +165,13 @@ def survey(
     passes: PassCache,
     metric_cache: MetricCache,
     metrics: dict[str, dict[str, Any]],
+    resumable: bool = True,
 ) -> list[SampleWork]:
-    """Look every sample's passes and metric values up in the caches (no model)."""
+    """Look every sample's passes and metric values up in the caches (no model).
+
+    ``resumable=False`` (FreeInit's ``rng="diffusers"``, whose passes share one generator
+    stream): a video with any missing pass is sampled again from pass 0.
+    """
     keys = {column: metric_key(identity) for column, identity in metrics.items()}
     works = []
     for s in samples:
@@ -177,6 +182,8 @@ def survey(
                 break
             records.append(record)
         start = len(records)
+        if not resumable and start < len(s.pass_keys):
+            records, start = [], 0
         records += [None] * (len(s.pass_keys) - start)
         values = []
         for k, key in enumerate(s.pass_keys):
@@ -254,7 +261,8 @@ def _job_plan(cfg: DictConfig, exclude: set[str], exclude_values: set[str]) -> d
     samples, dataset = plan_samples(cfg, settings)
     cache_dir = Path(cfg.paths.cache_dir)
     identities = metric_identities(suite)
-    works = survey(samples, PassCache(cache_dir), MetricCache(cache_dir), identities)
+    resumable = settings.freeinit["rng"] == "per_sample"
+    works = survey(samples, PassCache(cache_dir), MetricCache(cache_dir), identities, resumable)
     for w in works:  # a pass an earlier job of the sweep makes is cached by the time this runs
         while w.start < w.num_passes and w.sample.pass_keys[w.start] in exclude:
             w.start += 1

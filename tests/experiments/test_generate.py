@@ -182,3 +182,11 @@ def test_written_files_respect_the_umask(tmp_path):
     written = [out / "results.parquet", out / "job.json"]
     written += [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
     assert written and {p.stat().st_mode & 0o777 for p in written} == {0o644}
+
+
+def test_diffusers_rng_chains_restart_from_pass_zero(tmp_path, unet_calls):
+    _run(tmp_path, "a", "freeinit.num_iters=1", "freeinit.rng=per_sample")
+    summary, frame, _ = _run(tmp_path, "b", "freeinit.num_iters=2", "freeinit.rng=diffusers")
+    # Pass 0 is cached (shared by both protocols) but a diffusers chain cannot resume after it.
+    assert summary["passes_generated"] == 4 and unet_calls[0] == 2 + 2 * 2
+    assert len(frame) == 4
