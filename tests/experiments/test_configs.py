@@ -233,4 +233,3 @@ def test_other_tasks_compose_the_same_groups(task):
     cfg = _compose([f"task={task}", "model=modelscope"])
     assert cfg.task == task and cfg.dataset.name == "ucf101" and "snr" in cfg and "train" in cfg
     assert _compose([f"task={task}"]).dataset.name == "shapes"
-
