@@ -14,14 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import open_dict
 
 import experiments.generate as generate
 from experiments.cache import PassCache
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
 TINY = [
     "model=testbed",
     "dataset=shapes",
@@ -35,54 +31,37 @@ TINY = [
 
 
 @pytest.fixture
-def unet_calls(monkeypatch):
-    """Counts every UNet forward call of the models the job loads (a list of one int)."""
-    counter = [0]
-    real = generate.load_model
+def run(job_config):
+    """``run(root, name, *overrides) -> (summary, results frame, output folder)``."""
 
-    def load_and_count(*args, **kwargs):
-        pipe = real(*args, **kwargs)
+    def run_job(root: Path, name: str, *overrides: str) -> tuple[dict, pd.DataFrame, Path]:
+        return _run(job_config(root, name, [*TINY, *overrides]), root / name)
 
-        def hook(module, args):
-            counter[0] += 1
-
-        pipe.unet.register_forward_pre_hook(hook)
-        return pipe
-
-    monkeypatch.setattr(generate, "load_model", load_and_count)
-    return counter
+    return run_job
 
 
-def _run(root: Path, name: str, *overrides: str) -> tuple[dict, pd.DataFrame, Path]:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=[*TINY, *overrides])
-    out = root / name
-    with open_dict(cfg):
-        cfg.paths.root = str(root)
-        cfg.paths.output_dir = str(out)
-        cfg.paths.cache_dir = str(root / "cache")
+def _run(cfg, out: Path) -> tuple[dict, pd.DataFrame, Path]:
     summary = generate.run_generate(cfg)
     assert json.loads((out / "job.json").read_text())["unet_calls"] == summary["unet_calls"]
     return summary, pd.read_parquet(out / "results.parquet"), out
 
 
-def test_num_iters_sweep_samples_each_pass_once(tmp_path, unet_calls):
+def test_num_iters_sweep_samples_each_pass_once(run, tmp_path, unet_counter):
     passes = calls = 0
     for n in (1, 2, 3, 4, 5):
-        summary, frame, _ = _run(tmp_path, f"n{n}", f"freeinit.num_iters={n}")
+        summary, frame, _ = run(tmp_path, f"n{n}", f"freeinit.num_iters={n}")
         assert len(frame) == 2 * n and sorted(frame.iteration.unique()) == list(range(n))
         passes += summary["passes_generated"]
         calls += summary["unet_calls"]
     assert passes == 2 * 5  # 5 passes per sample, not 1 + 2 + 3 + 4 + 5 = 15
-    assert calls == unet_calls[0] == 5 * 2  # one batch: 5 passes x 2 steps
+    assert calls == unet_counter.calls == 5 * 2  # one batch: 5 passes x 2 steps
 
 
-def test_filter_sweep_shares_the_baseline_pass(tmp_path, unet_calls):
-    first, gauss, _ = _run(tmp_path, "g", "freeinit.num_iters=2", "freeinit.method=gaussian")
-    second, butter, _ = _run(tmp_path, "b", "freeinit.num_iters=2", "freeinit.method=butterworth")
+def test_filter_sweep_shares_the_baseline_pass(run, tmp_path, unet_counter):
+    first, gauss, _ = run(tmp_path, "g", "freeinit.num_iters=2", "freeinit.method=gaussian")
+    second, butter, _ = run(tmp_path, "b", "freeinit.num_iters=2", "freeinit.method=butterworth")
     assert (first["passes_generated"], second["passes_generated"]) == (4, 2)
-    assert unet_calls[0] == 2 * 2 + 1 * 2
+    assert unet_counter.calls == 2 * 2 + 1 * 2
     base = ["pass_key", "motion"]
     pd.testing.assert_frame_equal(
         gauss[gauss.iteration == 0][base].reset_index(drop=True),
@@ -91,68 +70,68 @@ def test_filter_sweep_shares_the_baseline_pass(tmp_path, unet_calls):
     assert set(gauss.pass_key[gauss.iteration == 1]).isdisjoint(butter.pass_key)
 
 
-def test_one_pass_jobs_do_not_depend_on_the_filter(tmp_path, unet_calls):
-    _run(tmp_path, "g", "freeinit.num_iters=1", "freeinit.method=gaussian")
-    summary, _, _ = _run(tmp_path, "b", "freeinit.num_iters=1", "freeinit.method=box")
-    assert summary["unet_calls"] == 0 and unet_calls[0] == 2
+def test_one_pass_jobs_do_not_depend_on_the_filter(run, tmp_path, unet_counter):
+    run(tmp_path, "g", "freeinit.num_iters=1", "freeinit.method=gaussian")
+    summary, _, _ = run(tmp_path, "b", "freeinit.num_iters=1", "freeinit.method=box")
+    assert summary["unet_calls"] == 0 and unet_counter.calls == 2
 
 
-def test_metrics_are_what_the_job_asks_and_new_ones_cost_no_unet_call(tmp_path, unet_calls):
-    first, only, _ = _run(tmp_path, "a", "freeinit.num_iters=2", "metrics.names=[motion]")
+def test_metrics_are_what_the_job_asks_and_new_ones_cost_no_unet_call(run, tmp_path, unet_counter):
+    first, only, _ = run(tmp_path, "a", "freeinit.num_iters=2", "metrics.names=[motion]")
     assert first["metric_values_computed"] == 4  # 2 samples x 2 passes
-    calls = unet_calls[0]
+    calls = unet_counter.calls
     # Four metrics never computed on these passes: decoded from the cached latents.
-    summary, pixel, _ = _run(tmp_path, "b", "freeinit.num_iters=2", "metrics=pixel")
-    assert summary["unet_calls"] == 0 and unet_calls[0] == calls
+    summary, pixel, _ = run(tmp_path, "b", "freeinit.num_iters=2", "metrics=pixel")
+    assert summary["unet_calls"] == 0 and unet_counter.calls == calls
     assert (summary["metric_values_computed"], summary["metric_values_cached"]) == (16, 4)
     assert "dino_consistency[pixel]" in pixel.columns
     pd.testing.assert_series_equal(pixel.motion, only.motion)
     # Back to one metric: the results hold exactly what is asked, nothing stale from job "b".
-    summary, again, _ = _run(tmp_path, "c", "freeinit.num_iters=2", "metrics.names=[motion]")
+    summary, again, _ = run(tmp_path, "c", "freeinit.num_iters=2", "metrics.names=[motion]")
     assert summary["metric_values_computed"] == 0
     assert not any("[pixel]" in c for c in again.columns)
-    summary, _, _ = _run(tmp_path, "d", "freeinit.num_iters=2", "metrics=pixel")
+    summary, _, _ = run(tmp_path, "d", "freeinit.num_iters=2", "metrics=pixel")
     assert (summary["metric_values_computed"], summary["unet_calls"]) == (0, 0)
 
 
-def test_videos_come_later_from_cached_latents(tmp_path, unet_calls):
-    summary, frame, out = _run(tmp_path, "a", "freeinit.num_iters=2", "save_videos=false")
+def test_videos_come_later_from_cached_latents(run, tmp_path, unet_counter):
+    summary, frame, out = run(tmp_path, "a", "freeinit.num_iters=2", "save_videos=false")
     assert frame.video_path.isna().all() and frame.comparison_path.isna().all()
     assert not (out / "videos").exists()
-    calls = unet_calls[0]
-    summary, frame, out = _run(tmp_path, "b", "freeinit.num_iters=2", "save_videos=true")
-    assert unet_calls[0] == calls and summary["passes_generated"] == 0
+    calls = unet_counter.calls
+    summary, frame, out = run(tmp_path, "b", "freeinit.num_iters=2", "save_videos=true")
+    assert unet_counter.calls == calls and summary["passes_generated"] == 0
     for rel in [*frame.video_path, *frame.comparison_path]:
         assert not Path(rel).is_absolute() and (out / rel).is_file()
     assert set(frame.comparison_path.str.endswith("iter0_vs_iter1.gif")) == {True}
 
 
-def test_one_pass_jobs_have_no_comparison(tmp_path):
-    _, frame, out = _run(tmp_path, "a", "freeinit.num_iters=1")
+def test_one_pass_jobs_have_no_comparison(run, tmp_path):
+    _, frame, out = run(tmp_path, "a", "freeinit.num_iters=1")
     assert frame.comparison_path.isna().all()
     assert all((out / p).is_file() for p in frame.video_path)
 
 
-def test_corrupt_cached_latent_is_regenerated(tmp_path, unet_calls, caplog):
-    _, first, _ = _run(tmp_path, "a", "freeinit.num_iters=2")
+def test_corrupt_cached_latent_is_regenerated(run, tmp_path, unet_counter, caplog):
+    _, first, _ = run(tmp_path, "a", "freeinit.num_iters=2")
     cache = PassCache(tmp_path / "cache")
     key = first.pass_key.iloc[1]  # pass 1 of the first sample
     latents = cache.dir(key) / "latents.safetensors"
     latents.write_bytes(latents.read_bytes()[:100])
-    calls = unet_calls[0]
+    calls = unet_counter.calls
     with caplog.at_level(logging.WARNING):
-        summary, again, _ = _run(tmp_path, "b", "freeinit.num_iters=2")
-    assert summary["passes_generated"] == 1 and unet_calls[0] == calls + 2
+        summary, again, _ = run(tmp_path, "b", "freeinit.num_iters=2")
+    assert summary["passes_generated"] == 1 and unet_counter.calls == calls + 2
     assert sum("corrupt" in r.message for r in caplog.records) == 1
     # Regenerated alone instead of in a batch of 2: equal up to batch-dependent float32 rounding
     # of the UNet's matrix products (~1e-4 relative on AVX-512 CPUs).
     assert again.motion.tolist() == pytest.approx(first.motion.tolist(), rel=1e-3, abs=1e-5)
 
 
-def test_resumed_passes_match_an_uninterrupted_run(tmp_path):
-    _run(tmp_path / "sweep", "n2", "freeinit.num_iters=2")
-    _, swept, _ = _run(tmp_path / "sweep", "n4", "freeinit.num_iters=4")
-    _, whole, _ = _run(tmp_path / "whole", "n4", "freeinit.num_iters=4")
+def test_resumed_passes_match_an_uninterrupted_run(run, tmp_path):
+    run(tmp_path / "sweep", "n2", "freeinit.num_iters=2")
+    _, swept, _ = run(tmp_path / "sweep", "n4", "freeinit.num_iters=4")
+    _, whole, _ = run(tmp_path / "whole", "n4", "freeinit.num_iters=4")
     assert swept.pass_key.tolist() == whole.pass_key.tolist()
     a, b = PassCache(tmp_path / "sweep" / "cache"), PassCache(tmp_path / "whole" / "cache")
     for key in whole.pass_key:
@@ -162,10 +141,10 @@ def test_resumed_passes_match_an_uninterrupted_run(tmp_path):
         torch.testing.assert_close(za, zb, rtol=1e-3, atol=1e-3)
 
 
-def test_long_and_odd_prompts_give_bounded_file_names(tmp_path):
+def test_long_and_odd_prompts_give_bounded_file_names(run, tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a" * 300 + "\n" + "red/blue \\ circle: *moving* ..\n")
-    _, frame, out = _run(
+    _, frame, out = run(
         tmp_path, "a", "dataset=custom", f"dataset.path={prompts}", "freeinit.num_iters=1"
     )
     for rel in frame.video_path:
@@ -173,10 +152,10 @@ def test_long_and_odd_prompts_give_bounded_file_names(tmp_path):
         assert all(len(part) <= 80 for part in Path(rel).parts)
 
 
-def test_written_files_respect_the_umask(tmp_path):
+def test_written_files_respect_the_umask(run, tmp_path):
     old = os.umask(0o022)
     try:
-        _, _, out = _run(tmp_path, "a", "freeinit.num_iters=2")
+        _, _, out = run(tmp_path, "a", "freeinit.num_iters=2")
     finally:
         os.umask(old)
     written = [out / "results.parquet", out / "job.json"]
@@ -184,9 +163,9 @@ def test_written_files_respect_the_umask(tmp_path):
     assert written and {p.stat().st_mode & 0o777 for p in written} == {0o644}
 
 
-def test_diffusers_rng_chains_restart_from_pass_zero(tmp_path, unet_calls):
-    _run(tmp_path, "a", "freeinit.num_iters=1", "freeinit.rng=per_sample")
-    summary, frame, _ = _run(tmp_path, "b", "freeinit.num_iters=2", "freeinit.rng=diffusers")
+def test_diffusers_rng_chains_restart_from_pass_zero(run, tmp_path, unet_counter):
+    run(tmp_path, "a", "freeinit.num_iters=1", "freeinit.rng=per_sample")
+    summary, frame, _ = run(tmp_path, "b", "freeinit.num_iters=2", "freeinit.rng=diffusers")
     # Pass 0 is cached (shared by both protocols) but a diffusers chain cannot resume after it.
-    assert summary["passes_generated"] == 4 and unet_calls[0] == 2 + 2 * 2
+    assert summary["passes_generated"] == 4 and unet_counter.calls == 2 + 2 * 2
     assert len(frame) == 4

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import open_dict
-
 import experiments.generate as generate
 import experiments.plan as plan
 from freqlab.data import Prompt
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
 TINY = [
     "model=testbed",
     "dataset=shapes",
@@ -27,46 +19,15 @@ TINY = [
 ]
 
 
-def _cfg(root: Path, out: str, *overrides: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=[*TINY, *overrides])
-    with open_dict(cfg):
-        cfg.paths.root = str(root)
-        cfg.paths.output_dir = str(root / out)
-        cfg.paths.cache_dir = str(root / "cache")
-    return cfg
-
-
-@pytest.fixture
-def unet_calls(monkeypatch):
-    counter = [0]
-    real = generate.load_model
-
-    def load_and_count(*args, **kwargs):
-        pipe = real(*args, **kwargs)
-        pipe.unet.register_forward_pre_hook(
-            lambda module, args: counter.__setitem__(0, counter[0] + 1)
-        )
-        return pipe
-
-    monkeypatch.setattr(generate, "load_model", load_and_count)
-    return counter
-
-
 SWEEP = [("freeinit.num_iters=1",), ("freeinit.num_iters=2",), ("freeinit.num_iters=3",)]
 
 
-def _plan_sweep(root: Path, name: str, monkeypatch) -> list[dict]:
-    def no_model(*args, **kwargs):
-        raise AssertionError("the plan must not load a model")
+def test_plan_of_a_sweep_matches_what_it_then_does(tmp_path, job_config, unet_counter, capsys):
+    def cfg(out: str, *overrides: str):
+        return job_config(tmp_path, out, [*TINY, *overrides])
 
-    monkeypatch.setattr(generate, "load_model", no_model)
-    return [plan.run_plan(_cfg(root, f"{name}/{i}", *o)) for i, o in enumerate(SWEEP)]
-
-
-def test_plan_of_a_sweep_matches_what_it_then_does(tmp_path, monkeypatch, capsys):
-    before = _plan_sweep(tmp_path, "plan1", monkeypatch)
+    before = [plan.run_plan(cfg(f"plan1/{i}", *o)) for i, o in enumerate(SWEEP)]
+    assert unet_counter.loads == 0  # planning loads no model
     printed = capsys.readouterr().out
     assert "sweep so far (3 jobs)" in printed and "no time estimate" in printed
     # 3 prompts in batches of 2 (one batch of 2 and one of 1): every pass costs 2 batches x 2
@@ -74,26 +35,18 @@ def test_plan_of_a_sweep_matches_what_it_then_does(tmp_path, monkeypatch, capsys
     assert [p["passes_to_generate"] for p in before] == [3, 3, 3]
     assert [p["unet_calls"] for p in before] == [4, 4, 4]
     assert [p["metric_values_to_compute"] for p in before] == [3 * 5] * 3
-    monkeypatch.undo()
 
-    counter = [0]
-    real = generate.load_model
-
-    def load_and_count(*args, **kwargs):
-        pipe = real(*args, **kwargs)
-        pipe.unet.register_forward_pre_hook(lambda m, a: counter.__setitem__(0, counter[0] + 1))
-        return pipe
-
-    monkeypatch.setattr(generate, "load_model", load_and_count)
-    done = [generate.run_generate(_cfg(tmp_path, f"run/{i}", *o)) for i, o in enumerate(SWEEP)]
+    done = [generate.run_generate(cfg(f"run/{i}", *o)) for i, o in enumerate(SWEEP)]
     assert [d["unet_calls"] for d in done] == [p["unet_calls"] for p in before]
     assert [d["passes_generated"] for d in done] == [p["passes_to_generate"] for p in before]
     assert [d["metric_values_computed"] for d in done] == [
         p["metric_values_to_compute"] for p in before
     ]
-    assert counter[0] == sum(p["unet_calls"] for p in before)
+    assert unet_counter.calls == sum(p["unet_calls"] for p in before)
 
-    after = _plan_sweep(tmp_path, "plan2", monkeypatch)
+    loads = unet_counter.loads
+    after = [plan.run_plan(cfg(f"plan2/{i}", *o)) for i, o in enumerate(SWEEP)]
+    assert unet_counter.loads == loads
     assert [p["unet_calls"] for p in after] == [0, 0, 0]
     assert [p["passes_cached"] for p in after] == [3, 6, 9]
     assert [p["metric_values_to_compute"] for p in after] == [0, 0, 0]
@@ -102,15 +55,18 @@ def test_plan_of_a_sweep_matches_what_it_then_does(tmp_path, monkeypatch, capsys
     assert after[-1]["estimated_unet_seconds"] == 0
 
 
-def test_plan_counts_metrics_added_to_a_finished_job(tmp_path, unet_calls):
-    generate.run_generate(_cfg(tmp_path, "a", "freeinit.num_iters=2", "metrics.names=[motion]"))
-    calls = unet_calls[0]
-    p = plan.run_plan(_cfg(tmp_path, "p", "freeinit.num_iters=2", "metrics=pixel"))
+def test_plan_counts_metrics_added_to_a_finished_job(tmp_path, job_config, unet_counter):
+    def cfg(out: str, *overrides: str):
+        return job_config(tmp_path, out, [*TINY, "freeinit.num_iters=2", *overrides])
+
+    generate.run_generate(cfg("a", "metrics.names=[motion]"))
+    calls = unet_counter.calls
+    p = plan.run_plan(cfg("p", "metrics=pixel"))
     assert (p["unet_calls"], p["passes_to_generate"]) == (0, 0)
     assert p["metric_values_to_compute"] == 3 * 2 * 4  # 3 prompts x 2 passes x 4 new metrics
-    done = generate.run_generate(_cfg(tmp_path, "b", "freeinit.num_iters=2", "metrics=pixel"))
+    done = generate.run_generate(cfg("b", "metrics=pixel"))
     assert done["metric_values_computed"] == p["metric_values_to_compute"]
-    assert unet_calls[0] == calls
+    assert unet_counter.calls == calls
 
 
 def test_batches_group_samples_by_their_first_missing_pass():
