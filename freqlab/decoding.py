@@ -11,13 +11,28 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from diffusers import AsymmetricAutoencoderKL, AutoencoderKL, AutoencoderTiny
 
-__all__ = ["FRAME_VAES", "check_chunk_size", "decode_latents"]
+__all__ = ["check_chunk_size", "decode_latents", "frame_vaes"]  # FRAME_VAES: see __getattr__
 
-# Image VAEs that decode each frame independently, so chunking over frames is exact. Video VAEs
-# (Wan, LTX, Hunyuan, SVD's temporal decoder) mix frames and need their pipeline's own decode.
-FRAME_VAES = (AutoencoderKL, AsymmetricAutoencoderKL, AutoencoderTiny)
+
+def frame_vaes() -> tuple[type, ...]:
+    """Image VAEs that decode each frame independently, so chunking over frames is exact. Video
+    VAEs (Wan, LTX, Hunyuan, SVD's temporal decoder) mix frames and need their pipeline's own
+    decode.
+
+    Imported on first use: diffusers' autoencoder modules take ~2 s to import, which a job whose
+    samples are all cached (no model loaded) should not pay.
+    """
+    from diffusers import AsymmetricAutoencoderKL, AutoencoderKL, AutoencoderTiny
+
+    return (AutoencoderKL, AsymmetricAutoencoderKL, AutoencoderTiny)
+
+
+def __getattr__(name: str) -> Any:
+    # FRAME_VAES stays importable (``from freqlab.decoding import FRAME_VAES``), resolved lazily.
+    if name == "FRAME_VAES":
+        return frame_vaes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_chunk_size(chunk_size: object) -> int:
@@ -32,7 +47,7 @@ def decode_latents(pipe: Any, latents: torch.Tensor, chunk_size: int = 16) -> to
     """Decode video latents to frames with ``pipe.vae``, ``chunk_size`` frames at a time.
 
     Args:
-        pipe: a pipeline with an image VAE (``pipe.vae``, one of :data:`FRAME_VAES`), e.g.
+        pipe: a pipeline with an image VAE (``pipe.vae``, one of :func:`frame_vaes`), e.g.
             AnimateDiffPipeline or TextToVideoSDPipeline.
         latents: clean latents ``(B, C, T, h, w)`` as the pipeline returns for
             ``output_type="latent"``.
@@ -44,8 +59,9 @@ def decode_latents(pipe: Any, latents: torch.Tensor, chunk_size: int = 16) -> to
     """
     check_chunk_size(chunk_size)
     vae = getattr(pipe, "vae", None)
-    if not isinstance(vae, FRAME_VAES):
-        names = ", ".join(c.__name__ for c in FRAME_VAES)
+    vaes = frame_vaes()
+    if not isinstance(vae, vaes):
+        names = ", ".join(c.__name__ for c in vaes)
         raise ValueError(
             f"pipe.vae must be a per-frame image VAE ({names}), got {type(vae).__name__}"
         )
