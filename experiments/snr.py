@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -285,29 +284,15 @@ def _log_wandb(
     cfg: DictConfig, out_dir: Path, tables: dict[str, pd.DataFrame], summary: dict
 ) -> None:
     """Log the figures, tables and headline numbers to W&B. Never raises: results are on disk."""
-    lcfg = cfg.get("logger")
-    if lcfg is None or lcfg.get("name", "none") == "none":
-        return
-    os.environ.setdefault("WANDB_MODE", str(lcfg.get("mode", "offline")))
-    if os.environ["WANDB_MODE"] == "disabled":
+    from experiments.wandb_logger import staging_in, start_run
+
+    run = start_run(cfg, out_dir, name=f"snr-{out_dir.name}", job_type="snr")
+    if run is None:  # logging off, or W&B unreachable (warned once)
         return
     try:
         import wandb
 
-        from experiments.wandb_logger import _group
-
-        run = wandb.init(
-            project=lcfg.get("project", "freqlab"),
-            entity=lcfg.get("entity"),
-            group=_group(cfg),
-            name=f"snr-{out_dir.name}",
-            job_type="snr",
-            tags=list(lcfg.get("tags") or []),
-            dir=str(out_dir),
-            config=OmegaConf.to_container(cfg, resolve=True),
-            reinit="finish_previous",
-        )
-        try:
+        with staging_in(run):
             images = {
                 key: wandb.Image(str(out_dir / fsnr.RESULT_FILES[key]))
                 for key in ("heatmap", "first_step_plot", "correlation_plot")
@@ -329,10 +314,10 @@ def _log_wandb(
                         if isinstance(values[key], float):  # -inf is left out
                             flat[f"{where}/{name}/{key}"] = values[key]
             run.summary.update(flat)
-        finally:
-            run.finish()
-    except Exception as err:  # W&B must never fail a finished job
+    except Exception as err:  # noqa: BLE001 - W&B must never fail a finished job
         log.warning("W&B logging failed (%s: %s); results are on disk", type(err).__name__, err)
+    finally:
+        run.finish()
 
 
 def run_snr(cfg: DictConfig) -> dict[str, Any]:
