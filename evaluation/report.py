@@ -52,8 +52,14 @@ ID_COLUMNS = (
     "iteration",
     "is_final",
     "steps",
+    "pass_key",
     "video_path",
+    "comparison_path",
 )
+# Video columns: paths relative to the folder holding the results file (absolute in older files).
+VIDEO_COLUMNS = ("video_path", "comparison_path")
+# Below this many paired videos a bootstrap CI is too narrow to trust: no significance marks.
+MIN_PAIRS = 10
 # The config columns, in display order (the same set as experiments.generate.CONFIG_COLUMNS).
 CONFIG_COLUMNS = (
     "model",
@@ -205,6 +211,15 @@ class Sweep:
     setting_columns: list[str]  # model, dataset, and every config column that varies
     sweep_configs: dict[str, str]  # multirun.yaml path -> text
     duplicates: int  # rows dropped because another job had the same sample
+
+    def video_file(self, row: pd.Series, column: str = "video_path") -> Path | None:
+        """The file a row's ``video_path`` or ``comparison_path`` names, resolved against the
+        folder of the results file it came from (an absolute path, from older files, is kept);
+        None when the row has none."""
+        value = row.get(column) if hasattr(row, "get") else None
+        if not isinstance(value, str) or not value:
+            return None
+        return self.jobs[int(row["_job"])].path / value
 
     def label(self, row: pd.Series | dict[str, Any], columns: Sequence[str] | None = None) -> str:
         """A short name for a setting: model, dataset and the varying columns' values."""
@@ -510,10 +525,14 @@ class Delta:
     low: float
     high: float
     digits: int = 2
+    n: int | None = None  # pairs behind the interval
 
     @property
     def significant(self) -> bool:
-        """Whether the interval excludes 0."""
+        """Whether the interval excludes 0, from at least :data:`MIN_PAIRS` pairs (with fewer,
+        the bootstrap interval is too narrow to mark anything)."""
+        if self.n is not None and self.n < MIN_PAIRS:
+            return False
         return bool(self.low > 0 or self.high < 0)
 
     def __str__(self) -> str:
@@ -553,7 +572,7 @@ class Table:
         lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in self.rows]
         notes = [*self.notes]
         if any(isinstance(c, Delta) and c.significant for row in self.rows for c in row):
-            notes.append(f"\\* the {self.ci} excludes 0.")
+            notes.append(f"\\* the {self.ci} excludes 0 (marked from {MIN_PAIRS} pairs on).")
         return "\n".join(lines + [""] + [f"{n}  " for n in notes]).rstrip() + "\n"
 
     def to_latex(self) -> str:
@@ -580,7 +599,9 @@ class Table:
         ]
         notes = [*self.notes]
         if any(isinstance(c, Delta) and c.significant for row in self.rows for c in row):
-            notes.append(f"$^*$ the {latex_escape(self.ci)} excludes 0.")
+            notes.append(
+                f"$^*$ the {latex_escape(self.ci)} excludes 0 (marked from {MIN_PAIRS} pairs on)."
+            )
         if notes:
             text = " ".join(n if n.startswith("$^*$") else latex_escape(n) for n in notes)
             lines.append(f"\\par\\smallskip\\footnotesize {text}")
@@ -621,9 +642,12 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]+", "-", text).strip("-")
 
 
-def _small_n(n: pd.Series, minimum: int = 10) -> list[str]:
+def _small_n(n: pd.Series, minimum: int = MIN_PAIRS) -> list[str]:
     if len(n) and n.min() < minimum:
-        return [f"Some rows pair fewer than {minimum} videos: their bootstrap CIs are too narrow."]
+        return [
+            f"Some rows pair fewer than {minimum} videos: their bootstrap CIs are too narrow, "
+            "and none of them is marked significant."
+        ]
     return []
 
 
@@ -697,7 +721,10 @@ def table1(sweep: Sweep, diffs: pd.DataFrame, metric: str, ci: str = "95% CI") -
                     continue
                 r = cell.iloc[0]
                 ns[d].add(int(r.n))
-                row += [_num(r.value, digits), Delta(r.delta, r.ci_low, r.ci_high, digits)]
+                row += [
+                    _num(r.value, digits),
+                    Delta(r.delta, r.ci_low, r.ci_high, digits, int(r.n)),
+                ]
                 if paper:
                     setting = {c: r[c] for c in CONFIG_COLUMNS}
                     arm = paper_numbers.freeinit_arm(setting, int(r.iteration))
@@ -741,7 +768,7 @@ def summary_table(sweep: Sweep, diffs: pd.DataFrame, ci: str = "95% CI") -> Tabl
         row: list[Cell] = [fmt(r[c]) for c in cols] + [str(r.n), f"{r.steps:g}"]
         for m in sweep.metrics:
             s = same.loc[m]
-            row.append(Delta(s.delta, s.ci_low, s.ci_high, digits[m]))
+            row.append(Delta(s.delta, s.ci_low, s.ci_high, digits[m], int(s.n)))
         rows.append(row)
     notes = [
         f"Δ: last FreeInit pass - baseline, mean over videos with a paired bootstrap {ci}; "
@@ -773,7 +800,7 @@ def iteration_table(
                 continue
             r = g.loc[k]
             own = k == 0 and r.baseline_source == "iteration 0"
-            delta = Delta(r.delta, r.ci_low, r.ci_high, digits)
+            delta = Delta(r.delta, r.ci_low, r.ci_high, digits, int(r.n))
             row.append(_num(r.value, digits) + ("" if own else f" ({delta})"))
         row.append("/".join(f"{g.loc[k].steps:g}" for k in sorted(g.index)))
         rows.append(row)
@@ -810,7 +837,7 @@ def ablation_table(
         fi = r.iteration > 0
         row: list[Cell] = [fmt(r[c]) for c in cols] + [str(r.n), f"{r.steps:g}"]
         row += [_num(r.baseline, digits), _num(r.value, digits) if fi else "-"]
-        row += [Delta(r.delta, r.ci_low, r.ci_high, digits) if fi else "-"]
+        row += [Delta(r.delta, r.ci_low, r.ci_high, digits, int(r.n)) if fi else "-"]
         row += [r._paper] if paper else []
         rows.append(row)
     notes = [
@@ -843,7 +870,9 @@ def freeu_table(sweep: Sweep, freeu: pd.DataFrame, metric: str, ci: str = "95% C
                 continue
             r = r.iloc[0]
             delta: Cell = (
-                "" if arm == FREEU_ARMS[0] else Delta(r.delta, r.ci_low, r.ci_high, digits)
+                ""
+                if arm == FREEU_ARMS[0]
+                else Delta(r.delta, r.ci_low, r.ci_high, digits, int(r.n))
             )
             rows.append([fmt(r[c]) for c in cols] + [arm, str(r.n), _num(r.value, digits), delta])
     notes = [
@@ -887,39 +916,77 @@ def build_tables(
 # --------------------------------------------------------------------------- plots
 
 
+def setting_colours(sweep: Sweep) -> dict[str, str]:
+    """One colour per setting label, in sweep order: the same setting has the same colour in
+    every panel and plot."""
+    labels = dict.fromkeys(sweep.label(s.setting) for s in settings(sweep))
+    return {label: f"C{i % 10}" for i, label in enumerate(labels)}
+
+
+def _short(label: str, limit: int = 90) -> str:
+    return label if len(label) < limit else label[: limit - 3] + "..."
+
+
 def plot_metric_vs_iteration(sweep: Sweep, diffs: pd.DataFrame, confidence: float = 0.95) -> Figure:
-    """Mean of every metric per FreeInit iteration, a line per setting; error bars are the
-    paired bootstrap CI of the change from the baseline."""
+    """The change of every metric from the baseline per FreeInit iteration, a line per setting.
+
+    Each point is the mean over videos of (pass k - baseline) on the same prompt and seed, with
+    its paired bootstrap CI as error bar: the interval belongs to the change, so the change is
+    what is drawn (not the absolute mean). Settings share a colour across panels; lines are
+    offset a little along x so that settings with equal values (e.g. the shared passes of a
+    ``num_iters`` sweep) stay visible. The legend lists only settings drawn in some panel.
+    """
     metrics = sweep.metrics
     ncols = min(3, len(metrics))
     nrows = math.ceil(len(metrics) / ncols)
     fig = Figure(figsize=(4.6 * ncols, 3.4 * nrows + 0.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    labels = {}
+    colours = setting_colours(sweep)
+    order = {label: i for i, label in enumerate(colours)}
+    spread = 0.25 / max(len(colours) - 1, 1) if len(colours) > 1 else 0.0
+    drawn: dict[str, Any] = {}
     for ax, metric in zip(axes, metrics, strict=False):
         d = diffs[diffs.metric == metric]
+        ax.axhline(0.0, color="0.3", lw=0.8)
         for _, g in _groups(d, ["setting"]):
             g = g.sort_values("iteration")
-            lo = (g.value - (g.baseline + g.ci_low)).clip(lower=0).fillna(0)
-            hi = (g.baseline + g.ci_high - g.value).clip(lower=0).fillna(0)
+            label = g.setting.iloc[0]
+            if not np.isfinite(g.delta.to_numpy(np.float64)).any():
+                continue
+            lo = (g.delta - g.ci_low).clip(lower=0).fillna(0)
+            hi = (g.ci_high - g.delta).clip(lower=0).fillna(0)
+            x = g.iteration + (order[label] - (len(colours) - 1) / 2) * spread
             line = ax.errorbar(
-                g.iteration, g.value, yerr=[lo, hi], marker="o", ms=4, capsize=3, lw=1.5
+                x,
+                g.delta,
+                yerr=[lo, hi],
+                marker="o",
+                ms=4,
+                capsize=3,
+                lw=1.5,
+                color=colours[label],
             )
-            labels.setdefault(g.setting.iloc[0], line)
+            drawn.setdefault(label, line)
         ax.set_title(metric, fontsize=10)
         ax.set_xlabel("FreeInit iteration (0 = baseline)")
+        ax.set_ylabel("Δ vs baseline (paired mean)")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     for ax in axes[len(metrics) :]:
         ax.axis("off")
+    labels = sorted(drawn, key=order.__getitem__)
     fig.legend(
-        list(labels.values()),
-        [s if len(s) < 90 else s[:87] + "..." for s in labels],
+        [drawn[label] for label in labels],
+        [_short(label) for label in labels],
         loc="outside lower center",
-        ncols=min(3, len(labels)),
+        ncols=min(3, max(len(labels), 1)),
         fontsize=8,
     )
-    fig.suptitle(f"Metrics vs FreeInit iteration (mean, {confidence:.0%} CI of the paired change)")
+    fig.suptitle(
+        "Change from the baseline per FreeInit iteration\nmean over videos of pass k - baseline "
+        f"(same prompt and seed), {confidence:.0%} paired bootstrap CI",
+        fontsize=10,
+    )
     return fig
 
 
@@ -942,7 +1009,7 @@ def plot_consistency_vs_motion(sweep: Sweep) -> Figure | None:
     nrows = math.ceil(len(panels) / ncols)
     fig = Figure(figsize=(max(7.0, 5 * ncols), 4.4 * nrows + 0.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    colors = iter(f"C{i % 10}" for i in range(10_000))
+    colours = setting_colours(sweep)
     for ax, (model, dataset) in zip(axes, panels, strict=False):
         base_drawn = set()
         for s in all_settings:
@@ -964,7 +1031,7 @@ def plot_consistency_vs_motion(sweep: Sweep) -> Figure | None:
                 )
             if s.last == 0:
                 continue
-            color = next(colors)
+            color = colours[sweep.label(s.setting)]
             lx, ly = last.loc[index, motion], last.loc[index, consistency]
             label = sweep.label(
                 s.setting, [c for c in sweep.setting_columns if c not in ("model", "dataset")]

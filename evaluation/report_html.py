@@ -3,8 +3,9 @@
 It holds the tables and plots of :mod:`evaluation.report`, a gallery (per setting, each sampled
 video's baseline beside its last FreeInit pass, with its metric values) and the sweep's config.
 Plots and videos are inlined as data URIs (``videos="copy"`` puts the videos in ``videos/`` beside
-the page instead); the gallery GIFs are the ones the runner writes next to each sample
-(``iter0_vs_iter<last>.gif``), scaled down to ``gallery_height`` pixels.
+the page instead); the gallery shows each sample's ``comparison_path`` GIF (pass 0 beside the
+last pass, as the runner writes it), or for one-pass runs its only video (``video_path``), both
+resolved against the folder of the results file and scaled down to ``gallery_height`` pixels.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ h1 { font-size: 22px; margin: 0 0 6px; } h2 { margin-top: 36px; border-bottom: 1
 h3 { font-size: 15px; margin: 22px 0 6px; }
 nav a { margin-right: 14px; }
 .meta { color: #59636e; }
-.scroll { overflow-x: auto; }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: 13px; background: white; }
 th, td { border: 1px solid #d8dde3; padding: 3px 8px; text-align: left; white-space: nowrap; }
+th { white-space: normal; min-width: 4em; max-width: 14em; vertical-align: bottom; }
 th { background: #eef1f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.pos { color: #0a6b2d; font-weight: 600; } td.neg { color: #a4161a; font-weight: 600; }
 p.note { color: #59636e; font-size: 12px; margin: 4px 0; }
@@ -80,7 +82,10 @@ def table_html(table: Table) -> str:
             if isinstance(c, Delta) and c.significant:
                 classes.append("pos" if c.delta > 0 else "neg")
             cls = f' class="{" ".join(classes)}"' if classes else ""
-            cells.append(f"<td{cls}>{_esc(c)}</td>")
+            text = _esc(c)
+            if isinstance(c, Delta) and " [" in text:  # the interval on its own line
+                text = text.replace(" [", "<br>[", 1)
+            cells.append(f"<td{cls}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     notes = "".join(f'<p class="note">{_esc(n)}</p>' for n in table.notes)
     return (
@@ -117,6 +122,52 @@ def _pick(order: list[Any], limit: int | None) -> list[Any]:
     return [order[i] for i in np.unique(np.linspace(0, len(order) - 1, limit).round().astype(int))]
 
 
+def mp4_thumbnail(path: Path, height: int, max_frames: int = 64) -> tuple[bytes, int, int]:
+    """An MP4 as GIF bytes (at most ``max_frames`` frames, scaled down to ``height`` pixels if
+    taller; 0: as is), for a one-pass run with no comparison GIF; and its size."""
+    import imageio.v3 as iio
+    from PIL import Image
+
+    frames = iio.imread(path, plugin="pyav")[:max_frames]  # (T, H, W, 3) uint8
+    fps = float(iio.immeta(path, plugin="pyav").get("fps") or 8.0)
+    images = [Image.fromarray(f) for f in frames]
+    w, h = images[0].size
+    if height and h > height:
+        size = (max(1, round(w * height / h)), height)
+        images = [i.resize(size, Image.Resampling.LANCZOS) for i in images]
+        w, h = size
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=round(1000 / fps),
+        loop=0,
+    )
+    return buffer.getvalue(), w, h
+
+
+def _media(
+    data: bytes, w: int, h: int, captions: list[str], alt: str, name: str, out: Path, videos: str
+) -> str:
+    """An ``<img>`` of a GIF (inline or copied to ``out/videos``) with captions under it."""
+    if videos == "copy":
+        (out / "videos").mkdir(exist_ok=True)
+        (out / "videos" / name).write_bytes(data)
+        src = f"videos/{name}"
+    else:
+        src = _data_uri(data, "image/gif")
+    shown = max(h, 128)  # tiny test videos are scaled up, pixelated
+    width = round(w * shown / h)
+    style = f"height:{shown}px;" + ("image-rendering:pixelated;" if h < 128 else "")
+    spans = "".join(f"<span>{_esc(c)}</span>" for c in captions)
+    return (
+        f'<img class="video" src="{src}" style="{style}" alt="{_esc(alt)}">'
+        f'<div class="labels" style="width:{width}px">{spans}</div>'
+    )
+
+
 def _gallery_setting(
     report: Report,
     s: Passes,
@@ -126,62 +177,67 @@ def _gallery_setting(
     height: int,
     videos: str,
 ) -> str:
-    metrics, primary = report.sweep.metrics, report.primary_metric
+    sweep = report.sweep
+    metrics, primary = sweep.metrics, report.primary_metric
     last = s.passes[s.last]
+    one_pass = s.last == 0
     index = s.baseline.index.intersection(last.index)
-    delta = (last.loc[index, primary] - s.baseline.loc[index, primary]).sort_values(
-        ascending=False, kind="stable"
-    )
-    chosen = _pick(list(delta.index), limit)
+    # Prompt order, not a ranking: a rise in consistency is not necessarily a gain (it also
+    # comes with lost motion or content), so no Δ decides which videos are shown first.
+    chosen = _pick(sorted(index), limit)
     # A coarse-to-fine run's numbers are paired with another run's full-step iteration 0.
     base_label = "iteration 0" if s.baseline_source == "iteration 0" else "baseline"
     cards = []
     for prompt_id, seed in chosen:
         row = last.loc[(prompt_id, seed)]
         base = s.baseline.loc[(prompt_id, seed)]
-        gif = (
-            Path(row.video_path).parent / f"iter0_vs_iter{s.last}.gif"
-            if isinstance(row.video_path, str)
-            else None
-        )
-        if gif is not None and gif.is_file():
-            data, w, h = gif_thumbnail(gif, height)
-            if videos == "copy":
-                name = f"videos/{number:03d}_{row.sample_key}_{gif.name}"
-                (out / "videos").mkdir(exist_ok=True)
-                (out / name).write_bytes(data)
-                src = name
+        column = "video_path" if one_pass else "comparison_path"
+        file = sweep.video_file(row, column)
+        stem = f"{number:03d}_{row.sample_key}"
+        if file is not None and file.is_file():
+            if one_pass:
+                data, w, h = mp4_thumbnail(file, height)
+                captions, name = ["iteration 0 (the only pass)"], f"{stem}_iter0.gif"
             else:
-                src = _data_uri(data, "image/gif")
-            shown = max(h, 128)  # tiny test videos are scaled up, pixelated
-            width = round(w * shown / h)
-            style = f"height:{shown}px;" + ("image-rendering:pixelated;" if h < 128 else "")
-            media = (
-                f'<img class="video" src="{src}" style="{style}" alt="{_esc(prompt_id)} seed '
-                f'{seed}: iteration 0 beside iteration {s.last}">'
-                f'<div class="labels" style="width:{width}px"><span>iteration 0</span>'
-                f"<span>iteration {s.last}</span></div>"
+                data, w, h = gif_thumbnail(file, height)
+                captions, name = ["iteration 0", f"iteration {s.last}"], f"{stem}_{file.name}"
+            alt = f"{prompt_id} seed {seed}: " + " beside ".join(captions)
+            media = _media(data, w, h, captions, alt, name, out, videos)
+        elif file is None:
+            media = '<p class="note">no video saved for this sample (save_videos=false)</p>'
+        else:
+            media = f'<p class="note">video not on disk: {_esc(file)}</p>'
+        if one_pass:
+            head = "<th>metric</th><th>iteration 0</th>"
+            lines = "".join(
+                f'<tr><td>{_esc(m)}</td><td class="num">{row[m]:.4g}</td></tr>' for m in metrics
             )
         else:
-            media = f'<p class="note">video not on disk: {_esc(gif)}</p>'
-        lines = "".join(
-            f'<tr><td>{_esc(m)}</td><td class="num">{base[m]:.4g}</td>'
-            f'<td class="num">{row[m]:.4g}</td><td class="num">{row[m] - base[m]:+.3g}</td></tr>'
-            for m in metrics
-        )
+            head = f"<th>metric</th><th>{base_label}</th><th>iteration {s.last}</th><th>Δ</th>"
+            lines = "".join(
+                f'<tr><td>{_esc(m)}</td><td class="num">{base[m]:.4g}</td>'
+                f'<td class="num">{row[m]:.4g}</td>'
+                f'<td class="num">{row[m] - base[m]:+.3g}</td></tr>'
+                for m in metrics
+            )
         cards.append(
             f'<div class="card">{media}<p class="prompt"><b>{_esc(prompt_id)}</b>, seed '
-            f"{_esc(seed)}: {_esc(row.prompt)}</p><table><thead><tr><th>metric</th>"
-            f"<th>{base_label}</th><th>iteration {s.last}</th><th>Δ</th></tr></thead>"
+            f"{_esc(seed)}: {_esc(row.prompt)}</p><table><thead><tr>{head}</tr></thead>"
             f"<tbody>{lines}</tbody></table></div>"
         )
-    note = (
-        f"{len(chosen)} of {len(index)} videos, ordered by Δ {primary} (largest gain first)"
-        + ("" if len(chosen) == len(index) else ", evenly spread")
-        + f". Baseline: {s.baseline_source}."
+    shown = f"{len(chosen)} of {len(index)} videos in prompt and seed order" + (
+        "" if len(chosen) == len(index) else ", evenly spread (not ranked by any metric)"
     )
+    if one_pass:
+        note = f"{shown}. One sampling pass: no FreeInit refinement to compare with."
+    else:
+        note = (
+            f"{shown}. Each card: iteration 0 beside iteration {s.last}, and every metric's change. "
+            f"A higher {primary} is not necessarily better: it also rises when a video loses "
+            f"motion or content (see the motion column). Baseline: {s.baseline_source}."
+        )
     return (
-        f'<h3>{_esc(report.sweep.label(s.setting))}</h3><p class="note">{_esc(note)}</p>'
+        f'<h3>{_esc(sweep.label(s.setting))}</h3><p class="note">{_esc(note)}</p>'
         f'<div class="gallery">{"".join(cards)}</div>'
     )
 

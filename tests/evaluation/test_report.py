@@ -47,6 +47,16 @@ def _gif(path: Path, shade: int) -> None:
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=125, loop=0)
 
 
+def _mp4(path: Path, shade: int) -> None:
+    import torch
+
+    from freqlab.video_io import save_video
+
+    frames = torch.full((4, 3, 16, 32), shade / 255.0)
+    frames[:, 1] = torch.arange(4).view(4, 1, 1) / 4.0
+    save_video(frames, path, 8)
+
+
 def rows(
     *,
     model: str = "animatediff_v1",
@@ -61,9 +71,14 @@ def rows(
     steps: int = 25,
     gain: float = 6.0,
     cache: Path | None = None,
+    job: Path | None = None,
 ) -> pd.DataFrame:
     """Results rows shaped like experiments.generate's: consistency rises by ``gain`` over the
-    passes, motion falls; a coarse pass 0 (fast sampling) is 10 points worse."""
+    passes, motion falls; a coarse pass 0 (fast sampling) is 10 points worse.
+
+    Videos: with ``job``, as the runner writes them now (``videos/<sample>/`` in the job folder,
+    paths relative to it, an MP4 per pass and the comparison GIF of multi-pass samples); with
+    ``cache``, as older results files hold them (absolute paths, GIFs only)."""
     out = []
     identity = (model, dataset, method, d0, num_iters, fast, freeu)
     for prompt in prompts:
@@ -71,8 +86,19 @@ def rows(
             key = f"{zlib.crc32(repr((identity, prompt, seed)).encode()):08x}"
             base = 80 + 5 * _noise(model, dataset, prompt, seed) + (3 if freeu else 0)
             last = num_iters - 1
+            gif = f"iter0_vs_iter{last}.gif" if last else None
             if cache is not None:
-                _gif(cache / key / f"iter0_vs_iter{last}.gif", int(base) % 256)
+                folder = cache / key
+                if gif:
+                    _gif(folder / gif, int(base) % 256)
+            elif job is not None:
+                folder = Path("videos") / key
+                for k in range(num_iters):
+                    _mp4(job / folder / f"iter{k}.mp4", int(base) % 256)
+                if gif:
+                    _gif(job / folder / gif, int(base) % 256)
+            else:
+                folder = None
             for k in range(num_iters):
                 coarse = fast and k < last
                 n_steps = max(1, int(steps / num_iters * (k + 1))) if fast else steps
@@ -106,12 +132,13 @@ def rows(
                         width=512,
                         num_inference_steps=steps,
                         guidance_scale=7.5,
-                        dtype="auto",
+                        dtype="float32",
                         iteration=k,
                         steps=n_steps,
                         **{DINO: value - (10 if coarse and k == 0 else 0)},
                         motion=0.2 - 0.01 * k + 0.01 * _noise("m", key),
-                        video_path=str(cache / key / f"iter{k}.mp4") if cache else None,
+                        video_path=str(folder / f"iter{k}.mp4") if folder else None,
+                        comparison_path=str(folder / gif) if folder and gif else None,
                     )
                 )
     return pd.DataFrame(out)
@@ -388,3 +415,140 @@ def test_html_report_loads_in_headless_chromium(tmp_path, videos):
     assert counts["images"] == 8 + len(report.figures)
     assert counts["decoded"] == counts["images"]
     assert counts["tables"] >= len(report.tables)
+
+
+# --------------------------------------------------------------------------- issue 13: honest report
+
+
+def test_no_significance_mark_below_the_minimum_number_of_pairs(tmp_path):
+    from evaluation.report import MIN_PAIRS
+
+    write_job(tmp_path / "0", rows(prompts=PROMPTS[:2], gain=20.0))  # n = 2, a clear gain
+    report = build_report(tmp_path, n_resamples=200)
+    table = report.table("table1_dino_consistency-dino_vits16")
+    delta = table.rows[1][2]
+    assert isinstance(delta, Delta) and delta.n == 2 and delta.low > 0
+    assert not delta.significant  # the interval excludes 0, but from 2 pairs
+    for t in report.tables:
+        md, tex = t.to_markdown(), t.to_latex()
+        assert " *" not in md.replace("\\*", "") and "$^*$" not in tex
+    assert any("too narrow" in n and "none of them is marked" in n for n in table.notes)
+    assert Delta(1.0, 0.5, 1.5, n=MIN_PAIRS).significant
+    assert not Delta(1.0, 0.5, 1.5, n=MIN_PAIRS - 1).significant
+
+
+def _errorbar_data(ax) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """(x, y, colour) of each error-bar line of an axis (the data lines, not the 0 line)."""
+    from matplotlib.colors import to_hex
+
+    return [
+        (
+            np.asarray(line.get_xdata(), dtype=float),
+            np.asarray(line.get_ydata(), dtype=float),
+            to_hex(line.get_color()),
+        )
+        for line in ax.get_lines()
+        if line.get_marker() == "o"
+    ]
+
+
+def test_iteration_plot_draws_the_paired_change_with_its_own_ci(tmp_path):
+    write_job(tmp_path / "0", rows())
+    write_job(tmp_path / "1", rows(method="box", gain=3.0))
+    report = build_report(tmp_path, n_resamples=300)
+    fig = report.figures["metric_vs_iteration"]
+    d = report.differences
+    for ax, metric in zip(fig.axes, report.sweep.metrics, strict=False):
+        lines = _errorbar_data(ax)
+        assert len(lines) == 2
+        for (_, y, _), method in zip(lines, ("gaussian", "box"), strict=True):
+            own = d[(d.metric == metric) & (d.method == method)].sort_values("iteration")
+            np.testing.assert_allclose(y, own.delta)  # the change, not the absolute mean
+            assert y[0] == 0.0
+        # the error bars are the change's own CI: they bracket y and stay near 0, far from
+        # the absolute mean (about 80 for the consistency)
+        segments = [c for c in ax.collections if c.get_segments()]
+        for seg in (s for c in segments for s in c.get_segments()):
+            assert seg[:, 1].max() < 20
+    assert "paired bootstrap CI" in fig._suptitle.get_text()
+    assert "Δ vs baseline" in fig.axes[0].get_ylabel()
+
+
+def test_same_setting_same_colour_and_a_legend_of_drawn_lines_only(tmp_path):
+    write_job(tmp_path / "0", rows())
+    write_job(tmp_path / "1", rows(method="box"))
+    write_job(tmp_path / "2", rows(model="modelscope"))
+    report = build_report(tmp_path, n_resamples=200)
+    fig = report.figures["metric_vs_iteration"]
+    per_panel = [[c for *_, c in _errorbar_data(ax)] for ax in fig.axes[:2]]
+    assert per_panel[0] == per_panel[1] and len(set(per_panel[0])) == 3
+    legend = fig.legends[0]
+    assert len(legend.get_texts()) == 3
+    # the motion plot: each setting keeps its colour from the iteration plot
+    from matplotlib.colors import to_hex
+
+    from evaluation.report import setting_colours
+
+    colours = setting_colours(report.sweep)
+    motion = report.figures["consistency_vs_motion"]
+    for ax in motion.axes:
+        for collection in ax.collections:
+            label = collection.get_label()
+            if label.startswith("FreeInit "):
+                setting = f"{ax.get_title()}, {label.removeprefix('FreeInit ')}"
+                assert to_hex(collection.get_facecolor()[0]) == to_hex(colours[setting])
+
+
+def test_equal_settings_stay_visible_side_by_side(tmp_path):
+    # num_iters 3 and 5 share passes 0-2 (the pass-level cache): equal values, both drawn
+    five = rows(num_iters=5)
+    three = five[five.iteration < 3].assign(num_iters=3, is_final=lambda f: f.iteration == 2)
+    three = three.assign(sample_key=three.sample_key + "-3")
+    write_job(tmp_path / "0", five)
+    write_job(tmp_path / "1", three)
+    report = build_report(tmp_path, n_resamples=200)
+    lines = _errorbar_data(report.figures["metric_vs_iteration"].axes[0])
+    (x5, y5, c5), (x3, y3, c3) = lines
+    np.testing.assert_allclose(y5[:3], y3)
+    assert c5 != c3 and np.all(x5[:3] != x3)  # offset along x, not hidden behind each other
+    assert len(report.figures["metric_vs_iteration"].legends[0].get_texts()) == 2
+
+
+def test_html_resolves_relative_videos_and_shows_one_pass_runs_alone(tmp_path):
+    sweep = tmp_path / "sweep"
+    write_job(sweep / "0", rows(job=sweep / "0", prompts=PROMPTS[:3]))
+    write_job(sweep / "1", rows(job=sweep / "1", prompts=PROMPTS[:3], num_iters=1))
+    moved = tmp_path / "moved"
+    shutil.move(sweep, moved)  # relative paths: the folder can move
+    report = build_report(moved, n_resamples=200)
+    page = write_report(report, tmp_path / "out", gallery=None)["html"].read_text()
+    assert "video not on disk" not in page and "no video saved" not in page
+    assert page.count('class="video"') == 6
+    assert "iteration 0 | iteration 0" not in page.replace("</span><span>", " | ")
+    assert page.count("<span>iteration 0 (the only pass)</span>") == 3
+    assert "One sampling pass: no FreeInit refinement to compare with." in page
+    assert "largest gain" not in page and "prompt and seed order" in page
+    assert "not necessarily better" in page
+    # a one-pass card has no Δ column
+    one = page[page.index("iteration 0 (the only pass)") :]
+    one = one[: one.index('<div class="card">') if '<div class="card">' in one else None]
+    assert "<th>Δ</th>" not in one
+
+
+def test_gallery_is_in_prompt_order_not_ranked_by_gain(tmp_path):
+    write_job(tmp_path / "0", rows(cache=tmp_path / "cache"))
+    report = build_report(tmp_path / "0", n_resamples=200)
+    page = write_report(report, tmp_path / "out", gallery=None)["html"].read_text()
+    shown = re.findall(r'<p class="prompt"><b>([^<]+)</b>', page)
+    assert shown == sorted(PROMPTS)
+
+
+def test_delta_table_wraps_instead_of_overflowing(tmp_path):
+    from evaluation.report_html import _CSS, table_html
+
+    write_job(tmp_path / "0", rows())
+    report = build_report(tmp_path, n_resamples=200)
+    html = table_html(report.table("freeinit_vs_baseline"))
+    assert html.count("<br>[") == len(report.sweep.metrics)  # CI under its mean
+    assert "Δ motion" in html
+    assert "th { white-space: normal" in _CSS
