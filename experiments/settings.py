@@ -15,11 +15,15 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from freqlab.freeinit import RNG_MODES
 from freqlab.freeu import FREEU_STAGES
-from freqlab.models import MODELS, get_model_spec
+from freqlab.models import MODELS, ModelSpec, get_model_spec
+from freqlab.models.registry import weights_fingerprint
 from freqlab.spectral import FILTER_METHODS, FREEU_VARIANTS
 
 SAMPLING_KEYS = ("num_frames", "height", "width", "num_inference_steps", "guidance_scale")
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# The temporal metrics (consistency, flicker, motion) compare consecutive frames.
+MIN_FRAMES = 2
+CPU_OFFLOAD = ("model", "sequential")
 
 
 class ConfigError(ValueError):
@@ -39,7 +43,7 @@ class JobSettings:
     seeds: list[int]
     batch_size: int
     device: str
-    dtype: str
+    dtype: str  # resolved: float32, float16 or bfloat16, never "auto"
     identity: dict[str, Any] = field(default_factory=dict)  # what determines a sample's result
 
 
@@ -103,14 +107,14 @@ def _freeinit(cfg: DictConfig) -> dict[str, Any]:
         d_s=_fraction(cfg, "freeinit.d_s"),
         d_t=_fraction(cfg, "freeinit.d_t"),
         order=order,
-        fast_sampling=bool(config_value(cfg, "freeinit.fast_sampling")),
-        variance_preserving=bool(config_value(cfg, "freeinit.variance_preserving")),
+        fast_sampling=bool_value(cfg, "freeinit.fast_sampling"),
+        variance_preserving=bool_value(cfg, "freeinit.variance_preserving"),
         rng=_choice(cfg, "freeinit.rng", RNG_MODES),
     )
 
 
 def _freeu(cfg: DictConfig, recommended: dict[str, Any]) -> dict[str, Any] | None:
-    if not config_value(cfg, "freeu.enabled"):
+    if not bool_value(cfg, "freeu.enabled"):
         return None
     name = cfg.model.name
     if not recommended and any(
@@ -126,6 +130,8 @@ def _freeu(cfg: DictConfig, recommended: dict[str, Any]) -> dict[str, Any] | Non
         out[key] = recommended.get(key) if value is None else value
     for key in ("b1", "b2", "s1", "s2"):
         out[key] = _number(out[key], f"freeu.{key}")
+        if out[key] < 0:  # FreeU's factors scale features: a negative one flips their sign
+            raise ConfigError(f"freeu.{key} must be >= 0 (a scale factor), got {out[key]!r}")
     if out["variant"] not in FREEU_VARIANTS:
         raise ConfigError(f"freeu.variant must be one of {', '.join(FREEU_VARIANTS)}")
     if out["stages"] not in FREEU_STAGES:
@@ -143,41 +149,103 @@ def _device(value: str) -> str:
     return value
 
 
-def resolve(cfg: DictConfig) -> JobSettings:
-    """Validate ``cfg`` and resolve every default (model registry, FreeU recommendations)."""
-    name = config_value(cfg, "model.name")
-    if name not in MODELS:
-        raise ConfigError(f"model.name: unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
-    spec = get_model_spec(name)
+def _call_kwargs(cfg: DictConfig, spec: ModelSpec, own_adapter: bool) -> dict[str, Any]:
+    """The pipeline's sampling arguments: the registry's defaults, overridden by ``model.*``,
+    checked against the model's size rules (``spec.check_sizes``) before anything loads."""
     call = dict(spec.defaults)
     for key in (*SAMPLING_KEYS, "negative_prompt"):
         value = OmegaConf.select(cfg, f"model.{key}")
         if value is not None:
             call[key] = value
     for key in ("num_frames", "height", "width", "num_inference_steps"):
-        if isinstance(call.get(key), bool) or not isinstance(call.get(key), int) or call[key] < 1:
-            raise ConfigError(f"model.{key} must be an integer >= 1, got {call.get(key)!r}")
-    call["guidance_scale"] = _number(call["guidance_scale"], "model.guidance_scale")
+        minimum = MIN_FRAMES if key == "num_frames" else 1
+        value = call.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            why = " (the temporal metrics compare consecutive frames)" if minimum > 1 else ""
+            raise ConfigError(f"model.{key} must be an integer >= {minimum}{why}, got {value!r}")
+    for key, required in spec.check_sizes(call["num_frames"], call["height"], call["width"]):
+        if key == "num_frames" and "at most" in required and own_adapter:
+            continue  # the limit is the registered adapter's; another one may have more positions
+        raise ConfigError(f"model.{key} must be {required}, got {call[key]}")
+    # 0 <= guidance: diffusers applies classifier-free guidance only when guidance_scale > 1;
+    # 0 and 1 both sample the conditional model alone. Negative values push away from the prompt.
+    guidance = _number(call["guidance_scale"], "model.guidance_scale")
+    if guidance < 0:
+        raise ConfigError(
+            f"model.guidance_scale must be >= 0 (values <= 1 turn classifier-free guidance off), "
+            f"got {call['guidance_scale']!r}"
+        )
+    call["guidance_scale"] = guidance
+    return call
+
+
+def resolved_dtype(spec: ModelSpec, device: str, dtype: str) -> str:
+    """The dtype a job's model runs in: ``dtype``, or for ``auto`` what :func:`load_model`
+    picks (the model's half precision on CUDA, float32 on CPU; models built in code: float32).
+    Half precision on the CPU is refused: most CPU kernels lack it (diffusers warns that running
+    will fail) and the rest are slower than float32."""
+    if dtype != "auto" and dtype not in _DTYPES:
+        raise ConfigError(f"dtype must be auto or one of {', '.join(_DTYPES)}, got {dtype!r}")
+    if dtype == "auto":
+        on_gpu = torch.device(device).type == "cuda" and spec.pretrained
+        return str(spec.accelerator_dtype).removeprefix("torch.") if on_gpu else "float32"
+    if dtype != "float32" and torch.device(device).type == "cpu":
+        raise ConfigError(
+            f"dtype={dtype} needs a CUDA device (device={device}): half precision is unsupported "
+            "or slow on the CPU; use dtype=auto or float32, or device=cuda"
+        )
+    return dtype
+
+
+def _load_kwargs(cfg: DictConfig, spec: ModelSpec, device: str, dtype: str) -> dict[str, Any]:
+    """``load_model``'s arguments from ``model.*``."""
+    load: dict[str, Any] = dict(device=device, dtype=None if dtype == "auto" else dtype)
+    if not spec.pretrained:
+        load["seed"] = OmegaConf.select(cfg, "model.weights_seed", default=0)
+        return load
+    for key in ("path", "revision", "variant", *spec.sources):
+        value = OmegaConf.select(cfg, f"model.{key}")
+        if value is not None:
+            load[key] = value
+    for key in ("vae_slicing", "vae_tiling"):
+        if OmegaConf.select(cfg, f"model.{key}") is not None and bool_value(cfg, f"model.{key}"):
+            load[key] = True
+    offload = OmegaConf.select(cfg, "model.cpu_offload")
+    if offload is not None:
+        if offload not in CPU_OFFLOAD:
+            raise ConfigError(
+                f"model.cpu_offload must be null, {' or '.join(CPU_OFFLOAD)}, got {offload!r}"
+            )
+        load["cpu_offload"] = offload
+    return load
+
+
+def _runtime(cfg: DictConfig) -> None:
+    """Top-level values every job reads: ``fps`` and ``threads``."""
+    if "fps" in cfg:
+        int_value(cfg, "fps", 1)
+    if "threads" in cfg:
+        int_value(cfg, "threads", 1, allow_none=True)
+
+
+def resolve(cfg: DictConfig) -> JobSettings:
+    """Validate ``cfg`` and resolve every default (model registry, FreeU recommendations, dtype,
+    the weights' fingerprint). Nothing is loaded."""
+    name = config_value(cfg, "model.name")
+    if name not in MODELS:
+        raise ConfigError(f"model.name: unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+    spec = get_model_spec(name)
+    _runtime(cfg)
+    own_adapter = OmegaConf.select(cfg, "model.adapter") is not None
+    call = _call_kwargs(cfg, spec, own_adapter)
     decode_chunk = OmegaConf.select(cfg, "model.decode_chunk") or spec.decode_chunk
-    if not isinstance(decode_chunk, int) or decode_chunk < 1:
+    if isinstance(decode_chunk, bool) or not isinstance(decode_chunk, int) or decode_chunk < 1:
         raise ConfigError(f"model.decode_chunk must be an integer >= 1, got {decode_chunk!r}")
 
     device = _device(str(config_value(cfg, "device")))
-    dtype = str(config_value(cfg, "dtype"))
-    if dtype != "auto" and dtype not in _DTYPES:
-        raise ConfigError(f"dtype must be auto or one of {', '.join(_DTYPES)}, got {dtype!r}")
-    load: dict[str, Any] = dict(device=device, dtype=None if dtype == "auto" else dtype)
-    if spec.pretrained:
-        for key in ("path", "revision", "variant", *spec.sources):
-            value = OmegaConf.select(cfg, f"model.{key}")
-            if value is not None:
-                load[key] = value
-        for key in ("vae_slicing", "vae_tiling", "cpu_offload"):
-            value = OmegaConf.select(cfg, f"model.{key}")
-            if value:
-                load[key] = value
-    else:
-        load["seed"] = OmegaConf.select(cfg, "model.weights_seed", default=0)
+    requested = str(config_value(cfg, "dtype"))
+    dtype = resolved_dtype(spec, device, requested)
+    load = _load_kwargs(cfg, spec, device, requested)
 
     seed = int_value(cfg, "seed", 0)
     num_seeds = int_value(cfg, "num_seeds", 1)
@@ -193,9 +261,10 @@ def resolve(cfg: DictConfig) -> JobSettings:
         device=device,
         dtype=dtype,
     )
+    weights = {k: v for k, v in load.items() if k not in ("device", "dtype")}
     settings.identity = dict(
         model=name,
-        weights={k: v for k, v in load.items() if k not in ("device", "dtype")},
+        weights=weights,
         scheduler=spec.scheduler,
         call=call,
         freeinit=settings.freeinit,
@@ -203,6 +272,14 @@ def resolve(cfg: DictConfig) -> JobSettings:
         device=torch.device(device).type,
         dtype=dtype,
     )
-    if spec.weights_digest is not None:  # shipped weights: retraining must not reuse old samples
-        settings.identity["weights_digest"] = spec.weights_digest()
+    # What the weights are, not only where: a hub branch that moves to a new commit, a local
+    # directory whose files are replaced, or retrained shipped weights must not reuse old samples.
+    # Unknown (None) while a real model's weights are not on this machine; the job then fails
+    # at start-up (experiments.preflight) or downloads them before it resolves again.
+    sources = {
+        k: v for k, v in weights.items() if k in ("path", "revision", "variant", *spec.sources)
+    }
+    digest = weights_fingerprint(name, **sources)
+    if digest is not None:
+        settings.identity["weights_digest"] = digest
     return settings

@@ -31,13 +31,22 @@ from freqlab.models.weights import (
     HubSource,
     MissingSource,
     ResolvedSource,
+    WeightsNotFoundError,
     hub_cache_dir,
     hub_offline,
     resolve_source,
+    source_fingerprint,
     weights_not_found,
 )
 
-__all__ = ["MODELS", "ModelSpec", "get_model_spec", "load_model"]
+__all__ = [
+    "MODELS",
+    "ModelSpec",
+    "get_model_spec",
+    "load_model",
+    "locate_weights",
+    "weights_fingerprint",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,13 @@ class ModelSpec:
     recommended FreeU factors (b1, b2, s1, s2, variant, stages; empty when FreeU does not apply);
     ``decode_chunk`` the number of frames the VAE decodes at once; ``scheduler`` the scheduler's
     diffusers config (``_class_name`` plus arguments).
+
+    Size rules, checked before a model loads (:meth:`check_sizes`): ``height`` and ``width`` must be
+    multiples of ``size_multiple`` (the pipeline's own check: diffusers' UNet video pipelines ask
+    for multiples of 8 whatever the VAE's factor, Wan for 16: VAE factor 8 x patch 2); ``num_frames - 1`` a multiple of ``temporal_factor`` (a video VAE's
+    temporal compression: Wan's keeps frame 0 and packs 4 frames per latent); at most
+    ``max_frames`` frames (an AnimateDiff motion module's positional encoding length; it holds for
+    the registered adapter, not for one given with ``adapter=``).
 
     Tiny models have ``build(seed=...)``. Real models have ``sources``: role -> the hub repository
     that provides some components (the first role is the one ``load_model(path=...)`` sets), and
@@ -70,6 +86,39 @@ class ModelSpec:
     accelerator_dtype: torch.dtype = torch.float16
     references: tuple[str, ...] = ()
     weights_digest: Callable[[], str] | None = None  # built-in weights' fingerprint (cache keys)
+    size_multiple: int = 8
+    temporal_factor: int = 1
+    max_frames: int | None = None
+
+    def check_sizes(self, num_frames: int, height: int, width: int) -> list[tuple[str, str]]:
+        """The size rules ``(num_frames, height, width)`` break: ``(argument, what is required)``
+        pairs, empty when the sizes suit the model."""
+        problems = []
+        for key, value in (("height", height), ("width", width)):
+            if value % self.size_multiple:
+                below = value // self.size_multiple * self.size_multiple
+                near = f"{below} or {below + self.size_multiple}" if below else self.size_multiple
+                problems.append(
+                    (key, f"a multiple of {self.size_multiple} for {self.name} (e.g. {near})")
+                )
+        if (num_frames - 1) % self.temporal_factor:
+            k = self.temporal_factor
+            below = (num_frames - 1) // k * k + 1
+            problems.append(
+                (
+                    "num_frames",
+                    f"{k}k + 1 for {self.name}'s video VAE (e.g. {below} or {below + k})",
+                )
+            )
+        if self.max_frames is not None and num_frames > self.max_frames:
+            problems.append(
+                (
+                    "num_frames",
+                    f"at most {self.max_frames} for {self.name} (its motion module's positional "
+                    "encoding length)",
+                )
+            )
+        return problems
 
     @property
     def pretrained(self) -> bool:
@@ -182,7 +231,9 @@ _TINY_FREEU = dict(FREEU_VIDEO)
 _DIFFUSERS_DOCS = "diffusers docs: api/pipelines/animatediff.md, using-diffusers/image_quality.md"
 
 
-def _animatediff(name: str, adapter: str, description: str, note: str) -> ModelSpec:
+def _animatediff(
+    name: str, adapter: str, description: str, note: str, max_frames: int
+) -> ModelSpec:
     return ModelSpec(
         name=name,
         family="animatediff",
@@ -199,6 +250,7 @@ def _animatediff(name: str, adapter: str, description: str, note: str) -> ModelS
             "adapter": HubSource(adapter, _ADAPTER, note=note),
         },
         pipeline_kwargs=dict(feature_extractor=None, image_encoder=None),
+        max_frames=max_frames,
         references=(
             _DIFFUSERS_DOCS,
             "TianxingWu/FreeInit examples/AnimateDiff (16x512x512, 25 DDIM steps, CFG 7.5)",
@@ -228,6 +280,7 @@ MODELS: dict[str, ModelSpec] = {
         decode_chunk=16,
         description="AnimateDiffPipeline (UNetMotionModel) with seeded random weights, offline.",
         scheduler=dict(TINY_SCHEDULER),
+        max_frames=tiny.MOTION_MAX_FRAMES,
     ),
     "tiny_modelscope": ModelSpec(
         name="tiny_modelscope",
@@ -251,12 +304,15 @@ MODELS: dict[str, ModelSpec] = {
         scheduler=dict(TINY_SCHEDULER),
         references=("freqlab/testbed/weights/testbed.json (training settings)",),
         weights_digest=_testbed_digest,
+        max_frames=tiny.MOTION_MAX_FRAMES,  # the testbed's UNetMotionModel has tiny's config
     ),
     "animatediff": _animatediff(
         "animatediff",
         "guoyww/animatediff-motion-adapter-v1-5-2",
         "AnimateDiff v2 motion adapter (mm_sd_v15_v2) on Stable Diffusion 1.5.",
         "AnimateDiff v2 motion module, diffusers docs default",
+        # mm_sd_v15_v2: temporal_position_encoding_max_len 32 (AnimateDiff configs/inference v2).
+        max_frames=32,
     ),
     # FreeInit's AnimateDiff results use AnimateDiff v1 with mm_sd_v14
     # (examples/AnimateDiff/configs/prompts/freeinit_examples/*_v1.yaml); its diffusers-format
@@ -267,6 +323,8 @@ MODELS: dict[str, ModelSpec] = {
         "guoyww/animatediff-motion-adapter-v1-4",
         "AnimateDiff v1 motion module mm_sd_v14 (as in the FreeInit paper) on Stable Diffusion 1.5.",
         "AnimateDiff v1 motion module mm_sd_v14, diffusers format",
+        # mm_sd_v14: temporal_position_encoding_max_len 24 (AnimateDiff configs/inference v1).
+        max_frames=24,
     ),
     "modelscope": ModelSpec(
         name="modelscope",
@@ -370,6 +428,7 @@ MODELS: dict[str, ModelSpec] = {
             ),
         },
         pipeline_kwargs=dict(feature_extractor=None, image_encoder=None),
+        max_frames=32,  # mm_sdxl_v10_beta: motion_max_seq_length 32 (diffusers MotionAdapter)
         references=(
             "guoyww/animatediff-motion-adapter-sdxl-beta model card (1024x1024, 16 frames, 20 steps, CFG 8)",
             "FreeU README SDXL row (1.3, 1.4, 0.9, 0.2)",
@@ -392,6 +451,8 @@ MODELS: dict[str, ModelSpec] = {
             )
         },
         accelerator_dtype=torch.bfloat16,
+        size_multiple=16,  # WanPipeline.check_inputs: VAE factor 8 x patch 2
+        temporal_factor=4,  # WanPipeline rounds num_frames to 4k + 1 (AutoencoderKLWan packs 4)
         references=(
             "diffusers Wan docs / WanPipeline defaults (480x832, 81 frames, 50 steps, CFG 5)",
         ),
@@ -414,7 +475,7 @@ def load_model(
     *,
     path: str | os.PathLike | None = None,
     revision: str | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     dtype: torch.dtype | str | None = None,
     seed: int = 0,
     variant: str | None = None,
@@ -434,7 +495,8 @@ def load_model(
             model's primary source: the pipeline (modelscope, zeroscope, wan), the base model
             (animatediff*) or the UNet (videocrafter2).
         revision: branch, tag or commit of the primary source on the hub.
-        device: where to put the pipeline; ``"auto"``: CUDA when available, else CPU.
+        device: where to put the pipeline; ``"auto"`` (default, as the runner's ``device=auto``):
+            CUDA when available, else CPU.
         dtype: weight dtype (``torch.float16``, ``"bf16"``, ...). Default: the model's half
             precision (fp16; bf16 for Wan) on CUDA, float32 on CPU; tiny models: float32.
         seed: seed of the random weights (tiny models).
@@ -480,6 +542,61 @@ def load_model(
     return apply_memory_options(
         pipe, target, vae_slicing=vae_slicing, vae_tiling=vae_tiling, cpu_offload=cpu_offload
     )
+
+
+def locate_weights(
+    name: str,
+    *,
+    path: str | os.PathLike | None = None,
+    revision: str | None = None,
+    variant: str | None = None,
+    local_files_only: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    **sources: str | os.PathLike | None,
+) -> dict[str, ResolvedSource]:
+    """Find (or, online, download) every source of a real model without loading anything.
+
+    Takes :func:`load_model`'s source arguments. Returns role -> resolved local files (empty for
+    models built in code). Raises the same :class:`WeightsNotFoundError` as :func:`load_model`,
+    so a job can fail before it loads or samples anything.
+    """
+    spec = get_model_spec(name)
+    if not spec.pretrained:
+        return {}
+    overrides = _source_overrides(spec, path, sources)
+    return _resolve_sources(spec, overrides, revision, variant, local_files_only, cache_dir)
+
+
+def weights_fingerprint(
+    name: str,
+    *,
+    path: str | os.PathLike | None = None,
+    revision: str | None = None,
+    variant: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    **sources: str | os.PathLike | None,
+) -> str | None:
+    """What identifies the weights ``load_model(name, ...)`` would read, offline (no network,
+    nothing loaded): per source, the resolved hub commit or a digest of the local copy's file
+    names, sizes and modification times (:func:`~freqlab.models.weights.source_fingerprint`);
+    shipped weights: their digest. None when a source is not on this machine, or for models
+    with seeded random weights (their seed identifies them)."""
+    spec = get_model_spec(name)
+    if not spec.pretrained:
+        return spec.weights_digest() if spec.weights_digest is not None else None
+    try:
+        resolved = locate_weights(
+            name,
+            path=path,
+            revision=revision,
+            variant=variant,
+            local_files_only=True,
+            cache_dir=cache_dir,
+            **sources,
+        )
+    except WeightsNotFoundError:
+        return None
+    return ",".join(f"{role}={source_fingerprint(resolved[role])}" for role in spec.sources)
 
 
 def _source_overrides(

@@ -39,6 +39,9 @@ from freqlab.models.videocrafter2 import (
     VideoCrafterPipeline,
 )
 
+# Frames the motion modules' positional encoding covers (more fail in the UNet).
+MOTION_MAX_FRAMES = 32
+
 TEXT_CONFIG = dict(
     vocab_size=514,
     hidden_size=32,
@@ -91,7 +94,7 @@ MOTION_ADAPTER_CONFIG = dict(
     motion_layers_per_block=1,
     motion_norm_num_groups=8,
     motion_num_attention_heads=4,
-    motion_max_seq_length=32,
+    motion_max_seq_length=MOTION_MAX_FRAMES,
     use_motion_mid_block=True,
 )
 UNET3D_CONFIG = dict(

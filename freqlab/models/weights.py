@@ -17,6 +17,7 @@ exact ``hf download`` command and how to point the config at a local copy.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -34,6 +35,7 @@ __all__ = [
     "missing_files",
     "parse_source",
     "resolve_source",
+    "source_fingerprint",
     "weights_not_found",
 ]
 
@@ -114,6 +116,7 @@ class ResolvedSource:
     path: Path
     origin: str
     subfolders: dict[str, str | None] = field(default_factory=dict)
+    commit: str | None = None  # the hub snapshot's commit (None for local copies)
 
     def subfolder(self, component: Component) -> str | None:
         return self.subfolders.get(component.name, component.subfolder)
@@ -351,7 +354,7 @@ def resolve_hub(
     folder, err = _cached_snapshot(source.repo_id, revision, cache_dir, patterns)
     missing = missing_files(folder, source.components, variant) if folder is not None else []
     if folder is not None and not missing:
-        return ResolvedSource(folder, f"hub {where} (cache {folder})")
+        return ResolvedSource(folder, f"hub {where} (cache {folder})", commit=folder.name)
     if offline:
         detail = (
             f"incomplete in the Hugging Face cache at {cache_dir} (no {'; '.join(missing)})"
@@ -376,7 +379,7 @@ def resolve_hub(
     if folder is None or missing:
         detail = f"downloaded, but the repository has no {'; '.join(missing)} ({_short(err)})"
         return MissingSource(role, source.repo_id, revision, detail, patterns, err, source.note)
-    return ResolvedSource(folder, f"hub {where} (downloaded to {folder})")
+    return ResolvedSource(folder, f"hub {where} (downloaded to {folder})", commit=folder.name)
 
 
 def resolve_source(
@@ -400,6 +403,37 @@ def resolve_source(
         )
         revision = at_revision or revision
     return resolve_hub(role, source, revision or source.revision, variant, cache_dir, offline)
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+
+def _listing(path: Path) -> list[tuple[str, int, int]]:
+    """``(relative name, size, mtime_ns)`` of the files of a local copy: ``path`` itself, or
+    the files in a directory and its subfolders (diffusers keeps each component one level down;
+    deeper levels are not weights). Hidden files are left out (editor and download leftovers)."""
+    if path.is_file():
+        stat = path.stat()
+        return [(path.name, stat.st_size, stat.st_mtime_ns)]
+    out = []
+    for file in sorted([*path.glob("*"), *path.glob("*/*")]):
+        rel = file.relative_to(path)
+        if any(part.startswith(".") for part in rel.parts) or not file.is_file():
+            continue
+        stat = file.stat()
+        out.append((rel.as_posix(), stat.st_size, stat.st_mtime_ns))
+    return out
+
+
+def source_fingerprint(source: ResolvedSource) -> str:
+    """What identifies a resolved source's weights, without reading them: the snapshot's commit
+    for a hub repository (``main`` moving to a new commit changes it), else 16 hex digits of a
+    digest of the local copy's file names, sizes and modification times (replacing a file
+    changes it)."""
+    if source.commit is not None:
+        return source.commit
+    digest = hashlib.sha256(repr(_listing(source.path)).encode()).hexdigest()[:16]
+    return f"local:{digest}"
 
 
 # --------------------------------------------------------------------------- the error
