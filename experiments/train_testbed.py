@@ -20,28 +20,33 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.settings import ConfigError
-from freqlab.testbed.train import TrainConfig, train_testbed
+from freqlab.testbed.train import TrainConfig, TrainConfigV2, train_testbed
 
 log = logging.getLogger(__name__)
 
 
 def train_config(cfg: DictConfig) -> TrainConfig:
-    """The ``train`` group as a :class:`TrainConfig`; unknown keys raise a ConfigError."""
+    """The ``train`` group as a :class:`TrainConfig`, or a :class:`TrainConfigV2` when it sets
+    v2's keys (``train=testbed_v2``); unknown keys raise a ConfigError."""
     values = OmegaConf.to_container(cfg.train, resolve=True)
     values.pop("out_dir", None)
-    known = {f.name: f.type for f in fields(TrainConfig)}
+    v1 = {f.name for f in fields(TrainConfig)}
+    kind = TrainConfig if set(values) <= v1 else TrainConfigV2
+    known = {f.name: f.type for f in fields(kind)}
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(f"train.{unknown[0]} is not a training setting; known: {sorted(known)}")
     for key, value in values.items():
-        default = getattr(TrainConfig(), key)
+        default = getattr(kind(), key)
         if isinstance(value, bool) or not isinstance(value, type(default) | int):
             raise ConfigError(f"train.{key} must be a {type(default).__name__}, got {value!r}")
         if value < 0 or (key in ("steps", "batch_size", "num_clips", "log_every") and value < 1):
             raise ConfigError(f"train.{key} is out of range: {value!r}")
         if key == "min_lr_ratio" and value > 1:
             raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {value!r}")
-    return TrainConfig(**values)
+        if key == "ema_decay" and value >= 1:
+            raise ConfigError(f"train.ema_decay must be in [0, 1), got {value!r}")
+    return kind(**values)
 
 
 def _wandb_logger(cfg: DictConfig, out_dir: Path) -> tuple[Any, Callable | None]:

@@ -55,6 +55,23 @@ class TrainConfig:
     log_every: int = 10
 
 
+@dataclass
+class TrainConfigV2(TrainConfig):
+    """The recipe of the testbed's second version (``conf/train/testbed_v2.yaml``): the fields
+    of :class:`TrainConfig` plus two that v1 lacks (their zero defaults mean v1's behaviour).
+
+    * ``snr_gamma``: Min-SNR-gamma loss weights (Hang et al., 2023): each sample's
+      epsilon-MSE is weighted by ``min(SNR(t), gamma) / SNR(t)``, so the many easy low-noise
+      steps stop dominating the gradient and the high-noise steps, where a sample's layout,
+      colours and motion are decided, get a larger share (0: uniform weights, as v1).
+    * ``ema_decay``: an exponential moving average of the UNet and text encoder weights is kept
+      and exported instead of the last weights (0: none, as v1).
+    """
+
+    snr_gamma: float = 0.0
+    ema_decay: float = 0.0
+
+
 def _generator(seed: int, step: int, stage: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + stage * 100_003 + step)
 
@@ -145,12 +162,21 @@ def diffusion_loss(
     ids: torch.Tensor,
     noise: torch.Tensor,
     timesteps: torch.Tensor,
+    snr_gamma: float = 0.0,
 ) -> torch.Tensor:
-    """Epsilon-prediction MSE. latents, noise: (B, 4, T, h, w); ids (B, L); timesteps (B,)."""
+    """Epsilon-prediction MSE. latents, noise: (B, 4, T, h, w); ids (B, L); timesteps (B,).
+
+    ``snr_gamma`` > 0: each sample's MSE weighted by ``min(SNR, gamma) / SNR`` (Min-SNR)."""
     noisy = scheduler.add_noise(latents, noise, timesteps)
     states = encode_text(text_encoder, ids, latents.shape[2])
     pred = unet(noisy, timesteps, encoder_hidden_states=states).sample
-    return F.mse_loss(pred, noise)
+    if snr_gamma <= 0:
+        return F.mse_loss(pred, noise)
+    alpha_bar = scheduler.alphas_cumprod.to(latents.device)[timesteps]
+    snr = alpha_bar / (1 - alpha_bar)
+    weight = snr.clamp(max=snr_gamma) / snr
+    per_sample = (pred - noise).pow(2).flatten(1).mean(1)
+    return (weight * per_sample).mean()
 
 
 def sample_batch(
@@ -242,6 +268,9 @@ def train_testbed(
     ids = tokenize(tokenizer, data["captions"])
     empty_ids = tokenize(tokenizer, [""])[0]
     log.info("latents %s, scaling factor %.4f", tuple(data["latents"].shape), data["scale"])
+    (out / "latents.json").write_text(json.dumps({"vae_scaling_factor": data["scale"]}) + "\n")
+    snr_gamma = getattr(cfg, "snr_gamma", 0.0)
+    ema = _Ema(unet, text_encoder, getattr(cfg, "ema_decay", 0.0))
 
     params = list(unet.parameters()) + list(text_encoder.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -255,6 +284,7 @@ def train_testbed(
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["lr_scheduler"])
         start = state["step"]
+        ema.load_state_dict(state.get("ema"))
         log.info("resumed from %s (step %d)", ckpt, start)
         _truncate_loss_csv(out / "loss.csv", start)
 
@@ -270,12 +300,15 @@ def train_testbed(
         latents, batch_ids, noise, timesteps = sample_batch(
             data["latents"], ids, empty_ids, cfg, step
         )
-        loss = diffusion_loss(unet, text_encoder, scheduler, latents, batch_ids, noise, timesteps)
+        loss = diffusion_loss(
+            unet, text_encoder, scheduler, latents, batch_ids, noise, timesteps, snr_gamma
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
+        ema.update()
         losses.append(loss.item())
         writer.writerow([step + 1, f"{loss.item():.6f}", f"{sched.get_last_lr()[0]:.3g}"])
         if (step + 1) % cfg.log_every == 0:
@@ -285,8 +318,9 @@ def train_testbed(
                 log_fn({"unet/loss": mean, "unet/lr": sched.get_last_lr()[0]}, step + 1)
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             loss_file.flush()
-            _save_checkpoint(out, step + 1, unet, text_encoder, opt, sched)
+            _save_checkpoint(out, step + 1, unet, text_encoder, opt, sched, ema.state_dict())
     loss_file.close()
+    ema.copy_to_models()  # export the averaged weights (a no-op without EMA)
     unet.eval()
     text_encoder.eval()
     summary = dict(
@@ -299,6 +333,44 @@ def train_testbed(
     )
     export_weights(components, data["scale"], summary, out / "weights")
     return summary
+
+
+class _Ema:
+    """Exponential moving average of the UNet's and text encoder's parameters and buffers
+    (``decay`` 0: disabled, every method a no-op)."""
+
+    def __init__(self, unet: torch.nn.Module, text_encoder: torch.nn.Module, decay: float) -> None:
+        self.models = {"unet": unet, "text_encoder": text_encoder}
+        self.decay = decay
+        self.shadow = (
+            {
+                n: {k: v.detach().clone() for k, v in m.state_dict().items()}
+                for n, m in self.models.items()
+            }
+            if decay > 0
+            else {}
+        )
+
+    @torch.no_grad()
+    def update(self) -> None:
+        for name, model in self.models.items() if self.decay > 0 else ():
+            for key, value in model.state_dict().items():
+                shadow = self.shadow[name][key]
+                if value.is_floating_point():
+                    shadow.lerp_(value, 1 - self.decay)
+                else:
+                    shadow.copy_(value)
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return self.shadow or None
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if self.decay > 0 and state is not None:
+            self.shadow = state
+
+    def copy_to_models(self) -> None:
+        for name, model in self.models.items() if self.decay > 0 else ():
+            model.load_state_dict(self.shadow[name])
 
 
 def _truncate_loss_csv(loss_csv: Path, step: int) -> None:
@@ -323,6 +395,7 @@ def _save_checkpoint(
     text_encoder: torch.nn.Module,
     opt: torch.optim.Optimizer,
     sched: Any,
+    ema: dict[str, Any] | None = None,
 ) -> None:
     state = dict(
         step=step,
@@ -331,6 +404,8 @@ def _save_checkpoint(
         optimizer=opt.state_dict(),
         lr_scheduler=sched.state_dict(),
     )
+    if ema is not None:
+        state["ema"] = ema
     tmp = out / f"step_{step:07d}.pt.tmp"
     torch.save(state, tmp)
     tmp.rename(out / f"step_{step:07d}.pt")

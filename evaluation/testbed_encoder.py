@@ -1,0 +1,62 @@
+"""The testbed judge's per-frame features as an image encoder (``"testbed_judge"``).
+
+``dino_consistency(videos, encoder=testbed_judge_encoder())`` (and the other consistency metrics)
+then compare frames by what the judge sees in them: the 64-d penultimate features that its shape,
+colour and background heads read (:meth:`freqlab.testbed.judge.JudgeNet.frame_features`). A
+frame that loses its object, or whose object changes shape or colour, moves away from the first
+frame; a blank video is still perfectly consistent (nothing changes), so read this metric beside
+``testbed_accuracy``, which scores a blank video as wrong. The features are per frame, as the
+consistency metrics need: the judge's direction head (which needs several frames) is not part of
+them, so motion along the caption's direction is neither rewarded nor penalised beyond the
+object's position leaking into the pooled features.
+
+Only testbed frames are meaningful: preprocessing (the metric's resize to 224, with mean 0 and
+std 1 so the frames stay in [0, 1]) is undone by an area resize back to 32 x 32.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evaluation.encoders import FrameEncoder
+
+__all__ = ["TESTBED_JUDGE", "JudgeFrameFeatures", "testbed_judge_encoder"]
+
+TESTBED_JUDGE = "testbed_judge"
+_CACHE: dict[str, FrameEncoder] = {}
+
+
+class JudgeFrameFeatures(nn.Module):
+    """Frames ``(N, 3, h, w)`` in [0, 1] (any size; resized to 32 x 32) -> ``(N, 64)``."""
+
+    def __init__(self, judge: nn.Module) -> None:
+        super().__init__()
+        self.judge = judge
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        from freqlab.testbed.data import SIZE
+
+        if frames.shape[-2:] != (SIZE, SIZE):
+            frames = F.interpolate(frames, size=(SIZE, SIZE), mode="area")
+        return self.judge.frame_features(frames.clamp(0, 1))
+
+
+def testbed_judge_encoder(device: str | torch.device = "cpu") -> FrameEncoder:
+    """The shipped judge's frame features as a :class:`FrameEncoder` named ``"testbed_judge"``
+    (built once per device; weights recorded as the judge's digest)."""
+    from freqlab.testbed.judge import judge_digest, load_judge
+
+    key = str(torch.device(device))
+    if key not in _CACHE:
+        module = JudgeFrameFeatures(load_judge(device)).eval().requires_grad_(False)
+        _CACHE[key] = FrameEncoder(
+            name=TESTBED_JUDGE,
+            module=module,
+            model="freqlab.testbed.judge:JudgeNet.frame_features",
+            weights=f"package:freqlab.testbed.weights/judge.safetensors@{judge_digest()}",
+            mean=(0.0, 0.0, 0.0),
+            std=(1.0, 1.0, 1.0),
+        )
+    return _CACHE[key]
