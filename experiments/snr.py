@@ -359,9 +359,13 @@ def run_snr(cfg: DictConfig) -> dict[str, Any]:
 
     for name, frame in tables.items():
         _write_parquet(out_dir / fsnr.RESULT_FILES[name], frame)
-    _write_figure(out_dir / fsnr.RESULT_FILES["heatmap"], fsnr.plot_snr_heatmap(tables["snr"]))
+    floor = fsnr.snr_floor_db(tables["snr"], tables["first_step"])  # -inf alike in both
     _write_figure(
-        out_dir / fsnr.RESULT_FILES["first_step_plot"], fsnr.plot_first_step(tables["first_step"])
+        out_dir / fsnr.RESULT_FILES["heatmap"], fsnr.plot_snr_heatmap(tables["snr"], floor)
+    )
+    _write_figure(
+        out_dir / fsnr.RESULT_FILES["first_step_plot"],
+        fsnr.plot_first_step(tables["first_step"], floor),
     )
     if "correlation" in tables:
         _write_figure(
