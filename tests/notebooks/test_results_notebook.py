@@ -36,6 +36,7 @@ def _job(job: Path, cache: Path, method: str, gain: float) -> None:
                 | dict(dtype="auto", iteration=k, steps=10)
                 | {DINO: base + gain * k + rng.normal(0, 0.5) * (k > 0)}
                 | dict(motion=0.2 - 0.02 * k, video_path=str(gif.parent / f"iter{k}.mp4"))
+                | dict(comparison_path=str(gif))
             )
     job.mkdir(parents=True)
     pd.DataFrame(rows).to_parquet(job / "results.parquet", index=False)
