@@ -16,13 +16,16 @@ std 1 so the frames stay in [0, 1]) is undone by an area resize back to 32 x 32.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from evaluation.encoders import FrameEncoder
+from evaluation.weights import WeightsSource
 
-__all__ = ["TESTBED_JUDGE", "JudgeFrameFeatures", "testbed_judge_encoder"]
+__all__ = ["TESTBED_JUDGE", "JudgeFrameFeatures", "judge_weights_source", "testbed_judge_encoder"]
 
 TESTBED_JUDGE = "testbed_judge"
 _CACHE: dict[str, FrameEncoder] = {}
@@ -43,11 +46,29 @@ class JudgeFrameFeatures(nn.Module):
         return self.judge.frame_features(frames.clamp(0, 1))
 
 
-def testbed_judge_encoder(device: str | torch.device = "cpu") -> FrameEncoder:
+def judge_weights_source(weights: object = None) -> WeightsSource:
+    """The shipped judge's weights file (``weights`` must be None: the judge ships with
+    freqlab and has no other source)."""
+    from importlib import resources
+
+    from freqlab.testbed.judge import WEIGHTS_PACKAGE
+
+    if weights is not None:
+        raise ValueError(
+            f"weights must be None for encoder={TESTBED_JUDGE!r} (its weights ship with "
+            f"freqlab), got {weights!r}"
+        )
+    return WeightsSource("file", Path(str(resources.files(WEIGHTS_PACKAGE) / "judge.safetensors")))
+
+
+def testbed_judge_encoder(
+    device: str | torch.device = "cpu", weights: object = None
+) -> FrameEncoder:
     """The shipped judge's frame features as a :class:`FrameEncoder` named ``"testbed_judge"``
-    (built once per device; weights recorded as the judge's digest)."""
+    (built once per device; weights recorded as the judge's digest). ``weights``: None only."""
     from freqlab.testbed.judge import judge_digest, load_judge
 
+    judge_weights_source(weights)
     key = str(torch.device(device))
     if key not in _CACHE:
         module = JudgeFrameFeatures(load_judge(device)).eval().requires_grad_(False)
