@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,6 +38,7 @@ from evaluation.preprocessing import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENE
 from evaluation.video import frames_to_float
 from evaluation.weights import (
     WeightsSource,
+    check_checkpoint,
     is_torchscript_archive,
     load_state_dict,
     resolve_weights,
@@ -340,12 +340,16 @@ def _spec(name: str) -> EncoderSpec:
     return ENCODERS[name]
 
 
-def resolve_encoder_weights(name: str, weights: str | os.PathLike | None = None) -> WeightsSource:
+def resolve_encoder_weights(
+    name: str, weights: str | os.PathLike | None = None, argument: str = "weights"
+) -> WeightsSource:
     """Where the weights of the registered encoder ``name`` are, without loading them.
 
     Args:
         name: a key of :data:`ENCODERS`.
         weights: ``None`` (hub cache), ``"random"``, or a local checkpoint file / directory.
+        argument: what the message calls ``weights`` (e.g. the config key
+            ``metrics.weights.dino_vits16``).
 
     Raises:
         WeightsNotFoundError: nothing found; the message says how to provide the weights.
@@ -357,7 +361,7 @@ def resolve_encoder_weights(name: str, weights: str | os.PathLike | None = None)
         hub_id=spec.hub_id,
         hub_filenames=spec.hub_filenames,
         original=spec.original,
-        argument="weights",
+        argument=argument,
         alternative=(
             f'run without weights: encoder="{PIXEL}" (the same formula on downsampled pixels, '
             f"a weaker measure, reported as a different metric)"
@@ -394,17 +398,12 @@ def _build_open_clip(spec: EncoderSpec, source: WeightsSource) -> tuple[nn.Modul
         )
     else:
         # open_clip reads .safetensors with safetensors and anything else with
-        # torch.load(weights_only=True), then converts the keys and loads strictly.
-        try:
-            model = open_clip.create_model(
-                spec.model_id, pretrained=str(source.path), weights_only=True, **spec.model_kwargs
-            )
-        except pickle.UnpicklingError as err:
-            raise ValueError(
-                f"{source.path} cannot be read as plain tensors (torch.load(weights_only=True)): "
-                f"{str(err).splitlines()[0]}. Pickled objects are refused; convert it to "
-                f"safetensors where you trust it"
-            ) from None
+        # torch.load(weights_only=True), then converts the keys and loads strictly. Checked first,
+        # so that a corrupt file gets our message, not torch's advice to load unsafely.
+        check_checkpoint(source.path)
+        model = open_clip.create_model(
+            spec.model_id, pretrained=str(source.path), weights_only=True, **spec.model_kwargs
+        )
     return model, open_clip.get_tokenizer(spec.model_id)
 
 

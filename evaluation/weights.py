@@ -14,7 +14,10 @@
 Nothing is downloaded, whatever ``HF_HUB_OFFLINE`` says: fetching weights is an explicit step.
 
 :func:`load_state_dict` reads ``.safetensors`` with safetensors and everything else with
-``torch.load(weights_only=True)``: checkpoints that need arbitrary pickled objects are refused.
+``torch.load(weights_only=True)``: checkpoints that need arbitrary pickled objects are refused, and
+a file that is no checkpoint at all (random bytes, text, a truncated download) is called that. No
+message ever suggests ``weights_only=False``. :func:`check_checkpoint` does the same checks without
+reading the tensors, for start-up validation.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from pathlib import Path
 import torch
 
 __all__ = [
+    "InvalidCheckpointError",
     "WeightsNotFoundError",
     "WeightsSource",
+    "check_checkpoint",
     "find_in_hub_cache",
     "hub_cache_dir",
     "is_torchscript_archive",
@@ -49,6 +54,10 @@ class WeightsNotFoundError(FileNotFoundError):
     The message names the model, every place that was searched, the ``hf download`` command that
     fetches the weights and the argument that points the metric at a local file.
     """
+
+
+class InvalidCheckpointError(ValueError):
+    """A weights file is not a checkpoint that can be read as plain tensors."""
 
 
 @dataclass(frozen=True)
@@ -190,11 +199,17 @@ def resolve_weights(
         )
         step += 1
     source = f" or the original {original}" if original else ""
-    lines.append(
-        f"  {step}. pass a local checkpoint{source} as the metric's `{argument}` argument "
-        f"(config key `{argument}`): {argument}='/path/to/checkpoint' (.safetensors, or a "
-        f"tensors-only .pth/.bin), or a directory holding one"
-    )
+    kinds = "(.safetensors, or a tensors-only .pth/.bin), or a directory holding one"
+    if "." in argument:  # a config key (metrics.weights.<encoder>)
+        lines.append(
+            f"  {step}. point config key `{argument}` at a local checkpoint{source}: "
+            f"{argument}=/path/to/checkpoint {kinds}"
+        )
+    else:
+        lines.append(
+            f"  {step}. pass a local checkpoint{source} as the metric's `{argument}` argument "
+            f"(config key `{argument}`): {argument}='/path/to/checkpoint' {kinds}"
+        )
     step += 1
     if alternative:
         lines.append(f"  {step}. {alternative}")
@@ -207,6 +222,68 @@ def _refused(path: Path, why: str) -> str:
         f"{why}. Pickled objects and TorchScript archives are refused; convert the checkpoint "
         f"where you trust it, e.g. safetensors.torch.save_file(state_dict, 'model.safetensors')"
     )
+
+
+def _not_a_checkpoint(path: Path, why: str) -> InvalidCheckpointError:
+    return InvalidCheckpointError(
+        f"{path} is not a valid checkpoint ({why}): expected a .safetensors file or a "
+        f"torch.save archive of tensors; the file may be truncated or corrupt, download it again"
+    )
+
+
+# A pickle starts with PROTO (0x80); torch.save's legacy (pre-1.6) format is a pickle stream.
+_PICKLE_PROTO = b"\x80"
+
+
+def _unpickling_problem(path: Path, err: Exception) -> ValueError:
+    """torch.load's error as ours: a pickle that needs objects is refused, anything else is not
+    a checkpoint. torch's own text advises weights_only=False, which is never repeated."""
+    text = str(err)
+    if isinstance(err, pickle.UnpicklingError) and "Unsupported global" in text:
+        start = text.index("Unsupported global")
+        detail = text[start:].splitlines()[0].split(". Please use")[0]
+        return ValueError(_refused(path, detail))
+    if isinstance(err, pickle.UnpicklingError):
+        return _not_a_checkpoint(path, "its pickle stream is invalid")
+    return _not_a_checkpoint(path, f"{type(err).__name__} while reading it")
+
+
+def _torch_load(path: Path, mmap: bool = False) -> object:
+    """``torch.load(weights_only=True)`` with our errors (see :func:`_unpickling_problem`)."""
+    if is_torchscript_archive(path):
+        raise ValueError(_refused(path, "it is a TorchScript archive"))
+    zipped = zipfile.is_zipfile(path)
+    if not zipped:
+        with open(path, "rb") as f:
+            head = f.read(1)
+        if head != _PICKLE_PROTO:
+            what = "it is empty" if not head else "neither a zip archive nor a pickle"
+            raise _not_a_checkpoint(path, what)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipped)
+    except (pickle.UnpicklingError, EOFError, KeyError, RuntimeError, ValueError) as err:
+        raise _unpickling_problem(path, err) from None
+
+
+def check_checkpoint(path: str | os.PathLike) -> None:
+    """Whether ``path`` reads as a checkpoint of tensors, cheaply: a safetensors header, or a
+    ``torch.load(weights_only=True)`` that memory-maps zip archives instead of reading them.
+
+    Raises:
+        InvalidCheckpointError: the file is not a checkpoint (random bytes, text, truncated).
+        ValueError: it is one, but needs pickled objects or is a TorchScript archive.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                f.keys()
+        except Exception as err:  # SafetensorError (bad header), OSError
+            raise _not_a_checkpoint(path, f"safetensors: {str(err).splitlines()[0]}") from None
+        return
+    _torch_load(path, mmap=True)
 
 
 def _unwrap(obj: object) -> object:
@@ -239,6 +316,7 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         name -> tensor, on the CPU.
 
     Raises:
+        InvalidCheckpointError: the file is not a checkpoint (random bytes, text, truncated).
         ValueError: the file is a TorchScript archive or a pickle that needs more than tensors,
             or holds no tensors.
     """
@@ -246,14 +324,12 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path), device="cpu")
-    else:
-        if is_torchscript_archive(path):
-            raise ValueError(_refused(path, "it is a TorchScript archive"))
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            raise ValueError(_refused(path, str(err).splitlines()[0])) from None
+            state = load_file(str(path), device="cpu")
+        except Exception as err:  # SafetensorError: bad header, truncated data
+            raise _not_a_checkpoint(path, f"safetensors: {str(err).splitlines()[0]}") from None
+    else:
+        state = _torch_load(path)
     state = _unwrap(state)
     if not isinstance(state, dict) or not state:
         raise ValueError(f"{path} holds no state dict (got {type(state).__name__})")

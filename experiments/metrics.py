@@ -14,6 +14,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import evaluation
+from evaluation.encoders import ENCODERS, PIXEL, resolve_encoder_weights
+from evaluation.weights import WeightsNotFoundError, check_checkpoint
 from experiments.settings import ConfigError
 
 
@@ -62,16 +64,73 @@ class MetricSuite:
     @classmethod
     def from_config(cls, cfg: DictConfig, device: str | None = None) -> MetricSuite:
         """From the ``metrics`` group: ``names``, ``encoder`` (``pixel`` or null for each
-        metric's own), ``weights`` (encoder name -> local checkpoint) and ``batch_size``."""
+        metric's own), ``weights`` (encoder name -> local checkpoint) and ``batch_size``.
+
+        Weights for an encoder that no selected metric uses are refused (``metrics=pixel
+        +metrics.weights.dino_vits16=...`` would otherwise be ignored silently)."""
         names = OmegaConf.select(cfg, "names") or []
         weights = OmegaConf.to_container(cfg.weights) if cfg.get("weights") else {}
-        return cls(
-            list(names),
-            cfg.get("encoder"),
-            weights,
-            int(cfg.get("batch_size", 64)),
-            device,
-        )
+        encoder = cfg.get("encoder")
+        if encoder is not None and encoder != PIXEL and encoder not in ENCODERS:
+            known = ", ".join([PIXEL, *ENCODERS])
+            raise ConfigError(f"metrics.encoder must be null or one of {known}, got {encoder!r}")
+        suite = cls(list(names), encoder, weights, cfg.get("batch_size", 64), device)
+        suite._check_weight_keys()
+        return suite
+
+    def encoders(self) -> list[str]:
+        """The registered encoders the selected metrics use (``pixel`` is not one)."""
+        used = [self._encoder_of(n) for n in self.names]
+        return list(dict.fromkeys(e for e in used if e is not None and e != PIXEL))
+
+    def _check_weight_keys(self) -> None:
+        """``metrics.weights`` names registered encoders that a selected metric uses."""
+        unknown = [k for k in self.weights if k not in ENCODERS]
+        if unknown:
+            raise ConfigError(
+                f"metrics.weights.{unknown[0]}: unknown encoder {unknown[0]!r}; "
+                f"known: {', '.join(ENCODERS)}"
+            )
+        used = self.encoders()
+        unused = [k for k, v in self.weights.items() if v is not None and k not in used]
+        if unused:
+            keys = ", ".join(f"metrics.weights.{k}" for k in unused)
+            uses = ", ".join(used) if used else "no encoder with weights"
+            raise ConfigError(
+                f"{keys}: no selected metric uses encoder {', '.join(unused)} "
+                f"(metrics.names=[{', '.join(self.names)}], metrics.encoder={self.encoder}: "
+                f"{uses}); "
+                "remove the key, or select a metric that uses it"
+            )
+
+    def check_weights(self) -> dict[str, str]:
+        """Find and validate every used encoder's checkpoint without building a model (start-up
+        check, before any sampling). Returns encoder -> where its weights are.
+
+        Raises:
+            WeightsNotFoundError: missing weights; the message names ``metrics.weights.<name>``.
+            ConfigError: the file is not a valid checkpoint (or needs pickled objects); the
+                message names the key that points at it.
+        """
+        found, missing = {}, []
+        for name in self.encoders():
+            key = f"metrics.weights.{name}"
+            try:
+                source = resolve_encoder_weights(name, self.weights.get(name), argument=key)
+            except WeightsNotFoundError as err:  # report every missing encoder at once
+                missing.append(str(err))
+                continue
+            if source.path is not None:
+                try:
+                    check_checkpoint(source.path)
+                except ValueError as err:
+                    given = self.weights.get(name)
+                    where = f"{key}={given}" if given is not None else f"{key} (unset: {source})"
+                    raise ConfigError(f"{where}: {err}") from None
+            found[name] = str(source)
+        if missing:
+            raise WeightsNotFoundError("\n\n".join(missing))
+        return found
 
     def _encoder_of(self, name: str) -> str | None:
         default = METRICS[name].default_encoder
