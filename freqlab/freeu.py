@@ -126,9 +126,11 @@ def _concat_points(unet: torch.nn.Module) -> list[FreeUTarget]:
 
 def _check_factor(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+        raise ValueError(f"{name} must be a finite real number >= 0, got {value!r}")
+    if not math.isfinite(float(value)) or value < 0:
+        # The factors scale features (b) and their lowest frequencies (s); a negative one would
+        # flip their sign, which no FreeU variant means.
+        raise ValueError(f"{name} must be a finite real number >= 0, got {value!r}")
     return float(value)
 
 
@@ -209,8 +211,11 @@ class FreeU:
         b1, b2: backbone factors of stages 1 and 2 (amplify the first ``C_h // 2`` channels of ``h``).
         s1, s2: skip factors of stages 1 and 2 (scale the lowest frequencies of ``hs``; see
             :func:`freqlab.spectral.freeu_skip_filter` for the exact 2x2 block, threshold 1).
-            Any finite real number is accepted, ``0.0`` included (unlike diffusers, where a zero factor
-            disables FreeU).
+            Any finite number >= 0 is accepted, ``0.0`` included (unlike diffusers, where a zero
+            factor disables FreeU); negative factors are refused (they flip the features' sign).
+            The papers' range is ``1 <= b <= 1.6`` and ``0 <= s <= 1`` (recommended factors:
+            :mod:`freqlab.models.registry`); b < 1 (attenuation) and s > 1 are allowed for
+            ablations.
         variant: ``"v1"`` constant ``b`` (official demo code, diffusers) or ``"v2"``
             structure-related ``(b - 1)·m + 1`` with ``m`` the per-sample (per-frame for video)
             min-max normalised channel mean of ``h`` (official README, paper Eq. 2-4).

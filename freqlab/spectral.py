@@ -172,7 +172,8 @@ def lowpass_filter(
     """FreeInit's spatio-temporal low-pass mask, in fftshifted frequency layout.
 
     Args:
-        shape: ``(..., T, H, W)``, e.g. ``(1, C, T, h, w)`` as the reference builds it.
+        shape: ``(..., T, H, W)``, e.g. ``(1, C, T, h, w)`` as the reference builds it: a
+            ``torch.Size``, tuple or list of ints (``latents.shape``; a tensor is refused).
         method: ``gaussian`` ``exp(-d^2 / 2 d_s^2)``; ``butterworth`` ``1 / (1 + (d^2/d_s^2)^order)``;
             ``ideal`` ``d^2 <= 2 d_s`` (the reference's comparison, kept for parity);
             ``ideal_exact`` ``d^2 <= d_s^2`` (the intended ideal filter); ``box`` the official
@@ -187,9 +188,15 @@ def lowpass_filter(
         (an in-place edit is detected and the cache rebuilds the mask).
     """
     validate_filter_args(method, d_s, d_t, order)
+    if isinstance(shape, torch.Tensor):
+        # A tensor is ambiguous (its shape, or sizes stored in it?): ask for the sizes.
+        raise ValueError(
+            f"shape must be a torch.Size, tuple or list of ints (e.g. latents.shape), got a "
+            f"tensor of shape {tuple(shape.shape)}; pass its .shape"
+        )
     try:
         shape = tuple(int(s) for s in shape)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ValueError(f"shape must be a sequence of ints, got {shape!r}") from None
     if len(shape) < 3:
         raise ValueError(f"shape must have at least 3 dims (..., T, H, W), got {shape}")

@@ -199,7 +199,7 @@ def test_pipeline_parity_with_diffusers(pipe_name, request):
 @pytest.mark.parametrize("kind", UNET_KINDS)
 @pytest.mark.parametrize(
     "factors",
-    [FACTORS, dict(b1=1.2, b2=1.4, s1=0.6, s2=0.4), dict(b1=0.7, b2=2.0, s1=1.3, s2=-0.5)],
+    [FACTORS, dict(b1=1.2, b2=1.4, s1=0.6, s2=0.4), dict(b1=0.7, b2=2.0, s1=1.3, s2=1.5)],
 )
 def test_unet_parity_with_diffusers(kind, factors):
     unet, inputs = make_unet(kind)
@@ -505,3 +505,14 @@ def test_refuses_to_stack_on_active_freeu():
         FreeU(**FACTORS).apply(unet)
     unet.disable_freeu()
     assert hook_counts(unet) == 0
+
+
+@pytest.mark.parametrize("name", ["b1", "b2", "s1", "s2"])
+@pytest.mark.parametrize("value", [-1, -1e-3, float("nan"), float("inf"), True, "1.2"])
+def test_factors_must_be_finite_and_non_negative(name, value):
+    factors = dict(b1=1.2, b2=1.4, s1=0.9, s2=0.2)
+    with pytest.raises(ValueError, match=f"{name} must be a finite real number >= 0"):
+        FreeU(**{**factors, name: value})
+    # 0 and factors outside the papers' range (ablations) are accepted
+    assert FreeU(**{**factors, name: 0.0}).__getattribute__(name) == 0.0
+    assert FreeU(**{**factors, name: 2}).__getattribute__(name) == 2.0

@@ -838,3 +838,16 @@ def test_public_api():
         "frequency_band_index",
     ):
         assert callable(getattr(freqlab, name))
+
+
+def test_lowpass_filter_shape_is_sizes_not_a_tensor():
+    latents = torch.zeros(1, 4, 4, 8, 8)
+    with pytest.raises(
+        ValueError, match=r"got a tensor of shape \(1, 4, 4, 8, 8\); pass its \.shape"
+    ):
+        freqlab.lowpass_filter(latents, "gaussian", 0.25, 0.25)
+    mask = freqlab.lowpass_filter(latents.shape, "gaussian", 0.25, 0.25)
+    assert mask.shape == latents.shape
+    assert torch.equal(mask, freqlab.lowpass_filter([1, 4, 4, 8, 8], "gaussian", 0.25, 0.25))
+    with pytest.raises(ValueError, match="shape must be a sequence of ints"):
+        freqlab.lowpass_filter(("a", 4, 4), "gaussian", 0.25, 0.25)

@@ -53,6 +53,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -60,6 +61,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
+# (dataset, limit, size) already reported: a job loads its prompts more than once (plan, generate).
+_CAPPED: set[tuple[str, int, int]] = set()
 
 __all__ = ["PROMPT_SETS", "UCF101_PROMPTS_VERSION", "Prompt", "load_prompts"]
 
@@ -380,4 +385,13 @@ def load_prompts(
         raise ValueError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     file = Path(os.fspath(path)).expanduser() if path is not None else None
     prompts = PROMPT_SETS[dataset](file, caption_seed)
+    if limit is not None and limit > len(prompts) and (dataset, limit, len(prompts)) not in _CAPPED:
+        _CAPPED.add((dataset, limit, len(prompts)))
+        log.warning(
+            "limit=%d exceeds the %d prompts of %s: all %d are used",
+            limit,
+            len(prompts),
+            dataset,
+            len(prompts),
+        )
     return _select(prompts, limit, shard, num_shards)

@@ -365,3 +365,19 @@ def test_shards_are_strided():
 def test_bad_selection_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         load_prompts("ucf101", **kwargs)
+
+
+def test_a_limit_above_the_set_size_is_reported_once(caplog):
+    import freqlab.data.prompts as prompts
+
+    prompts._CAPPED.discard(("shapes", 1000, 48))
+    with caplog.at_level("WARNING", logger="freqlab.data.prompts"):
+        first = load_prompts("shapes", limit=1000)
+        again = load_prompts("shapes", limit=1000)
+    assert len(first) == len(again) == 48 == len(load_prompts("shapes"))
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["limit=1000 exceeds the 48 prompts of shapes: all 48 are used"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="freqlab.data.prompts"):
+        load_prompts("shapes", limit=48)  # exactly the set: nothing to say
+    assert caplog.records == []
