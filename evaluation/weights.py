@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -260,7 +261,9 @@ def _torch_load(path: Path, mmap: bool = False) -> object:
             what = "it is empty" if not head else "neither a zip archive nor a pickle"
             raise _not_a_checkpoint(path, what)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipped)
+        with warnings.catch_warnings():  # a corrupt legacy file: torch warns before it fails
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipped)
     except (pickle.UnpicklingError, EOFError, KeyError, RuntimeError, ValueError) as err:
         raise _unpickling_problem(path, err) from None
 

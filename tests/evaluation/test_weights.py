@@ -165,3 +165,67 @@ def test_default_dino_fails_clearly_and_never_swaps(make_videos):
     with pytest.raises(WeightsNotFoundError):
         dino_consistency(videos)
     assert dino_consistency(videos, "pixel").shape == (1,)  # only when asked for
+
+
+def _corrupt_files(tmp_path, state_dict):
+    """Files that are no checkpoint: random bytes, text, empty, truncated downloads."""
+    import random
+
+    rng = random.Random(0)
+    files = {
+        "random.pth": bytes([0x50]) + rng.randbytes(4095),  # not a pickle's PROTO byte
+        "random_pickle.pth": b"\x80" + rng.randbytes(4095),  # starts like a pickle, is not one
+        "text.pth": b"this is not a checkpoint\n",
+        "empty.bin": b"",
+        "random.safetensors": rng.randbytes(4096),
+    }
+    out = {}
+    for name, data in files.items():
+        out[name] = tmp_path / name
+        out[name].write_bytes(data)
+    whole = tmp_path / "whole.pth"
+    torch.save(state_dict, whole)
+    out["truncated.pth"] = tmp_path / "truncated.pth"
+    out["truncated.pth"].write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    safe = tmp_path / "whole.safetensors"
+    save_file(state_dict, str(safe))
+    out["truncated.safetensors"] = tmp_path / "truncated.safetensors"
+    out["truncated.safetensors"].write_bytes(safe.read_bytes()[:100])
+    return out
+
+
+def test_corrupt_checkpoints_are_not_valid_checkpoints(tmp_path, state_dict):
+    from evaluation.weights import InvalidCheckpointError, check_checkpoint
+
+    for name, path in _corrupt_files(tmp_path, state_dict).items():
+        for read in (check_checkpoint, load_state_dict):
+            with pytest.raises(InvalidCheckpointError) as info:
+                read(path)
+            message = str(info.value)
+            assert f"{path} is not a valid checkpoint" in message, (name, message)
+            assert "weights_only" not in message, (name, message)  # never torch's advice
+            assert "False" not in message, (name, message)
+
+
+def test_valid_checkpoints_pass_the_start_up_check(tmp_path, state_dict):
+    from evaluation.weights import check_checkpoint
+
+    torch.save(state_dict, tmp_path / "ok.pth")
+    save_file(state_dict, str(tmp_path / "ok.safetensors"))
+    check_checkpoint(tmp_path / "ok.pth")
+    check_checkpoint(tmp_path / "ok.safetensors")
+    bad = tmp_path / "bad.pth"
+    torch.save({"weight": torch.zeros(1), "payload": Payload()}, bad)
+    with pytest.raises(ValueError, match="Unsupported global") as info:
+        check_checkpoint(bad)  # a real checkpoint that needs objects: refused, not "corrupt"
+    assert "weights_only` set to `False`" not in str(info.value)
+
+
+def test_missing_weights_message_names_a_config_key(offline):
+    from evaluation.encoders import resolve_encoder_weights
+
+    with pytest.raises(WeightsNotFoundError) as info:
+        resolve_encoder_weights(NAME, None, argument="metrics.weights.test_vit_tiny")
+    message = str(info.value)
+    assert "point config key `metrics.weights.test_vit_tiny` at a local checkpoint" in message
+    assert "metrics.weights.test_vit_tiny=/path/to/checkpoint" in message
