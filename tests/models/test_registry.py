@@ -143,3 +143,40 @@ def test_device_auto_on_this_machine():
     pipe = load_model("tiny_modelscope", device="auto")
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert pipe.device.type == expected
+
+
+@pytest.mark.parametrize(
+    "name, sizes, problems",
+    [
+        ("testbed", (8, 32, 32), []),
+        ("testbed", (8, 30, 32), [("height", "a multiple of 8 for testbed (e.g. 24 or 32)")]),
+        ("tiny_animatediff", (33, 32, 4), ["num_frames", "width"]),
+        ("tiny_modelscope", (64, 32, 32), []),  # a UNet3D has no positional limit
+        ("animatediff", (16, 512, 520), []),
+        ("animatediff", (16, 500, 512), ["height"]),
+        ("animatediff_v1", (25, 512, 512), ["num_frames"]),  # mm_sd_v14: 24 positions
+        ("wan21_t2v_1_3b", (81, 480, 832), []),
+        ("wan21_t2v_1_3b", (16, 488, 832), ["height", "num_frames"]),
+    ],
+)
+def test_size_rules(name, sizes, problems):
+    found = get_model_spec(name).check_sizes(*sizes)
+    if problems and isinstance(problems[0], tuple):
+        assert found == problems
+    else:
+        assert sorted(key for key, _ in found) == sorted(problems)
+
+
+def test_tiny_size_rules_match_what_the_pipelines_accept():
+    """The registry's rules are the pipelines' own: a size it accepts samples, one it refuses
+    fails inside diffusers (so refusing it at start-up loses nothing)."""
+    pipe = load_model("tiny_animatediff", device="cpu")
+    spec = get_model_spec("tiny_animatediff")
+    kwargs = dict(prompt="a", num_inference_steps=1, output_type="latent")
+    for frames, height in ((2, 24), (32, 16)):
+        assert spec.check_sizes(frames, height, 16) == []
+        pipe(num_frames=frames, height=height, width=16, **kwargs)
+    for frames, height in ((2, 28), (33, 16)):
+        assert spec.check_sizes(frames, height, 16) != []
+        with pytest.raises((ValueError, RuntimeError)):
+            pipe(num_frames=frames, height=height, width=16, **kwargs)

@@ -239,3 +239,88 @@ def test_dtype_keyword_of_older_signatures():
     assert dtype_keyword(old) == "torch_dtype"
     assert dtype_keyword(older) == "torch_dtype"
     assert dtype_keyword(newer) == "dtype"
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+MS_FILES = (
+    "model_index.json",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.safetensors",
+    "text_encoder/config.json",
+    "text_encoder/model.safetensors",
+    "tokenizer/vocab.json",
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+)
+
+
+def _layout(folder, files=MS_FILES, content=b"x"):
+    """The file layout of a diffusers pipeline folder (contents do not matter: nothing loads)."""
+    for name in files:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
+    return folder
+
+
+def test_fingerprint_of_a_hub_model_is_its_cached_commit(hub_cache, tmp_path, network_attempts):
+    from freqlab.models.registry import weights_fingerprint
+
+    assert weights_fingerprint("modelscope") is None  # not on this machine
+    src = _layout(tmp_path / "ms")
+    first = "a" * 40
+    hub_cache.put("ali-vilab/text-to-video-ms-1.7b", src, sha=first)
+    assert weights_fingerprint("modelscope") == f"pipeline={first}"
+    # main moves to a new commit: another fingerprint, so no stale sample is reused
+    hub_cache.put("ali-vilab/text-to-video-ms-1.7b", src, sha="b" * 40)
+    assert weights_fingerprint("modelscope") == f"pipeline={'b' * 40}"
+    assert weights_fingerprint("modelscope", revision=first) == f"pipeline={first}"
+    assert network_attempts == []
+
+
+def test_fingerprint_of_a_local_copy_follows_its_files(tmp_path):
+    import os
+
+    from freqlab.models.registry import weights_fingerprint
+
+    local = _layout(tmp_path / "ms")
+    first = weights_fingerprint("modelscope", path=local)
+    assert first is not None and first.startswith("pipeline=local:")
+    assert weights_fingerprint("modelscope", path=local) == first  # stable
+    (local / "unet" / ".cache.lock").write_text("")  # hidden leftovers do not count
+    assert weights_fingerprint("modelscope", path=local) == first
+    weights = local / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(b"other weights")  # replaced: another size
+    replaced = weights_fingerprint("modelscope", path=local)
+    assert replaced != first
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # same size, newer
+    assert weights_fingerprint("modelscope", path=local) not in (first, replaced)
+
+
+def test_fingerprint_of_models_built_in_code():
+    from freqlab.models.registry import weights_fingerprint
+    from freqlab.testbed.model import weights_digest
+
+    assert weights_fingerprint("tiny_animatediff") is None  # its weights_seed identifies it
+    assert weights_fingerprint("testbed") == weights_digest()
+
+
+def test_locate_weights_finds_without_loading(hub_cache, tmp_path):
+    from freqlab.models.registry import locate_weights
+
+    with pytest.raises(WeightsNotFoundError, match="hf download ali-vilab/text-to-video-ms-1.7b"):
+        locate_weights("modelscope")
+    hub_cache.put("ali-vilab/text-to-video-ms-1.7b", _layout(tmp_path / "ms"))
+    found = locate_weights("modelscope")  # empty files: loading would fail, locating does not
+    assert found["pipeline"].commit == "0123456789abcdef0123456789abcdef01234567"
+    assert locate_weights("tiny_animatediff") == {}
+
+
+def test_load_model_defaults_to_device_auto(monkeypatch):
+    import inspect
+
+    assert inspect.signature(load_model).parameters["device"].default == "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    pipe = load_model("tiny_animatediff")
+    assert pipe.unet.device.type == "cpu" and pipe.unet.dtype == torch.float32
