@@ -200,6 +200,9 @@ def resolved_dtype(spec: ModelSpec, device: str, dtype: str) -> str:
 def _load_kwargs(cfg: DictConfig, spec: ModelSpec, device: str, dtype: str) -> dict[str, Any]:
     """``load_model``'s arguments from ``model.*``."""
     load: dict[str, Any] = dict(device=device, dtype=None if dtype == "auto" else dtype)
+    savers = [
+        k for k in ("vae_slicing", "vae_tiling") if k in cfg.model and bool_value(cfg, f"model.{k}")
+    ]
     if not spec.pretrained:
         load["seed"] = OmegaConf.select(cfg, "model.weights_seed", default=0)
         return load
@@ -207,9 +210,7 @@ def _load_kwargs(cfg: DictConfig, spec: ModelSpec, device: str, dtype: str) -> d
         value = OmegaConf.select(cfg, f"model.{key}")
         if value is not None:
             load[key] = value
-    for key in ("vae_slicing", "vae_tiling"):
-        if OmegaConf.select(cfg, f"model.{key}") is not None and bool_value(cfg, f"model.{key}"):
-            load[key] = True
+    load.update({key: True for key in savers})
     offload = OmegaConf.select(cfg, "model.cpu_offload")
     if offload is not None:
         if offload not in CPU_OFFLOAD:

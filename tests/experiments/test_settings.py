@@ -1,0 +1,330 @@
+"""Start-up validation (experiments.settings, experiments.preflight, experiments.metrics): every
+bad value, key, path or weights file is refused with one message naming it, before any model
+loads. Configs are composed in-process with Hydra's compose API; the run.py subprocess checks are
+in test_validation.py."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+import experiments.preflight as preflight
+from experiments.metrics import MetricSuite
+from experiments.preflight import PathError, check_job, check_keys, check_writable
+from experiments.settings import ConfigError, resolve
+from freqlab.models import load_model
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def _compose(overrides: list[str], root: Path | None = None) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    root = root or Path("/tmp/freqlab-settings-test")
+    with open_dict(cfg):  # outside a Hydra run the ${hydra:...} resolvers have nothing to read
+        cfg.paths.root = str(root)
+        cfg.paths.output_dir = str(root / "out")
+        cfg.paths.cache_dir = str(root / "cache")
+    return cfg
+
+
+def _refused(overrides: list[str], match: str) -> str:
+    with pytest.raises(ConfigError, match=match) as info:
+        resolve(_compose(overrides))
+    return str(info.value)
+
+
+# --------------------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.height=30"], r"model\.height must be a multiple of 8 for testbed \(e\.g\. 24 or"),
+        (["model=tiny_animatediff", "model.width=30"], r"model\.width must be a multiple of 8"),
+        (["model=animatediff", "model.height=30"], r"model\.height must be a multiple of 8 for"),
+        (["model=wan21_t2v_1_3b", "model.height=472"], r"model\.height must be a multiple of 16"),
+        (["model=wan21_t2v_1_3b", "model.num_frames=16"], r"model\.num_frames must be 4k \+ 1"),
+        (["model=tiny_animatediff", "model.num_frames=33"], r"model\.num_frames must be at most"),
+        (["model=animatediff_v1", "model.num_frames=25"], r"model\.num_frames must be at most 24"),
+        (["model.num_frames=1"], r"model\.num_frames must be an integer >= 2"),
+        (["model.num_inference_steps=0"], r"model\.num_inference_steps must be an integer >= 1"),
+        (["model.guidance_scale=-1"], r"model\.guidance_scale must be >= 0"),
+        (["model.guidance_scale=nan"], r"model\.guidance_scale must be a finite number"),
+        (["fps=0"], r"fps must be an integer >= 1"),
+        (["threads=0"], r"threads must be an integer >= 1"),
+        (["freeu=model", "freeu.b1=-1"], r"freeu\.b1 must be >= 0"),
+        (["freeu=model", "freeu.s2=-0.2"], r"freeu\.s2 must be >= 0"),
+        (["freeinit.fast_sampling=maybe"], r"freeinit\.fast_sampling must be true or false"),
+        (["freeinit.variance_preserving=1"], r"freeinit\.variance_preserving must be true or"),
+        (["freeu.enabled=maybe"], r"freeu\.enabled must be true or false"),
+        (["model.vae_tiling=yes please"], r"model\.vae_tiling must be true or false"),
+        (["model=animatediff", "model.cpu_offload=all"], r"model\.cpu_offload must be null"),
+        (["dtype=float16", "device=cpu"], r"dtype=float16 needs a CUDA device"),
+        (["dtype=bfloat16", "device=cpu"], r"dtype=bfloat16 needs a CUDA device"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_key(overrides, message):
+    _refused(overrides, message)
+
+
+@pytest.mark.parametrize("overrides", [["model.guidance_scale=0"], ["model.guidance_scale=1"]])
+def test_guidance_off_is_allowed(overrides):
+    # diffusers guides only when guidance_scale > 1: 0 and 1 both sample the conditional model
+    assert resolve(_compose(overrides)).call_kwargs["guidance_scale"] in (0.0, 1.0)
+
+
+def test_an_own_adapter_lifts_the_registered_frame_limit():
+    settings = resolve(
+        _compose(["model=animatediff_v1", "model.num_frames=32", "model.adapter=/my/adapter"])
+    )
+    assert settings.call_kwargs["num_frames"] == 32
+
+
+def test_the_resolved_dtype_is_stored_never_auto(monkeypatch):
+    settings = resolve(_compose(["device=cpu"]))
+    assert settings.dtype == settings.identity["dtype"] == "float32"
+    pipe = load_model(settings.model, **settings.load_kwargs)  # the testbed, on the CPU
+    assert str(pipe.unet.dtype) == f"torch.{settings.dtype}"  # what the job really runs in
+    # on a GPU: each real model's half precision, float32 for models built in code
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    expected = {
+        "animatediff": "float16",
+        "wan21_t2v_1_3b": "bfloat16",
+        "tiny_modelscope": "float32",
+    }
+    for model, dtype in expected.items():
+        settings = resolve(_compose([f"model={model}", "device=cuda"]))
+        assert settings.dtype == settings.identity["dtype"] == dtype
+    assert resolve(_compose(["model=animatediff", "device=cuda", "dtype=bfloat16"])).dtype == (
+        "bfloat16"
+    )
+
+
+def test_identity_keeps_its_structure():
+    identity = resolve(_compose(["device=cpu"])).identity
+    assert list(identity) == [
+        "model",
+        "weights",
+        "scheduler",
+        "call",
+        "freeinit",
+        "freeu",
+        "device",
+        "dtype",
+        "weights_digest",
+    ]
+
+
+def test_identity_records_the_weights_a_local_copy_holds(tmp_path):
+    """A local directory whose files are replaced gives other cache keys."""
+    local = tmp_path / "ms"
+    for name in (
+        "vae/config.json",
+        "vae/diffusion_pytorch_model.safetensors",
+        "text_encoder/config.json",
+        "text_encoder/model.safetensors",
+        "tokenizer/vocab.json",
+        "unet/config.json",
+        "unet/diffusion_pytorch_model.safetensors",
+    ):
+        (local / name).parent.mkdir(parents=True, exist_ok=True)
+        (local / name).write_bytes(b"x")
+    cfg = _compose(["model=modelscope", f"model.path={local}", "device=cpu"])
+    first = resolve(cfg).identity
+    assert first["weights_digest"].startswith("pipeline=local:")
+    (local / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"retrained")
+    assert resolve(cfg).identity["weights_digest"] != first["weights_digest"]
+    # not on this machine: no digest (the start-up check then refuses the job)
+    assert "weights_digest" not in resolve(_compose(["model=modelscope", "device=cpu"])).identity
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def _keys(overrides: list[str]) -> None:
+    check_keys(_compose(overrides), overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        (["+freeint.d0=0.25"], r"freeint\.d0 \(did you mean freeinit\?\)"),
+        (["+model.eta=1"], r"model\.eta"),
+        (["model=testbed", "+model.path=/x"], r"model\.path"),  # testbed has no weights to point at
+        (["+freeinit.d1=0.3", "+paths.tmp=/x"], r"freeinit\.d1.*paths\.tmp"),  # all in one message
+        (["+metrics.weights.x.y=1"], r"metrics\.weights\.x\.y"),
+    ],
+)
+def test_keys_nothing_reads_are_refused(overrides, named):
+    with pytest.raises(ConfigError, match=f"unknown config key.*{named}"):
+        _keys(overrides)
+
+
+def test_a_top_level_key_is_refused_without_the_command_line():
+    cfg = _compose([])
+    with open_dict(cfg):
+        cfg.freeint = {"d0": 0.25}
+    with pytest.raises(ConfigError, match="freeint"):
+        check_keys(cfg)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["model=animatediff", "freeinit.d0=0.25"],  # the README's command
+        ["task=snr"],
+        ["task=train_testbed"],
+        ["task=plan", "freeinit.num_iters=5"],
+        ["experiment=paper_table1", "prompt_files.msrvtt=/data/msrvtt.csv"],
+        ["metrics=pixel", "metrics.encoder=null", "+metrics.weights.dino_vits16=/w.pth"],
+        ["++freeinit.d0=0.3", "hydra/launcher=parallel", "+hydra.job.env_set.X=1"],
+        *[[f"experiment={p.stem}"] for p in sorted((CONF / "experiment").glob("*.yaml"))],
+    ],
+)
+def test_every_documented_key_is_accepted(overrides):
+    _keys(overrides)
+
+
+def test_weights_for_an_unused_encoder_are_refused():
+    cfg = _compose(["+metrics.weights.dino_vits16=/w.pth"])  # metrics=pixel: no DINO
+    with pytest.raises(ConfigError, match=r"metrics\.weights\.dino_vits16: no selected metric"):
+        MetricSuite.from_config(cfg.metrics)
+    cfg = _compose(["metrics=paper", "metrics.names=[motion]", "metrics.weights.dino_vits16=/w"])
+    with pytest.raises(ConfigError, match=r"metrics\.weights\.dino_vits16: no selected metric"):
+        MetricSuite.from_config(cfg.metrics)
+    cfg = _compose(["+metrics.weights.dino_vitss16=/w.pth"])
+    with pytest.raises(ConfigError, match=r"metrics\.weights\.dino_vitss16: unknown encoder"):
+        MetricSuite.from_config(cfg.metrics)
+    # null weights of the paper metrics' encoders are fine whatever the names
+    MetricSuite.from_config(_compose(["metrics=paper", "metrics.names=[motion]"]).metrics)
+
+
+# --------------------------------------------------------------------------- metric weights
+
+
+def test_missing_metric_weights_name_the_key():
+    cfg = _compose(["metrics=paper", "metrics.weights.dino_vits16=/nonexistent"])
+    with pytest.raises(FileNotFoundError, match=r"metrics\.weights\.dino_vits16='/nonexistent'"):
+        MetricSuite.from_config(cfg.metrics).check_weights()
+
+
+def test_a_corrupt_metric_checkpoint_names_the_key(tmp_path):
+    bad = tmp_path / "dino.pth"
+    bad.write_bytes(b"\x51" + os.urandom(2047))  # random bytes
+    cfg = _compose(["metrics=paper", f"metrics.weights.dino_vits16={bad}"])
+    with pytest.raises(ConfigError) as info:
+        MetricSuite.from_config(cfg.metrics).check_weights()
+    message = str(info.value)
+    assert message.startswith(f"metrics.weights.dino_vits16={bad}: {bad} is not a valid checkpoint")
+    assert "weights_only" not in message
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def test_writable_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("FREQLAB_MIN_FREE_MB", "0")
+    check_writable(tmp_path / "new" / "deeper", "paths.root")  # creatable: fine, nothing made
+    assert not (tmp_path / "new").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(PathError, match=rf"paths\.root={afile}/x: cannot write there: .*not a dir"):
+        check_writable(afile / "x", "paths.root")
+    with pytest.raises(PathError, match="File name too long"):
+        check_writable(tmp_path / ("x" * 300), "paths.cache_dir")
+
+
+def test_read_only_and_denied_paths(tmp_path, monkeypatch):
+    # simulated: tests may run as root, who may write anywhere
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(PathError, match=rf"paths\.cache_dir={tmp_path}/c: cannot write there"):
+        check_writable(tmp_path / "c", "paths.cache_dir")
+    real = os.statvfs(tmp_path)
+
+    class ReadOnly:
+        f_flag = real.f_flag | os.ST_RDONLY
+
+    monkeypatch.setattr(os, "statvfs", lambda path: ReadOnly())
+    with pytest.raises(PathError, match="Read-only file system"):
+        check_writable(tmp_path / "c", "paths.cache_dir")
+
+
+def test_a_full_disk_is_refused_at_start_up(tmp_path, monkeypatch):
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=100 << 20))
+    monkeypatch.delenv("FREQLAB_MIN_FREE_MB", raising=False)
+    with pytest.raises(PathError, match=r"paths\.root=.*only 100 MiB free .* below the 1024 MiB"):
+        check_writable(tmp_path, "paths.root")
+    monkeypatch.setenv("FREQLAB_MIN_FREE_MB", "50")
+    check_writable(tmp_path, "paths.root")
+
+
+# --------------------------------------------------------------------------- the whole check
+
+
+@pytest.mark.parametrize(
+    "overrides", [[], ["task=snr"], ["task=train_testbed"], ["task=plan", "model=animatediff"]]
+)
+def test_every_task_passes_its_start_up_check(tmp_path, monkeypatch, overrides):
+    monkeypatch.setenv("FREQLAB_MIN_FREE_MB", "0")
+    check_job(_compose(overrides, tmp_path), overrides)
+
+
+def test_a_real_model_without_weights_fails_with_one_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("FREQLAB_MIN_FREE_MB", "0")
+    overrides = ["model=animatediff", "freeinit.d0=0.25"]
+    with pytest.raises(ValueError) as info:
+        check_job(_compose(overrides, tmp_path), overrides)
+    message = str(info.value)
+    assert "guoyww/animatediff-motion-adapter-v1-5-2" in message and "HF_HUB_OFFLINE=1" in message
+    # the paper metrics' weights are missing too: said in the same message
+    assert "The metrics' weights are missing too" in message
+    assert "metrics.weights.dino_vits16" in message and "metrics.weights.clip_vitb32" in message
+
+
+def test_os_errors_name_the_path():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run", CONF.parent / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    full = OSError(errno.ENOSPC, "No space left on device", "/data/cache/passes/ab/x.safetensors")
+    assert run.os_error_message(full) == (
+        "cannot write /data/cache/passes/ab/x.safetensors: the disk is full: free some space, or "
+        "point paths.cache_dir / hydra.run.dir elsewhere, and re-run the same command (finished "
+        "passes are cached)"
+    )
+    denied = PermissionError(errno.EACCES, "Permission denied", "/shared/out")
+    assert "cannot write /shared/out: permission denied" in run.os_error_message(denied)
+    assert "read-only" in run.os_error_message(OSError(errno.EROFS, "x", "/ro"))
+    long = OSError(errno.ENAMETOOLONG, "File name too long", "/x/" + "a" * 300)
+    assert "file name is too long" in run.os_error_message(long)
+    # Hydra's output folder, checked before Hydra creates it
+    assert run.check_hydra_dirs(["--cfg", "job", "hydra.run.dir=/proc/x"]) is None
+    message = run.check_hydra_dirs(["hydra.run.dir=/proc/1/x/${now:%H}"])
+    assert message.startswith("hydra.run.dir=/proc/1/x: cannot write there")
+
+
+def test_plan_skips_weights(tmp_path, monkeypatch):
+    """task=plan loads nothing: a sweep can be planned without the weights."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("FREQLAB_MIN_FREE_MB", "0")
+    called = []
+    monkeypatch.setattr(preflight, "check_weights", lambda cfg: called.append(cfg))
+    check_job(_compose(["task=plan", "model=animatediff"], tmp_path))
+    assert called == []
