@@ -1,7 +1,20 @@
 """Turn a composed Hydra config into validated, fully resolved job settings.
 
 Every check names the config key it is about, so a typo or an out-of-range value fails at start-up
-with one clear message instead of deep inside a sampling loop.
+with one clear message instead of deep inside a sampling loop. The rules:
+
+* sizes: ``model.num_frames >= 2`` (the temporal metrics compare consecutive frames), and the
+  model's own rules (:meth:`freqlab.models.ModelSpec.check_sizes`: multiples of 8, 16 for Wan;
+  4k + 1 frames for Wan; at most 32 frames for AnimateDiff v2 / SDXL and the tiny models, 24 for
+  AnimateDiff v1, unless ``model.adapter`` names another motion module);
+* ``model.guidance_scale >= 0``: diffusers guides only when it is > 1, so 0 and 1 both sample the
+  conditional model alone (no guidance); FreeU factors ``>= 0`` (see :class:`freqlab.FreeU`);
+* ``fps >= 1``, ``threads`` null or ``>= 1``; booleans must be true or false (not ``maybe``);
+* ``dtype``: ``auto`` resolves to what the model really runs in (the model's half precision on
+  CUDA, float32 on the CPU and for models built in code), stored resolved in
+  :attr:`JobSettings.dtype` and the identity; float16 / bfloat16 on the CPU are refused.
+
+Paths, unread keys and weights files are checked by :mod:`experiments.preflight`.
 """
 
 from __future__ import annotations
