@@ -134,19 +134,30 @@ def plan_samples(cfg: DictConfig, settings: JobSettings) -> tuple[list[Sample], 
     return samples, d.name
 
 
-def _weights_fingerprint(encoder: str, weights: str | None) -> str | None:
-    """What identifies an encoder's weights: the resolved file's name, size and mtime."""
-    from evaluation.encoders import resolve_encoder_weights
+def _weights_fingerprint(encoder: str, weights: str | None, missing_ok: bool) -> str | None:
+    """What identifies an encoder's weights: the resolved file's name, size and mtime.
 
-    source = resolve_encoder_weights(encoder, weights)
+    ``missing_ok``: weights not on this machine give ``"missing"`` instead of an error (a plan
+    made without them counts those metric values as still to compute).
+    """
+    from evaluation.encoders import resolve_encoder_weights
+    from evaluation.weights import WeightsNotFoundError
+
+    try:
+        source = resolve_encoder_weights(encoder, weights)
+    except WeightsNotFoundError:
+        if missing_ok:
+            return "missing"
+        raise
     if source.path is None:
         return str(source)
     stat = Path(source.path).stat()
     return f"{source}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def metric_identities(suite: MetricSuite) -> dict[str, dict[str, Any]]:
-    """Result column -> the identity its cached values are keyed by."""
+def metric_identities(suite: MetricSuite, missing_ok: bool = False) -> dict[str, dict[str, Any]]:
+    """Result column -> the identity its cached values are keyed by (``missing_ok``: see
+    :func:`_weights_fingerprint`)."""
     out = {}
     for column, about in suite.describe().items():
         encoder = about["encoder"]
@@ -155,7 +166,7 @@ def metric_identities(suite: MetricSuite) -> dict[str, dict[str, Any]]:
             column=column,
             metric=about["metric"],
             encoder=encoder,
-            weights=_weights_fingerprint(encoder, about["weights"]) if named else None,
+            weights=_weights_fingerprint(encoder, about["weights"], missing_ok) if named else None,
         )
     return out
 
@@ -260,7 +271,7 @@ def _job_plan(cfg: DictConfig, exclude: set[str], exclude_values: set[str]) -> d
     suite = MetricSuite.from_config(cfg.metrics, device=settings.device)
     samples, dataset = plan_samples(cfg, settings)
     cache_dir = Path(cfg.paths.cache_dir)
-    identities = metric_identities(suite)
+    identities = metric_identities(suite, missing_ok=True)
     resumable = settings.freeinit["rng"] == "per_sample"
     works = survey(samples, PassCache(cache_dir), MetricCache(cache_dir), identities, resumable)
     for w in works:  # a pass an earlier job of the sweep makes is cached by the time this runs

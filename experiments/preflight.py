@@ -232,6 +232,10 @@ def check_job(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
 
     check_keys(cfg, overrides)
     task = config_value(cfg, "task")
+    from experiments import wandb_logger
+
+    wandb_logger.logger_mode(cfg)  # logger.mode and logger.init_timeout, before any work
+    wandb_logger.init_timeout(cfg)
     for key, path in output_paths(cfg).items():
         check_writable(path, key)
     if task in ("generate", "plan", "snr"):

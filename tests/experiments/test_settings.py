@@ -328,3 +328,18 @@ def test_plan_skips_weights(tmp_path, monkeypatch):
     monkeypatch.setattr(preflight, "check_weights", lambda cfg: called.append(cfg))
     check_job(_compose(["task=plan", "model=animatediff"], tmp_path))
     assert called == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (["logger.init_timeout=0"], "logger.init_timeout"),
+        (["logger.init_timeout=soon"], "logger.init_timeout"),
+        (["logger.mode=onlin"], "logger.mode"),
+    ],
+)
+def test_bad_logger_values_are_refused_at_start_up(tmp_path, monkeypatch, overrides, named):
+    monkeypatch.setenv("FREQLAB_MIN_FREE_MB", "0")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    with pytest.raises(ValueError, match=named):
+        check_job(_compose(overrides, tmp_path), overrides)
