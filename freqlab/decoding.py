@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from freqlab.checks import check_int
+
 __all__ = ["check_chunk_size", "decode_latents", "frame_vaes"]  # FRAME_VAES: see __getattr__
 
 
@@ -37,9 +39,7 @@ def __getattr__(name: str) -> Any:
 
 def check_chunk_size(chunk_size: object) -> int:
     """``chunk_size`` must be an int >= 1 (frames per VAE call)."""
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
-    return chunk_size
+    return check_int("chunk_size", chunk_size, 1)
 
 
 @torch.no_grad()

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
+from freqlab.checks import check_bool, check_int
 from freqlab.decoding import check_chunk_size, decode_latents
 from freqlab.spectral import freq_mix_3d, lowpass_filter, validate_filter_args
 
@@ -484,18 +485,6 @@ def _check_flow_sigma(flow_sigma: float) -> None:
         raise ValueError(f"flow_sigma must be in (0, 1), got {flow_sigma}")
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def _check_bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be a bool, got {value!r}")
-    return value
-
-
 class FreeInit:
     """FreeInit's iterative noise reinitialisation, driving a diffusers pipeline pass by pass.
 
@@ -542,10 +531,10 @@ class FreeInit:
         rng: str = "per_sample",
         flow_sigma: float = 0.96,
     ) -> None:
-        _check_int("num_iters", num_iters, 1)
+        check_int("num_iters", num_iters, 1)
         validate_filter_args(method, d_s, d_t, order)
-        _check_bool("fast_sampling", fast_sampling)
-        _check_bool("variance_preserving", variance_preserving)
+        check_bool("fast_sampling", fast_sampling)
+        check_bool("variance_preserving", variance_preserving)
         if rng not in RNG_MODES:
             raise ValueError(f"rng must be one of {RNG_MODES}, got {rng!r}")
         _check_flow_sigma(flow_sigma)
@@ -577,7 +566,7 @@ class FreeInit:
 
     def steps(self, num_inference_steps: int) -> list[int]:
         """Denoising steps of each pass for ``num_inference_steps`` = S."""
-        _check_int("num_inference_steps", num_inference_steps, 1)
+        check_int("num_inference_steps", num_inference_steps, 1)
         if self.fast_sampling:
             return fast_sampling_steps(num_inference_steps, self.num_iters)
         return [num_inference_steps] * self.num_iters

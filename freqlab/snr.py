@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from freqlab.checks import check_int
 from freqlab.spectral import frequency_band_index
 
 __all__ = [
@@ -105,12 +106,6 @@ RESULT_FILES = dict(
 )
 
 
-def _check_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 # --------------------------------------------------------------------------- synthetic videos
 
 
@@ -132,7 +127,7 @@ def synthetic_video(num_frames: int, height: int, width: int, seed: int = 0) -> 
         ``(num_frames, 3, height, width)`` uint8 RGB, the layout :mod:`freqlab.video_reader` reads.
     """
     for name, value in (("num_frames", num_frames), ("height", height), ("width", width)):
-        _check_int(name, value)
+        check_int(name, value)
     rng = np.random.default_rng(seed)
     t = (np.arange(num_frames) / max(num_frames - 1, 1)).reshape(-1, 1, 1)  # clip time in [0, 1]
     yy = (np.arange(height) + 0.5).reshape(1, -1, 1)  # pixel centres
@@ -170,8 +165,8 @@ def synthetic_videos(
 ) -> Iterator[torch.Tensor]:
     """``num_videos`` clips of :func:`synthetic_video`, lazily; clip ``i`` is seeded with
     ``(seed, i)``, so it does not depend on ``num_videos``."""
-    _check_int("num_videos", num_videos)
-    _check_int("seed", seed, 0)
+    check_int("num_videos", num_videos)
+    check_int("seed", seed, 0)
     for i in range(num_videos):
         yield synthetic_video(num_frames, height, width, seed=int(seed) * 1_000_003 + i)
 
@@ -261,8 +256,8 @@ def encode_videos(
     """
     from tqdm.auto import tqdm
 
-    _check_int("batch_size", batch_size)
-    _check_int("chunk_size", chunk_size)
+    check_int("batch_size", batch_size)
+    check_int("chunk_size", chunk_size)
     kind = _vae_kind(vae)
     bar = tqdm(total=total, desc="encoding", unit="video", disable=not progress, dynamic_ncols=True)
     pending: list[torch.Tensor] = []
@@ -285,7 +280,7 @@ def encode_videos(
 
 def band_edges(num_bands: int) -> np.ndarray:
     """The ``rho`` edges of the bands, ``(num_bands + 1,)`` from 0 to ``sqrt(3)``."""
-    _check_int("num_bands", num_bands)
+    check_int("num_bands", num_bands)
     return np.linspace(0.0, math.sqrt(3.0), num_bands + 1)
 
 
@@ -480,7 +475,7 @@ def schedule_from_scheduler(
     modelled). The first sampling step comes from ``set_timesteps(num_inference_steps)`` on a
     copy: e.g. 999 for AnimateDiff's linspace spacing, 981 for ModelScope's leading spacing.
     """
-    _check_int("num_inference_steps", num_inference_steps)
+    check_int("num_inference_steps", num_inference_steps)
     config = scheduler.config
     num_train = int(config.get("num_train_timesteps", 1000))
     sampler = _fresh(scheduler)
@@ -607,8 +602,8 @@ def compare_schedules(
 
 def default_timesteps(num_train_timesteps: int = 1000, count: int = 50) -> list[int]:
     """``count`` training timesteps spread evenly over ``[0, T - 1]``, both ends included."""
-    _check_int("num_train_timesteps", num_train_timesteps)
-    _check_int("count", count)
+    check_int("num_train_timesteps", num_train_timesteps)
+    check_int("count", count)
     grid = np.round(np.linspace(0, num_train_timesteps - 1, min(count, num_train_timesteps)))
     return sorted({int(t) for t in grid})
 
@@ -818,7 +813,7 @@ def freeinit_band_correlation(result: Any, num_bands: int = 8, seed: int = 0) ->
     copies = latents[0].numel() // math.prod(grid)
     with np.errstate(divide="ignore"):
         chance = 1.0 / np.sqrt(bins.numpy().astype(np.float64) * copies)
-    _check_int("seed", seed, 0)
+    check_int("seed", seed, 0)
     digest = hashlib.blake2b(f"freqlab.snr.reference:{int(seed)}".encode(), digest_size=8)
     generator = torch.Generator().manual_seed(int.from_bytes(digest.digest(), "little") >> 1)
     reference = torch.randn(inputs[0].shape, generator=generator, dtype=torch.float32)

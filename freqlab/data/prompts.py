@@ -62,6 +62,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from freqlab.checks import check_int
+
 log = logging.getLogger(__name__)
 # (dataset, limit, size) already reported: a job loads its prompts more than once (plan, generate).
 _CAPPED: set[tuple[str, int, int]] = set()
@@ -328,12 +330,6 @@ def _read_text(path: Path | None, expected: str, hint: str = "") -> str:
         raise ValueError(f"path={path}: not UTF-8 text ({err}); expected {expected}") from None
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
 def _select(prompts: list[Prompt], limit: int | None, shard: int, num_shards: int) -> list[Prompt]:
     """Evenly spaced ``limit`` prompts, then every ``num_shards``-th from ``shard``."""
     n = len(prompts)
@@ -374,9 +370,9 @@ def load_prompts(
     if not isinstance(dataset, str) or dataset not in PROMPT_SETS:
         raise ValueError(f"dataset must be one of {sorted(PROMPT_SETS)}, got {dataset!r}")
     if limit is not None:
-        _check_int("limit", limit, 1)
-    _check_int("num_shards", num_shards, 1)
-    _check_int("shard", shard, 0)
+        check_int("limit", limit, 1)
+    check_int("num_shards", num_shards, 1)
+    check_int("shard", shard, 0)
     if shard >= num_shards:
         raise ValueError(f"shard must be < num_shards={num_shards}, got {shard}")
     if isinstance(caption_seed, bool) or not isinstance(caption_seed, int):
