@@ -55,8 +55,8 @@ class JudgeConfig:
     """Hyper-parameters of the judge (defaults: the shipped weights)."""
 
     seed: int = 0
-    steps: int = 3000
-    batch_size: int = 48
+    steps: int = 2500
+    batch_size: int = 32
     lr: float = 2e-3
     warmup: int = 100
     weight_decay: float = 1e-4
