@@ -19,21 +19,23 @@ Paths, unread keys and weights files are checked by :mod:`experiments.preflight`
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
-from freqlab.freeinit import RNG_MODES
-from freqlab.freeu import FREEU_STAGES
+from freqlab.checks import check_number
+from freqlab.freeinit import FreeInit
+from freqlab.freeu import FreeU
 from freqlab.models import MODELS, ModelSpec, get_model_spec
+from freqlab.models.pretrained import parse_dtype, resolve_device
 from freqlab.models.registry import weights_fingerprint
-from freqlab.spectral import FILTER_METHODS, FREEU_VARIANTS
 
 SAMPLING_KEYS = ("num_frames", "height", "width", "num_inference_steps", "guidance_scale")
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# What a job samples in (float64 is the library's, for tests and references only).
+JOB_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # The temporal metrics (consistency, flicker, motion) compare consecutive frames.
 MIN_FRAMES = 2
 CPU_OFFLOAD = ("model", "sequential")
@@ -86,47 +88,42 @@ def bool_value(cfg: DictConfig, key: str) -> bool:
     return value
 
 
-def _fraction(cfg: DictConfig, key: str) -> float:
-    value = config_value(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ConfigError(f"{key} must be a number in [0, 1], got {value!r}")
-    return float(value)
-
-
-def _choice(cfg: DictConfig, key: str, choices: tuple[str, ...]) -> str:
-    value = config_value(cfg, key)
-    if value not in choices:
-        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
-    return value
-
-
-def _number(value: Any, key: str, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{key} must be a finite number, got {value!r}")
-    if positive and value <= 0:
-        raise ConfigError(f"{key} must be > 0, got {value!r}")
-    return float(value)
+def _keyed(group: str, names: Any, err: ValueError) -> ConfigError:
+    """A library ValueError (``"order must be a number >= 1, got 0"``) as a ConfigError whose
+    message leads with the config key (``"freeinit.order must be ..."``); a message about no
+    single argument is prefixed with the group (``"freeinit: ..."``)."""
+    message = str(err)
+    name = message.split(" ", 1)[0]
+    if name in names:
+        return ConfigError(f"{group}.{message}")
+    return ConfigError(f"{group}: {message}")
 
 
 def _freeinit(cfg: DictConfig) -> dict[str, Any]:
+    """FreeInit's constructor arguments from ``freeinit.*``, validated by :class:`FreeInit`
+    itself (the one place that checks them); ``num_iters`` is 1 when FreeInit is disabled."""
     enabled = bool_value(cfg, "freeinit.enabled")
-    _fraction(cfg, "freeinit.d0")
-    order = config_value(cfg, "freeinit.order")
-    if isinstance(order, bool) or not isinstance(order, (int, float)) or order < 1:
-        raise ConfigError(f"freeinit.order must be a number >= 1, got {order!r}")
-    return dict(
-        num_iters=int_value(cfg, "freeinit.num_iters", 1) if enabled else 1,
-        method=_choice(cfg, "freeinit.method", FILTER_METHODS),
-        d_s=_fraction(cfg, "freeinit.d_s"),
-        d_t=_fraction(cfg, "freeinit.d_t"),
-        order=order,
-        fast_sampling=bool_value(cfg, "freeinit.fast_sampling"),
-        variance_preserving=bool_value(cfg, "freeinit.variance_preserving"),
-        rng=_choice(cfg, "freeinit.rng", RNG_MODES),
-    )
+    try:  # d0 is the config's shorthand for d_s and d_t (conf/freeinit/default.yaml)
+        check_number("freeinit.d0", config_value(cfg, "freeinit.d0"), 0, 1)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    args = {
+        key: config_value(cfg, f"freeinit.{key}")
+        for key in ("num_iters", "method", "d_s", "d_t", "order")
+        + ("fast_sampling", "variance_preserving", "rng")
+    }
+    if not enabled:
+        args["num_iters"] = 1
+    try:
+        built = FreeInit(**args)
+    except ValueError as err:
+        raise _keyed("freeinit", args, err) from None
+    return {key: built.config[key] for key in args}
 
 
 def _freeu(cfg: DictConfig, recommended: dict[str, Any]) -> dict[str, Any] | None:
+    """FreeU's constructor arguments: ``freeu.*`` over the model's recommended factors,
+    validated by :class:`FreeU` itself; None when FreeU is off."""
     if not bool_value(cfg, "freeu.enabled"):
         return None
     name = cfg.model.name
@@ -137,29 +134,26 @@ def _freeu(cfg: DictConfig, recommended: dict[str, Any]) -> dict[str, Any] | Non
             f"freeu: model {name} has no recommended FreeU factors (FreeU needs a UNet); "
             "use freeu=off, or set freeu.b1/b2/s1/s2 for a UNet model"
         )
-    out = {}
+    args = {}
     for key in ("b1", "b2", "s1", "s2", "variant", "stages"):
         value = config_value(cfg, f"freeu.{key}")
-        out[key] = recommended.get(key) if value is None else value
-    for key in ("b1", "b2", "s1", "s2"):
-        out[key] = _number(out[key], f"freeu.{key}")
-        if out[key] < 0:  # FreeU's factors scale features: a negative one flips their sign
-            raise ConfigError(f"freeu.{key} must be >= 0 (a scale factor), got {out[key]!r}")
-    if out["variant"] not in FREEU_VARIANTS:
-        raise ConfigError(f"freeu.variant must be one of {', '.join(FREEU_VARIANTS)}")
-    if out["stages"] not in FREEU_STAGES:
-        raise ConfigError(f"freeu.stages must be one of {', '.join(FREEU_STAGES)}")
-    return out
+        args[key] = recommended.get(key) if value is None else value
+    try:
+        return dataclasses.asdict(FreeU(**args))
+    except ValueError as err:
+        raise _keyed("freeu", args, err) from None
 
 
 def _device(value: str) -> str:
-    if value == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if not (value == "cpu" or value.startswith("cuda")):
+    """``device`` parsed by :func:`freqlab.models.pretrained.resolve_device` (``auto``, CUDA
+    availability); a job runs on the CPU or CUDA only."""
+    try:
+        device = resolve_device(value)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if device.type not in ("cpu", "cuda"):
         raise ConfigError(f"device must be auto, cpu or cuda[:N], got {value!r}")
-    if value.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={value} but CUDA is not available; use device=cpu or auto")
-    return value
+    return str(device)
 
 
 def _call_kwargs(cfg: DictConfig, spec: ModelSpec, own_adapter: bool) -> dict[str, Any]:
@@ -182,7 +176,10 @@ def _call_kwargs(cfg: DictConfig, spec: ModelSpec, own_adapter: bool) -> dict[st
         raise ConfigError(f"model.{key} must be {required}, got {call[key]}")
     # 0 <= guidance: diffusers applies classifier-free guidance only when guidance_scale > 1;
     # 0 and 1 both sample the conditional model alone. Negative values push away from the prompt.
-    guidance = _number(call["guidance_scale"], "model.guidance_scale")
+    try:
+        guidance = check_number("model.guidance_scale", call["guidance_scale"])
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if guidance < 0:
         raise ConfigError(
             f"model.guidance_scale must be >= 0 (values <= 1 turn classifier-free guidance off), "
@@ -197,11 +194,17 @@ def resolved_dtype(spec: ModelSpec, device: str, dtype: str) -> str:
     picks (the model's half precision on CUDA, float32 on CPU; models built in code: float32).
     Half precision on the CPU is refused: most CPU kernels lack it (diffusers warns that running
     will fail) and the rest are slower than float32."""
-    if dtype != "auto" and dtype not in _DTYPES:
-        raise ConfigError(f"dtype must be auto or one of {', '.join(_DTYPES)}, got {dtype!r}")
     if dtype == "auto":
         on_gpu = torch.device(device).type == "cuda" and spec.pretrained
         return str(spec.accelerator_dtype).removeprefix("torch.") if on_gpu else "float32"
+    try:
+        parsed = parse_dtype(dtype)  # the library's names: float16, fp16, half, bf16, ...
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if parsed not in JOB_DTYPES:
+        names = ", ".join(str(d).removeprefix("torch.") for d in JOB_DTYPES)
+        raise ConfigError(f"dtype must be auto or one of {names}, got {dtype!r}")
+    dtype = str(parsed).removeprefix("torch.")
     if dtype != "float32" and torch.device(device).type == "cpu":
         raise ConfigError(
             f"dtype={dtype} needs a CUDA device (device={device}): half precision is unsupported "

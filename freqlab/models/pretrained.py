@@ -51,15 +51,19 @@ CPU_OFFLOAD_MODES = ("model", "sequential")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` is CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    """``"auto"`` is CUDA when available, else CPU; anything else is passed to ``torch.device``.
+    A CUDA device on a machine without CUDA is refused here, not later inside torch."""
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise ValueError(
             f"device must be 'auto', 'cpu', 'cuda[:N]' or a torch.device, got {device!r}"
         ) from err
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device} but CUDA is not available; use device=cpu or auto")
+    return resolved
 
 
 def parse_dtype(dtype: torch.dtype | str) -> torch.dtype:

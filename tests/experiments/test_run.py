@@ -141,5 +141,5 @@ def test_bad_config_value_fails_with_one_clear_message(tmp_path):
     out = _run(["freeinit.num_iters=0"], tmp_path)
     assert out.returncode != 0
     text = out.stdout + out.stderr
-    assert "freeinit.num_iters must be an integer >= 1" in text
+    assert "freeinit.num_iters must be an int >= 1" in text
     assert "Traceback" not in text
