@@ -32,7 +32,7 @@ from experiments.cache import (
     write_atomic,
     write_json_atomic,
 )
-from experiments.metrics import MetricSuite
+from experiments.metric_suite import MetricSuite
 from experiments.plan import (
     SampleWork,
     generation_batches,

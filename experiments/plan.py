@@ -33,7 +33,7 @@ from experiments.cache import (
     sample_key,
     write_json_atomic,
 )
-from experiments.metrics import MetricSuite
+from experiments.metric_suite import MetricSuite
 from experiments.settings import JobSettings, config_value, resolve
 from freqlab.data import Prompt, load_prompts
 from freqlab.freeinit import FreeInit

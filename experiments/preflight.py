@@ -189,7 +189,7 @@ def check_weights(cfg: DictConfig) -> None:
     """The model's weights are on this machine (downloaded now when the hub is allowed: the job
     would download them anyway, and the cache key then records their commit), and so are the
     metrics' weights, as real checkpoints. Nothing is loaded."""
-    from experiments.metrics import MetricSuite
+    from experiments.metric_suite import MetricSuite
     from experiments.settings import config_value, resolve
     from freqlab.models.registry import locate_weights
     from freqlab.models.weights import WeightsNotFoundError
@@ -241,7 +241,7 @@ def check_job(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     if task in ("generate", "plan", "snr"):
         settings = resolve(cfg)  # every value, before anything loads
         if task == "plan":
-            from experiments.metrics import MetricSuite
+            from experiments.metric_suite import MetricSuite
 
             MetricSuite.from_config(cfg.metrics, device=settings.device)
         else:

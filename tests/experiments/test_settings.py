@@ -1,7 +1,7 @@
-"""Start-up validation (experiments.settings, experiments.preflight, experiments.metrics): every
-bad value, key, path or weights file is refused with one message naming it, before any model
-loads. Configs are composed in-process with Hydra's compose API; the run.py subprocess checks are
-in test_validation.py."""
+"""Start-up validation (experiments.settings, experiments.preflight,
+experiments.metric_suite): every bad value, key, path or weights file is refused with one message
+naming it, before any model loads. Configs are composed in-process with Hydra's compose API; the
+run.py subprocess checks are in test_validation.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 import experiments.preflight as preflight
-from experiments.metrics import MetricSuite
+from experiments.metric_suite import MetricSuite
 from experiments.preflight import PathError, check_job, check_keys, check_writable
 from experiments.settings import ConfigError, resolve
 from freqlab.models import load_model

@@ -1,6 +1,6 @@
 """DINO consistency throughput vs a bare timm forward on the same frames (CPU, random weights).
 
-Run with ``python -m benchmarks.metrics``. In one process, with one torch thread, on
+Run with ``python -m benchmarks.encoder_throughput``. In one process, with one torch thread, on
 ``VIDEOS x FRAMES`` uint8 frames of 224 x 224 it times:
 
 * ``evaluation.metrics.dino_consistency(videos, weights="random")``: the registered ViT-S/16
