@@ -23,6 +23,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from evaluation import results
 from experiments import wandb_logger
 from experiments.cache import (
     MetricCache,
@@ -52,43 +53,16 @@ from freqlab.video_io import save_video
 
 log = logging.getLogger(__name__)
 
-CONFIG_COLUMNS = frozenset(
-    "model dataset method d_s d_t order num_iters fast_sampling variance_preserving rng freeu b1 b2 "
-    "s1 s2 freeu_variant freeu_stages num_frames height width num_inference_steps guidance_scale "
-    "dtype".split()
-)
-
 
 def _config_columns(settings: JobSettings, dataset: str) -> dict[str, Any]:
-    """The config values every result row carries, flat, for grouping in reports."""
-    fi, fu = settings.freeinit, settings.freeu or {}
-    columns = dict(
-        model=settings.model,
-        dataset=dataset,
-        method=fi["method"],
-        d_s=fi["d_s"],
-        d_t=fi["d_t"],
-        order=fi["order"],
-        num_iters=fi["num_iters"],
-        fast_sampling=fi["fast_sampling"],
-        variance_preserving=fi["variance_preserving"],
-        rng=fi["rng"],
-        freeu=settings.freeu is not None,
-        b1=fu.get("b1"),
-        b2=fu.get("b2"),
-        s1=fu.get("s1"),
-        s2=fu.get("s2"),
-        freeu_variant=fu.get("variant"),
-        freeu_stages=fu.get("stages"),
-        num_frames=settings.call_kwargs["num_frames"],
-        height=settings.call_kwargs["height"],
-        width=settings.call_kwargs["width"],
-        num_inference_steps=settings.call_kwargs["num_inference_steps"],
-        guidance_scale=settings.call_kwargs["guidance_scale"],
-        dtype=settings.dtype,
+    """The config values every result row carries, flat, for grouping in reports: the columns
+    of :data:`evaluation.results.GROUPS`, each filled from its concept's settings."""
+    return results.config_row(
+        run=dict(model=settings.model, dataset=dataset),
+        freeinit=settings.freeinit,
+        freeu=settings.freeu,
+        sampling=dict(settings.call_kwargs, dtype=settings.dtype),
     )
-    assert set(columns) == CONFIG_COLUMNS
-    return columns
 
 
 def _video_name(fps: int) -> str:

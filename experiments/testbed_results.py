@@ -1,10 +1,12 @@
 """The README's testbed results, re-runnable: ``python -m experiments.testbed_results``.
 
-1. FreeInit sweeps through the generate job (``run.py model=testbed dataset=shapes``): gaussian and
-   butterworth at d0 = 0.25, ``num_iters=6`` (iteration 0 is the plain sample, 1-5 refinements),
-   FreeU off; one FreeU run (the model's factors, FreeInit off) on the same prompts and seeds.
+1. FreeInit sweeps through the generate job (``run.py model=testbed dataset=shapes``, composed
+   with Hydra's compose API and run in this process): gaussian and butterworth at d0 = 0.25,
+   ``num_iters=6`` (iteration 0 is the plain sample, 1-5 refinements), FreeU off; one FreeU run
+   (the model's factors, FreeInit off) on the same prompts and seeds.
 2. Paired differences against iteration 0 (the same prompt, seed and initial noise) with
-   percentile-bootstrap 95% CIs, for pixel-encoder temporal consistency, flicker and motion.
+   percentile-bootstrap 95% CIs, for pixel-encoder temporal consistency, flicker and motion: the
+   report's pairing (:mod:`evaluation.report.pairing`).
 3. FreeInit's SNR-by-frequency analysis (``task=snr``) on clips of the testbed's training data.
 
 Writes ``<out>/testbed_results.md``, ``<out>/testbed_freeinit.png`` and ``<out>/testbed_samples.png``
@@ -15,16 +17,17 @@ with ``--docs DIR`` also copies the figures there. Samples are cached, so a re-r
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import DictConfig, open_dict
 
-from evaluation.report import paired_bootstrap_ci
+from evaluation.report.pairing import freeinit_differences, freeu_differences
+from evaluation.results import Sweep, load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = {
@@ -34,38 +37,38 @@ METRICS = {
 }
 FILTERS = ("gaussian", "butterworth")
 REFINEMENTS = 5  # FreeInit iterations after the plain sample (num_iters = REFINEMENTS + 1)
+_COLUMNS = ["setting", "iteration", "metric", "base", "diff", "lo", "hi", "n"]
 
 
-def _start(args: list[str], log_file: Path | None = None) -> subprocess.Popen:
-    env = dict(os.environ, WANDB_MODE="offline", OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
-    cmd = [sys.executable, str(ROOT / "run.py"), *args]
-    print("+", " ".join(cmd[1:]), flush=True)
-    out = log_file.open("w") if log_file else None
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+def compose_job(overrides: list[str], out: Path) -> DictConfig:
+    """The config ``python run.py <overrides>`` would run, writing into ``out`` (cache: the
+    repository's ``cache/``, as the runner's)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
-
-def _wait(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.wait() != 0:
-            raise RuntimeError(f"{' '.join(map(str, proc.args[1:]))} failed ({proc.returncode})")
-
-
-def _run(args: list[str]) -> None:
-    _wait([_start(args)])
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.root = str(ROOT)
+        cfg.paths.output_dir = str(out)
+    return cfg
 
 
 def run_sweeps(
-    out: Path, num_prompts: int, num_seeds: int, jobs: int, refinements: int = REFINEMENTS
-) -> dict[str, pd.DataFrame]:
-    """Run (or read from the cache) every setting, ``jobs`` processes at a time (one thread
-    each); setting name -> results frame."""
+    out: Path, num_prompts: int, num_seeds: int, threads: int, refinements: int = REFINEMENTS
+) -> list[Path]:
+    """Run (or read from the cache) every setting, one after another in this process with
+    ``threads`` torch threads; returns the job folders (``out/<setting>``)."""
+    from experiments.generate import run_generate
+
     common = [
         "model=testbed",
         "dataset=shapes",
         f"dataset.limit={num_prompts}",
         f"num_seeds={num_seeds}",
         "logger=none",
-        "threads=1",
+        f"threads={threads}",
         "batch_size=16",
         "save_videos=false",
         "device=cpu",
@@ -75,49 +78,34 @@ def run_sweeps(
         for f in FILTERS
     }
     settings["freeu"] = ["freeu=model", "freeinit.enabled=false"]
-    names = list(settings)
-    for start in range(0, len(names), jobs):
-        group = names[start : start + jobs]
-        out.mkdir(parents=True, exist_ok=True)
-        _wait(
-            [
-                _start([*common, *settings[n], f"hydra.run.dir={out / n}"], out / f"{n}.log")
-                for n in group
-            ]
+    for name, overrides in settings.items():
+        print("+ run.py", " ".join([*common, *overrides]), flush=True)
+        run_generate(compose_job([*common, *overrides], out / name))
+    return [out / name for name in settings]
+
+
+def differences(sweep: Sweep) -> pd.DataFrame:
+    """One row per (setting, iteration, metric): base mean, mean paired difference, 95% CI, n.
+
+    ``setting`` is the FreeInit filter of runs without FreeU (iterations >= 1 against their
+    iteration 0), and ``freeu`` for the FreeU run (its iteration 0 against plain sampling's).
+    """
+    diff = freeinit_differences(sweep)
+    fi = diff[~diff.freeu.astype(bool) & (diff.iteration > 0) & diff.metric.isin(list(METRICS))]
+    fi = fi.assign(setting=fi.method)
+    fu = freeu_differences(sweep)
+    if not fu.empty:
+        fu = fu[(fu.arm == "FreeU") & fu.metric.isin(list(METRICS))].assign(
+            setting="freeu", iteration=0
         )
-    return {n: pd.read_parquet(out / n / "results.parquet") for n in names}
-
-
-def bootstrap_ci(x: np.ndarray) -> tuple[float, float]:
-    """Percentile-bootstrap 95% CI of the mean of paired differences ``x`` (N,): the report's."""
-    ci = paired_bootstrap_ci(x)
-    return float(ci.low[0]), float(ci.high[0])
-
-
-def _paired(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """(prompt_id, seed) x iteration table of one metric."""
-    return frame.pivot_table(index=["prompt_id", "seed"], columns="iteration", values=metric)
-
-
-def differences(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per (setting, iteration, metric): base mean, mean paired difference, 95% CI, n."""
-    rows = []
-    base = frames[FILTERS[0]]
-    for metric in METRICS:
-        base_table = _paired(base, metric)
-        for name in FILTERS:
-            table = _paired(frames[name], metric)
-            for it in table.columns[1:]:
-                d = (table[it] - table[0]).to_numpy()
-                rows.append(
-                    (name, int(it), metric, table[0].mean(), d.mean(), *bootstrap_ci(d), len(d))
-                )
-        freeu = _paired(frames["freeu"], metric)[0]
-        d = (freeu - base_table[0]).dropna().to_numpy()
-        rows.append(("freeu", 0, metric, base_table[0].mean(), d.mean(), *bootstrap_ci(d), len(d)))
-    return pd.DataFrame(
-        rows, columns=["setting", "iteration", "metric", "base", "diff", "lo", "hi", "n"]
+    both = pd.concat([fi, fu], ignore_index=True)
+    both = both.rename(
+        columns={"baseline": "base", "delta": "diff", "ci_low": "lo", "ci_high": "hi"}
     )
+    order = {name: i for i, name in enumerate([*FILTERS, "freeu"])}
+    both = both.assign(_order=both.setting.map(order).fillna(len(order)))
+    both = both.sort_values(["_order", "iteration"], kind="stable")
+    return both[_COLUMNS].reset_index(drop=True)
 
 
 def plot(diff: pd.DataFrame, path: Path) -> None:
@@ -274,32 +262,35 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "testbed_results")
     parser.add_argument("--docs", type=Path, default=None, help="also copy the figures here")
-    parser.add_argument("--jobs", type=int, default=2, help="settings run in parallel")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the jobs")
     parser.add_argument("--skip-snr", action="store_true")
     args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     if not 1 <= args.prompts <= 48:
         parser.error(f"--prompts must be in 1..48 (the held-out captions), got {args.prompts}")
-    if min(args.seeds, args.jobs, args.refinements) < 1:
-        parser.error("--seeds, --jobs and --refinements must be >= 1")
+    if min(args.seeds, args.threads, args.refinements) < 1:
+        parser.error("--seeds, --threads and --refinements must be >= 1")
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.skip_snr:
         write_snr_clips(args.out / "snr_clips", 32)
-        _run(
-            [
-                "task=snr",
-                "model=testbed",
-                f"snr.videos={args.out / 'snr_clips'}",
-                "snr.num_videos=32",
-                "snr.progress=false",
-                "logger=none",
-                "threads=1",
-                "device=cpu",
-                "dataset=shapes",
-                f"hydra.run.dir={args.out / 'snr'}",
-            ]
-        )
-    frames = run_sweeps(args.out, args.prompts, args.seeds, args.jobs, args.refinements)
-    diff = differences(frames)
+        from experiments.snr import run_snr
+
+        overrides = [
+            "task=snr",
+            "model=testbed",
+            f"snr.videos={args.out / 'snr_clips'}",
+            "snr.num_videos=32",
+            "snr.progress=false",
+            "logger=none",
+            f"threads={args.threads}",
+            "device=cpu",
+            "dataset=shapes",
+        ]
+        print("+ run.py", " ".join(overrides), flush=True)
+        run_snr(compose_job(overrides, args.out / "snr"))
+    jobs = run_sweeps(args.out, args.prompts, args.seeds, args.threads, args.refinements)
+    diff = differences(load_sweep(*jobs))
     diff.to_csv(args.out / "testbed_differences.csv", index=False)
     plot(diff, args.out / "testbed_freeinit.png")
     sample_figure(args.out / "testbed_samples.png")

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from experiments import wandb_logger
 from experiments.settings import ConfigError
-from experiments.train_testbed import _wandb_logger
 from freqlab.testbed.train_judge import JudgeConfig, train_judge
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,14 @@ def run_train_judge(cfg: DictConfig) -> dict[str, Any]:
     settings = judge_config(cfg)
     out_dir = Path(cfg.train_judge.out_dir or cfg.paths.output_dir).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
-    wandb_cfg = OmegaConf.create({"logger": cfg.get("logger"), "train": cfg.train_judge})
-    run, log_fn = _wandb_logger(wandb_cfg, out_dir)
+    run = wandb_logger.start_run(
+        cfg,
+        out_dir,
+        name=out_dir.name,
+        group="train_judge",
+        config=OmegaConf.to_container(cfg.train_judge, resolve=True),
+    )
+    log_fn = None if run is None else (lambda metrics, step: run.log(metrics))
     try:
         summary = train_judge(settings, out_dir, log_fn)
         if run is not None:

@@ -10,7 +10,6 @@ turns it off), ``loss.csv`` and ``loss.png``, and writes the shippable weights t
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from experiments import wandb_logger
 from experiments.settings import ConfigError
 from freqlab.testbed.train import TrainConfig, TrainConfigV2, train_testbed
 
@@ -50,22 +50,16 @@ def train_config(cfg: DictConfig) -> TrainConfig:
 
 
 def _wandb_logger(cfg: DictConfig, out_dir: Path) -> tuple[Any, Callable | None]:
-    lcfg = cfg.get("logger")
-    if lcfg is None or lcfg.get("name") != "wandb":
-        return None, None
-    import wandb
-
-    os.environ.setdefault("WANDB_MODE", lcfg.get("mode") or "offline")
-    run = wandb.init(
-        project=lcfg.get("project", "freqlab"),
-        entity=lcfg.get("entity"),
-        group="train_testbed",
+    """The W&B run of a training job (:func:`experiments.wandb_logger.start_run`) and a
+    ``log_fn(metrics, step)`` for the trainer; (None, None) when logging is off or unreachable."""
+    run = wandb_logger.start_run(
+        cfg,
+        out_dir,
         name=out_dir.name,
-        dir=str(out_dir),
+        group="train_testbed",
         config=OmegaConf.to_container(cfg.train, resolve=True),
-        reinit="finish_previous",
     )
-    return run, lambda metrics, step: run.log(metrics)
+    return run, None if run is None else (lambda metrics, step: run.log(metrics))
 
 
 def plot_loss(loss_csv: Path, path: Path, window: int = 50) -> None:

@@ -34,37 +34,14 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from evaluation.results import VIDEO_COLUMNS, metric_columns, video_file
+
 log = logging.getLogger(__name__)
 
 # Seconds wandb.init may wait for the W&B server (wandb's own default is 90).
 INIT_TIMEOUT = 20.0
 
-# Columns that identify a row rather than measure it.
-_NON_METRICS = {
-    "sample_key",
-    "pass_key",
-    "prompt_id",
-    "prompt",
-    "seed",
-    "iteration",
-    "is_final",
-    "steps",
-    "video_path",
-    "comparison_path",
-}
 _MODES = ("online", "offline", "disabled")
-
-
-def metric_columns(frame: pd.DataFrame, config_columns: set[str]) -> list[str]:
-    """The numeric per-video measurements of a results frame."""
-    return [
-        c
-        for c in frame.columns
-        if c not in _NON_METRICS
-        and c not in config_columns
-        and pd.api.types.is_numeric_dtype(frame[c])
-        and not pd.api.types.is_bool_dtype(frame[c])
-    ]
 
 
 def group_name(cfg: DictConfig) -> str:
@@ -76,8 +53,6 @@ def group_name(cfg: DictConfig) -> str:
     out = Path(cfg.paths.output_dir)
     return out.parent.name if out.name.isdigit() else out.name
 
-
-_group = group_name  # the old private name
 
 
 def init_timeout(cfg: DictConfig) -> float:
@@ -114,9 +89,19 @@ def logger_mode(cfg: DictConfig) -> str | None:
     return None if mode == "disabled" else mode
 
 
-def start_run(cfg: DictConfig, out_dir: Path, *, name: str, **init_kwargs: Any) -> Any | None:
-    """``wandb.init`` for a job writing into ``out_dir``, with a bounded wait.
+def start_run(
+    cfg: DictConfig,
+    out_dir: Path,
+    *,
+    name: str,
+    group: str | None = None,
+    config: dict[str, Any] | None = None,
+    **init_kwargs: Any,
+) -> Any | None:
+    """``wandb.init`` for a job writing into ``out_dir``, with a bounded wait: the one place a
+    W&B run starts (generation, SNR and training jobs).
 
+    ``group`` defaults to :func:`group_name` and ``config`` to the whole resolved ``cfg``.
     Returns the run, or None when logging is off or W&B cannot be reached; the latter is logged
     once as a warning (the job's results are on disk either way). ``init_kwargs`` go to
     ``wandb.init`` (``job_type``, ...).
@@ -135,11 +120,11 @@ def start_run(cfg: DictConfig, out_dir: Path, *, name: str, **init_kwargs: Any) 
         return wandb.init(
             project=lcfg.get("project", "freqlab"),
             entity=lcfg.get("entity"),
-            group=group_name(cfg),
+            group=group or group_name(cfg),
             name=name,
             tags=list(lcfg.get("tags") or []),
             dir=str(out_dir),
-            config=OmegaConf.to_container(cfg, resolve=True),
+            config=OmegaConf.to_container(cfg, resolve=True) if config is None else config,
             mode=mode,
             reinit="finish_previous",
             # quiet: no "logged in as" banner, whose two account look-ups wait 5 s each
@@ -214,11 +199,8 @@ def video_files(frame: pd.DataFrame, out_dir: Path) -> list[Path | None]:
     older results files, are kept); None where there is none or the file is missing."""
     if "video_path" not in frame:
         return [None] * len(frame)
-    paths: list[Path | None] = []
-    for p in frame["video_path"]:
-        path = Path(out_dir) / p if isinstance(p, str) and p else None
-        paths.append(path if path is not None and path.is_file() else None)
-    return paths
+    paths = [video_file(out_dir, p) for p in frame["video_path"]]
+    return [p if p is not None and p.is_file() else None for p in paths]
 
 
 def log_job(cfg: DictConfig, frame: pd.DataFrame, summary: dict[str, Any]) -> str | None:
@@ -258,9 +240,7 @@ def _log(
 ) -> None:
     import wandb
 
-    from experiments.generate import CONFIG_COLUMNS
-
-    metrics = metric_columns(frame, set(CONFIG_COLUMNS))
+    metrics = metric_columns(frame)
     log_videos = cfg.logger.get("log_videos", True)
     paths = video_files(frame, out_dir) if log_videos else [None] * len(frame)
     files = pd.Series(paths, index=frame.index, dtype=object)
@@ -282,7 +262,7 @@ def _log(
             {f"final/{m}": float(frame[frame.is_final][m].mean()) for m in metrics}
             | {f"baseline/{m}": float(frame[frame.iteration == 0][m].mean()) for m in metrics}
         )
-    table = frame.drop(columns=[c for c in ("video_path", "comparison_path") if c in frame])
+    table = frame.drop(columns=[c for c in VIDEO_COLUMNS if c in frame])
     if "video_path" in frame:
         table = table.assign(
             video=frame["video_path"].astype(object).where(frame.video_path.notna())

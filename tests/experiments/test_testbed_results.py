@@ -2,40 +2,82 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from evaluation.results import config_row, load_sweep
 from experiments import testbed_results as tr
 
 
-def _frame(shift: float, rng: np.random.Generator, iterations: int = 5) -> pd.DataFrame:
-    """Results rows for 12 (prompt, seed) pairs; every metric rises by ``shift`` per iteration."""
+def _job(
+    folder: Path, rng: np.random.Generator, shift: float, method: str, iterations: int = 5
+) -> Path:
+    """A results file for 12 (prompt, seed) pairs; every metric rises by ``shift`` per iteration
+    (``iterations=1``: a FreeU run, FreeInit off)."""
+    freeu = dict(b1=1.5, b2=1.6, s1=0.9, s2=0.2, variant="v1", stages="diffusers")
+    config = config_row(
+        run=dict(model="testbed", dataset="shapes"),
+        freeinit=dict(
+            method=method,
+            d_s=0.25,
+            d_t=0.25,
+            order=4,
+            num_iters=iterations,
+            fast_sampling=False,
+            variance_preserving=False,
+            rng="per_sample",
+        ),
+        freeu=freeu if iterations == 1 else None,
+        sampling=dict(
+            num_frames=8,
+            height=32,
+            width=32,
+            num_inference_steps=25,
+            guidance_scale=7.5,
+            dtype="float32",
+        ),
+    )
     rows = []
     for prompt in range(6):
         for seed in range(2):
-            base = rng.normal(size=len(tr.METRICS))
+            base = 80 + 5 * np.sin(prompt + 10 * seed) * np.ones(len(tr.METRICS))
             for it in range(iterations):
-                noise = rng.normal(scale=1e-3, size=len(tr.METRICS))
+                noise = rng.normal(scale=1e-4, size=len(tr.METRICS))
                 values = dict(zip(tr.METRICS, base + shift * it + noise, strict=True))
-                rows.append(dict(prompt_id=prompt, seed=seed, iteration=it, **values))
-    return pd.DataFrame(rows)
+                key = f"{method}-{iterations}-{prompt}-{seed}"
+                rows.append(
+                    dict(sample_key=key, prompt_id=f"p{prompt}", prompt=f"prompt {prompt}")
+                    | dict(seed=seed, iteration=it, is_final=it == iterations - 1, steps=25)
+                    | config
+                    | values
+                )
+    folder.mkdir(parents=True)
+    frame = pd.DataFrame(rows)
+    if iterations == 1:  # FreeU on: every metric 0.05 above plain sampling
+        frame[list(tr.METRICS)] += 0.05
+    frame.to_parquet(folder / "results.parquet", index=False)
+    return folder
 
 
 def test_differences_are_paired_against_iteration_zero(tmp_path):
     rng = np.random.default_rng(0)
-    frames = {"gaussian": _frame(0.1, rng), "butterworth": _frame(-0.2, rng)}
-    frames["freeu"] = frames["gaussian"][frames["gaussian"].iteration == 0].copy()
-    frames["freeu"][list(tr.METRICS)] += 0.05
-    diff = tr.differences(frames)
-    # the per-pair base values are large and random; pairing removes them
+    jobs = [
+        _job(tmp_path / "gaussian", rng, 0.1, "gaussian"),
+        _job(tmp_path / "butterworth", rng, -0.2, "butterworth"),
+        _job(tmp_path / "freeu", rng, 0.0, "gaussian", iterations=1),
+    ]
+    diff = tr.differences(load_sweep(*jobs))
+    # the per-pair base values are large and spread; pairing removes them
     g = diff[(diff.setting == "gaussian") & (diff.iteration == 3)]
     assert np.allclose(g["diff"], 0.3, atol=2e-3)
     assert (g.lo <= g["diff"]).all() and (g["diff"] <= g.hi).all() and (g.hi - g.lo < 0.01).all()
     b = diff[(diff.setting == "butterworth") & (diff.iteration == 4)]
     assert np.allclose(b["diff"], -0.8, atol=2e-3) and (b.n == 12).all()
     f = diff[diff.setting == "freeu"]
-    assert np.allclose(f["diff"], 0.05) and (f.iteration == 0).all()
+    assert np.allclose(f["diff"], 0.05, atol=2e-3) and (f.iteration == 0).all() and len(f) == 3
 
     text = tr.markdown(diff, 6, 2)
     assert "6 held-out prompts x 2 seeds = 12 pairs" in text
@@ -59,7 +101,9 @@ def test_sample_figure_shows_every_arm(tmp_path):
     assert (tmp_path / "samples.png").stat().st_size > 5_000
 
 
-@pytest.mark.parametrize("argv", [["--prompts", "0"], ["--prompts", "49"], ["--seeds", "0"]])
+@pytest.mark.parametrize(
+    "argv", [["--prompts", "0"], ["--prompts", "49"], ["--seeds", "0"], ["--threads", "0"]]
+)
 def test_bad_arguments_are_one_message(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         tr.main(argv)
