@@ -1,4 +1,4 @@
-"""Seconds per video file: freqlab.video_io.save_video vs imageio.v3.imwrite (its PyAV plugin).
+"""Seconds per video file: freqlab.video.write.save_video vs imageio.v3.imwrite (its PyAV plugin).
 
 Run: ``.venv/bin/python -m benchmarks.video_writing [--model testbed] [--files 20]``. The process
 first loads a model, as a generation job has, because the cost that matters grows with the Python
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from freqlab.video_io import save_video, to_uint8_frames
+from freqlab.video.write import save_video, to_uint8_frames
 
 
 def _imageio_write(video: torch.Tensor, path: Path, fps: int) -> None:

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluation.preprocessing import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, Preprocess
-from evaluation.video import frames_to_float
+from evaluation.inputs import frames_to_float
 from evaluation.weights import (
     WeightsSource,
     check_checkpoint,
@@ -532,7 +532,7 @@ def encode_videos(
     videos share a batch (beyond floating-point reassociation inside the encoder).
 
     Args:
-        videos: ``(B, T, 3, H, W)`` checked videos (:func:`evaluation.video.check_videos`).
+        videos: ``(B, T, 3, H, W)`` checked videos (:func:`evaluation.inputs.check_videos`).
         encoder: the encoder.
         preprocess: the resize/crop/normalisation rule.
         batch_size: frames per encoder call.

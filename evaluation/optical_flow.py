@@ -24,7 +24,7 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from evaluation.video import frames_to_float
+from evaluation.inputs import frames_to_float
 from evaluation.weights import WeightsSource, load_state_dict, resolve_weights
 
 __all__ = [

@@ -49,7 +49,7 @@ from freqlab.decoding import decode_latents
 from freqlab.freeinit import FreeInit
 from freqlab.freeu import FreeU
 from freqlab.models import load_model
-from freqlab.video_io import save_video
+from freqlab.video.write import save_video
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from freqlab import snr as fsnr
 from freqlab.data import load_prompts
 from freqlab.freeinit import FreeInit
 from freqlab.models import load_model
-from freqlab.video_reader import VideoFolder
+from freqlab.video.read import VideoFolder
 
 log = logging.getLogger(__name__)
 

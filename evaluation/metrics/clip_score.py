@@ -29,7 +29,7 @@ from evaluation.encoders import (
 )
 from evaluation.metrics.base import EncoderVideoMetric
 from evaluation.preprocessing import CLIP_SCORE, Preprocess, get_preprocess
-from evaluation.video import check_prompts, check_videos
+from evaluation.inputs import check_prompts, check_videos
 
 __all__ = ["VideoCLIPScore", "clip_score"]
 

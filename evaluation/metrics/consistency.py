@@ -47,7 +47,7 @@ from evaluation.preprocessing import (
     Preprocess,
     get_preprocess,
 )
-from evaluation.video import check_videos
+from evaluation.inputs import check_videos
 
 __all__ = [
     "BackgroundConsistency",

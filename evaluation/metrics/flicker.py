@@ -18,7 +18,7 @@ import torch
 
 from evaluation.metrics.base import VideoMetric
 from evaluation.metrics.motion import mean_abs_frame_difference
-from evaluation.video import check_videos
+from evaluation.inputs import check_videos
 
 __all__ = ["TemporalFlicker", "temporal_flicker"]
 

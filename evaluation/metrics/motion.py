@@ -27,7 +27,7 @@ from evaluation.optical_flow import (
     prepare_flow_frames,
     resolve_raft_weights,
 )
-from evaluation.video import check_videos, frames_to_float
+from evaluation.inputs import check_videos, frames_to_float
 from evaluation.weights import WeightsNotFoundError
 
 __all__ = ["Motion", "flow_magnitude", "mean_abs_frame_difference", "motion"]

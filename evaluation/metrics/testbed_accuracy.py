@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
+from evaluation.inputs import check_prompts
 from evaluation.metrics.base import VideoMetric
-from evaluation.video import check_prompts
 
 __all__ = ["TestbedAccuracy", "testbed_accuracy", "testbed_all4", "testbed_attribute_matches"]
 

@@ -226,10 +226,10 @@ def judge_loss(
 
 
 def mp4_round_trip(clips: torch.Tensor) -> torch.Tensor:
-    """Each clip (N, T, 3, H, W) in [0, 1] written as MP4 (:func:`freqlab.video_io.save_video`)
-    and read back (:func:`freqlab.video_reader.read_video`): uint8 (N, T, 3, H, W)."""
-    from freqlab.video_io import save_video
-    from freqlab.video_reader import read_video
+    """Each clip (N, T, 3, H, W) in [0, 1] written as MP4 (:func:`freqlab.video.write.save_video`)
+    and read back (:func:`freqlab.video.read.read_video`): uint8 (N, T, 3, H, W)."""
+    from freqlab.video.read import read_video
+    from freqlab.video.write import save_video
 
     out = []
     with tempfile.TemporaryDirectory() as folder:

@@ -1,4 +1,5 @@
-"""Every metric checks its input where it enters: clear ValueErrors naming the parameter."""
+"""evaluation.inputs: every metric checks its input where it enters, with clear ValueErrors naming
+the parameter."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from torch import nn
 
 from evaluation import metrics
-from evaluation.video import check_prompts, check_videos
+from evaluation.inputs import check_prompts, check_videos
 
 
 class ConstantFlow(nn.Module):

@@ -14,7 +14,7 @@ import torch
 from omegaconf import OmegaConf
 
 from experiments import wandb_logger
-from freqlab.video_io import save_video
+from freqlab.video.write import save_video
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def _gif(path: Path, shade: int) -> None:
 def _mp4(path: Path, shade: int) -> None:
     import torch
 
-    from freqlab.video_io import save_video
+    from freqlab.video.write import save_video
 
     frames = torch.full((4, 3, 16, 32), shade / 255.0)
     frames[:, 1] = torch.arange(4).view(4, 1, 1) / 4.0

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from freqlab.checks import check_int
+
 __all__ = [
     "VIDEO_EXTENSIONS",
     "SkippedVideo",
@@ -50,12 +52,6 @@ class SkippedVideo:
 
     path: str
     reason: str
-
-
-def _check_size(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
 
 
 def find_videos(folder: str | os.PathLike) -> list[Path]:
@@ -89,10 +85,10 @@ def sample_frame_indices(
     ``n < T``). ``frame_stride=s``: ``start + s * i`` with the window centred in the clip; when the
     clip is shorter than ``(T - 1) * s + 1`` frames, uniform sampling instead.
     """
-    _check_size("num_available", num_available)
-    _check_size("num_frames", num_frames)
+    check_int("num_available", num_available)
+    check_int("num_frames", num_frames)
     if frame_stride is not None:
-        _check_size("frame_stride", frame_stride)
+        check_int("frame_stride", frame_stride)
         span = (num_frames - 1) * frame_stride + 1
         if span <= num_available:
             start = (num_available - span) // 2
@@ -103,8 +99,8 @@ def sample_frame_indices(
 def resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Centre-crop ``frames`` ``(T, 3, h, w)`` uint8 to the aspect of ``height x width``, then
     resize (bilinear, antialiased) to exactly that size; uint8 ``(T, 3, height, width)``."""
-    _check_size("height", height)
-    _check_size("width", width)
+    check_int("height", height)
+    check_int("width", width)
     if not isinstance(frames, torch.Tensor) or frames.dim() != 4 or frames.shape[1] != 3:
         shape = tuple(frames.shape) if isinstance(frames, torch.Tensor) else type(frames).__name__
         raise ValueError(f"frames must be a (T, 3, h, w) tensor, got {shape}")
@@ -176,7 +172,7 @@ def read_video(
     Raises:
         VideoReadError: the file has no decodable frame (a PyAV error for unreadable containers).
     """
-    _check_size("num_frames", num_frames)
+    check_int("num_frames", num_frames)
     path = Path(path)
     declared = _frame_count(path)
     frames: dict[int, np.ndarray] = {}
@@ -224,11 +220,11 @@ class VideoFolder:
         frame_stride: int | None = None,
     ) -> None:
         for name, value in (("num_frames", num_frames), ("height", height), ("width", width)):
-            _check_size(name, value)
+            check_int(name, value)
         if limit is not None:
-            _check_size("limit", limit)
+            check_int("limit", limit)
         if frame_stride is not None:
-            _check_size("frame_stride", frame_stride)
+            check_int("frame_stride", frame_stride)
         self.folder = Path(folder).expanduser()
         self.paths = find_videos(self.folder)
         if limit is not None and limit < len(self.paths):

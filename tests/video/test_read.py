@@ -1,4 +1,4 @@
-"""freqlab.video_reader: folders of mp4/avi/gif, frame sampling, resizing, unreadable files."""
+"""freqlab.video.read: folders of mp4/avi/gif, frame sampling, resizing, unreadable files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from freqlab.video_reader import (
+from freqlab.video.read import (
     VideoFolder,
     find_videos,
     read_video,

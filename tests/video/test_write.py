@@ -1,3 +1,5 @@
+"""freqlab.video.write: MP4 (H.264, yuv420p) and GIF files, frames as uint8, atomic writes."""
+
 import gc
 import os
 
@@ -8,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-import freqlab.video_io as video_io
-from freqlab.video_io import save_video, to_uint8_frames
-from freqlab.video_reader import read_video
+import freqlab.video.write as video_write
+from freqlab.video.read import read_video
+from freqlab.video.write import save_video, to_uint8_frames
 
 
 def smooth_video(t=4, h=16, w=16):
@@ -46,7 +48,7 @@ def test_save_video_round_trip(tmp_path, suffix):
     assert error < 8
 
 
-def test_mp4_is_h264_yuv420p_at_fps_and_read_by_video_reader(tmp_path):
+def test_mp4_is_h264_yuv420p_at_fps_and_read_back_by_read_video(tmp_path):
     video = smooth_video(t=6, h=24, w=32)
     path = save_video(video, tmp_path / "clip.mp4", fps=8)
     with av.open(str(path)) as container:
@@ -110,7 +112,7 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
         path.write_bytes(b"partial")
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(video_io, "_write_mp4", broken)
+    monkeypatch.setattr(video_write, "_write_mp4", broken)
     with pytest.raises(OSError, match="No space"):
         save_video(smooth_video(t=2), target)
     assert target.read_bytes() == before  # the old file is untouched
