@@ -27,9 +27,9 @@ from evaluation.encoders import (
     encode_videos,
     get_encoder,
 )
+from evaluation.inputs import check_prompts, check_videos
 from evaluation.metrics.base import EncoderVideoMetric
 from evaluation.preprocessing import CLIP_SCORE, Preprocess, get_preprocess
-from evaluation.inputs import check_prompts, check_videos
 
 __all__ = ["VideoCLIPScore", "clip_score"]
 

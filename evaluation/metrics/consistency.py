@@ -38,6 +38,7 @@ from evaluation.encoders import (
     encode_videos,
     get_encoder,
 )
+from evaluation.inputs import check_videos
 from evaluation.metrics.base import EncoderVideoMetric
 from evaluation.metrics.motion import mean_abs_frame_difference
 from evaluation.preprocessing import (
@@ -47,7 +48,6 @@ from evaluation.preprocessing import (
     Preprocess,
     get_preprocess,
 )
-from evaluation.inputs import check_videos
 
 __all__ = [
     "BackgroundConsistency",

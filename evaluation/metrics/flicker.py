@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
+from evaluation.inputs import check_videos
 from evaluation.metrics.base import VideoMetric
 from evaluation.metrics.motion import mean_abs_frame_difference
-from evaluation.inputs import check_videos
 
 __all__ = ["TemporalFlicker", "temporal_flicker"]
 

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from evaluation.inputs import check_videos, frames_to_float
 from evaluation.metrics.base import VideoMetric
 from evaluation.optical_flow import (
     RAFT_MODELS,
@@ -27,7 +28,6 @@ from evaluation.optical_flow import (
     prepare_flow_frames,
     resolve_raft_weights,
 )
-from evaluation.inputs import check_videos, frames_to_float
 from evaluation.weights import WeightsNotFoundError
 
 __all__ = ["Motion", "flow_magnitude", "mean_abs_frame_difference", "motion"]
