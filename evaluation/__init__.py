@@ -3,7 +3,7 @@
 Videos are tensors ``(B, T, C, H, W)``, uint8 0-255 or float 0-1. Metrics live in
 :mod:`evaluation.metrics` (a function returning per-video values and a torchmetrics class for
 each); image encoders, their weights and preprocessing in :mod:`evaluation.encoders`,
-:mod:`evaluation.weights` and :mod:`evaluation.preprocessing`.
+:mod:`evaluation.checkpoints` and :mod:`evaluation.preprocessing`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ _LAZY = {
     "subject_consistency": "evaluation.metrics",
     "temporal_flicker": "evaluation.metrics",
     "Preprocess": "evaluation.preprocessing",
-    "WeightsNotFoundError": "evaluation.weights",
+    "WeightsNotFoundError": "freqlab.hub",
 }
 
 

@@ -5,7 +5,7 @@ A metric's ``encoder=`` argument takes:
 
 * a registered name (:data:`ENCODERS`): ``"dino_vits16"`` (FreeInit), ``"dino_vitb16"`` (VBench
   subject consistency), ``"clip_vitb32"`` (VBench background consistency, CLIP score), ... Its
-  weights are resolved by :func:`evaluation.weights.resolve_weights` (a local file given as
+  weights are resolved by :func:`evaluation.checkpoints.resolve_weights` (a local file given as
   ``weights=``, else the Hugging Face cache, else a clear error; never the network). The model is
   built once per process, device and weights and reused (:func:`load_encoder`).
 * ``"pixel"``: no model at all. The normalised frame is average-pooled to a 32 x 32 grid and
@@ -34,15 +34,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evaluation.inputs import frames_to_float
-from evaluation.preprocessing import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, Preprocess
-from evaluation.weights import (
+from evaluation.checkpoints import (
     WeightsSource,
     check_checkpoint,
     is_torchscript_archive,
     load_state_dict,
     resolve_weights,
 )
+from evaluation.inputs import frames_to_float
+from evaluation.preprocessing import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, Preprocess
 
 __all__ = [
     "ENCODERS",

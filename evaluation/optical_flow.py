@@ -24,8 +24,8 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
+from evaluation.checkpoints import WeightsSource, load_state_dict, resolve_weights
 from evaluation.inputs import frames_to_float
-from evaluation.weights import WeightsSource, load_state_dict, resolve_weights
 
 __all__ = [
     "RAFT_MODELS",

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from evaluation.checkpoints import WeightsSource
 from evaluation.encoders import FrameEncoder
-from evaluation.weights import WeightsSource
 
 __all__ = ["TESTBED_JUDGE", "JudgeFrameFeatures", "judge_weights_source", "testbed_judge_encoder"]
 

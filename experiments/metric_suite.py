@@ -14,9 +14,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import evaluation
+from evaluation.checkpoints import check_checkpoint
 from evaluation.encoders import ENCODERS, PIXEL, resolve_encoder_weights
-from evaluation.weights import WeightsNotFoundError, check_checkpoint
 from experiments.settings import ConfigError
+from freqlab.hub import WeightsNotFoundError
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,7 @@ def _weights_fingerprint(encoder: str, weights: str | None, missing_ok: bool) ->
     made without them counts those metric values as still to compute).
     """
     from evaluation.encoders import resolve_encoder_weights
-    from evaluation.weights import WeightsNotFoundError
+    from freqlab.hub import WeightsNotFoundError
 
     try:
         source = resolve_encoder_weights(encoder, weights)

@@ -191,8 +191,8 @@ def check_weights(cfg: DictConfig) -> None:
     metrics' weights, as real checkpoints. Nothing is loaded."""
     from experiments.metric_suite import MetricSuite
     from experiments.settings import config_value, resolve
+    from freqlab.hub import WeightsNotFoundError
     from freqlab.models.registry import locate_weights
-    from freqlab.models.weights import WeightsNotFoundError
 
     settings = resolve(cfg)
     sources = {
@@ -209,7 +209,7 @@ def check_weights(cfg: DictConfig) -> None:
     if config_value(cfg, "task") == "generate":
         try:
             MetricSuite.from_config(cfg.metrics, device=settings.device).check_weights()
-        except FileNotFoundError as err:  # evaluation's WeightsNotFoundError
+        except WeightsNotFoundError as err:  # the same class as the model's
             if not missing:
                 raise
             missing.append(err)

@@ -28,7 +28,7 @@ from evaluation.optical_flow import (
     prepare_flow_frames,
     resolve_raft_weights,
 )
-from evaluation.weights import WeightsNotFoundError
+from freqlab.hub import WeightsNotFoundError
 
 __all__ = ["Motion", "flow_magnitude", "mean_abs_frame_difference", "motion"]
 

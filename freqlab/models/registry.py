@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from freqlab.hub import hub_cache_dir, hub_offline
 from freqlab.models import tiny
 from freqlab.models.pretrained import (
     apply_memory_options,
@@ -32,8 +33,6 @@ from freqlab.models.weights import (
     MissingSource,
     ResolvedSource,
     WeightsNotFoundError,
-    hub_cache_dir,
-    hub_offline,
     resolve_source,
     source_fingerprint,
     weights_not_found,

@@ -11,8 +11,9 @@ transformers lay them out. :func:`resolve_source` turns a source into a local di
   ``local_files_only`` false) are the missing files downloaded, restricted to the components' files.
 
 Everything is checked before diffusers or transformers see a path, so offline a missing model fails
-fast, with no network attempt, with a :class:`WeightsNotFoundError` that names the repositories, the
-exact ``hf download`` command and how to point the config at a local copy.
+fast, with no network attempt, with a :class:`~freqlab.hub.WeightsNotFoundError` (the one error
+for missing weights, evaluation models' included) that names the repositories, the exact
+``hf download`` command and how to point the config at a local copy.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from freqlab.hub import WeightsNotFoundError
+
 __all__ = [
     "Component",
     "HubSource",
     "MissingSource",
     "ResolvedSource",
     "WeightsNotFoundError",
-    "hub_cache_dir",
-    "hub_offline",
     "missing_files",
     "parse_source",
     "resolve_source",
@@ -44,20 +45,8 @@ _STEMS = {"diffusers": ("diffusion_pytorch_model", "diffusion_pytorch_model"),
           "transformers": ("model", "pytorch_model")}  # fmt: skip
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "spiece.model", "tokenizer.model")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_TRUE = {"1", "ON", "YES", "TRUE"}
 # Where the error message suggests `hf download --local-dir` to put a repository.
 LOCAL_MODELS_DIR = "./models"
-
-
-class WeightsNotFoundError(ValueError):
-    """A model's weights are neither in a local directory nor in the Hugging Face cache, and could
-    not be downloaded. The message says which repositories are missing, the ``hf download``
-    command that fetches them and how to point the config at a local copy. The underlying
-    exception, if any, is kept as :attr:`reason` (and is not chained into the traceback)."""
-
-    def __init__(self, message: str, reason: BaseException | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -136,31 +125,6 @@ class MissingSource:
 
 
 # --------------------------------------------------------------------------- environment
-
-
-def hub_offline() -> bool:
-    """Whether hub downloads are disabled: ``HF_HUB_OFFLINE`` as set now (read at call time, so
-    tests and notebooks can change it), else huggingface_hub's value from import time."""
-    value = os.environ.get("HF_HUB_OFFLINE")
-    if value is not None:
-        return value.strip().upper() in _TRUE
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE)
-
-
-def hub_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The Hugging Face hub cache: ``cache_dir``, else ``HF_HUB_CACHE``, else ``HF_HOME/hub``, else
-    huggingface_hub's default (read at call time)."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    from huggingface_hub import constants
-
-    return Path(constants.HF_HUB_CACHE)
 
 
 # --------------------------------------------------------------------------- files

@@ -7,7 +7,7 @@ import torch
 
 from freqlab.models import MODELS, WeightsNotFoundError, get_model_spec, load_model
 from freqlab.models.pretrained import dtype_keyword, parse_dtype, resolve_device, resolve_dtype
-from freqlab.models.weights import download_command, hub_offline, parse_source
+from freqlab.models.weights import download_command, parse_source
 
 REAL_MODELS = sorted(name for name, spec in MODELS.items() if spec.pretrained)
 
@@ -158,13 +158,6 @@ def test_download_command():
     assert download_command("a/b", "r1", ["unet/*.json"]) == (
         'hf download a/b --revision r1 --local-dir ./models/b --include "unet/*.json"'
     )
-
-
-def test_hub_offline_reads_the_environment_now(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert hub_offline()
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    assert not hub_offline()
 
 
 def test_unknown_source_role_is_rejected():

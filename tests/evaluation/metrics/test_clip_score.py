@@ -12,7 +12,7 @@ from torch import nn
 from evaluation.encoders import EncoderSpec, load_encoder, register_encoder
 from evaluation.metrics import VideoCLIPScore, background_consistency, clip_score
 from evaluation.preprocessing import CLIP_MEAN, CLIP_SCORE, CLIP_STD
-from evaluation.weights import WeightsNotFoundError
+from freqlab.hub import WeightsNotFoundError
 
 TINY_CLIP = register_encoder(
     EncoderSpec(

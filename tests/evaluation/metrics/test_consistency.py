@@ -21,7 +21,7 @@ from evaluation.metrics import (
     subject_consistency,
 )
 from evaluation.preprocessing import VBENCH_DINO
-from evaluation.weights import WeightsNotFoundError
+from freqlab.hub import WeightsNotFoundError
 
 FUNCTIONS = {
     "dino": (dino_consistency, 100.0),

@@ -8,7 +8,7 @@ from torch import nn
 
 from evaluation.metrics import Motion, flow_magnitude, motion
 from evaluation.optical_flow import prepare_flow_frames, resolve_raft_weights
-from evaluation.weights import WeightsNotFoundError
+from freqlab.hub import WeightsNotFoundError
 
 
 class ConstantFlow(nn.Module):

@@ -1,4 +1,4 @@
-"""Finding the weights of an evaluation model, offline, and loading them safely.
+"""Evaluation models' checkpoints: finding them on this machine, offline, and loading them safely.
 
 :func:`resolve_weights` looks in this order and never opens a network connection:
 
@@ -8,8 +8,9 @@
 2. the Hugging Face hub cache (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else
    ``~/.cache/huggingface/hub``, read when called), for the model's hub repository and file names;
    then any other cache file the caller names (torch hub's ``checkpoints/`` for RAFT).
-3. otherwise a :class:`WeightsNotFoundError` that lists where it looked, the ``hf download`` command
-   that fills the cache, and the argument to point at a local file.
+3. otherwise a :class:`~freqlab.hub.WeightsNotFoundError` (the video models' error too) that
+   lists where it looked, the ``hf download`` command that fills the cache, and the argument to
+   point at a local file.
 
 Nothing is downloaded, whatever ``HF_HUB_OFFLINE`` says: fetching weights is an explicit step.
 
@@ -32,13 +33,13 @@ from pathlib import Path
 
 import torch
 
+from freqlab.hub import WeightsNotFoundError, find_in_hub_cache, hub_cache_dir
+
 __all__ = [
     "InvalidCheckpointError",
     "WeightsNotFoundError",
     "WeightsSource",
     "check_checkpoint",
-    "find_in_hub_cache",
-    "hub_cache_dir",
     "is_torchscript_archive",
     "load_state_dict",
     "resolve_weights",
@@ -47,14 +48,6 @@ __all__ = [
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 # Nested dicts that checkpoints wrap their state dict in (DINO's full checkpoints use "teacher").
 _WRAPPER_KEYS = ("state_dict", "model", "teacher", "module")
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    """An evaluation model's weights are not on this machine.
-
-    The message names the model, every place that was searched, the ``hf download`` command that
-    fetches the weights and the argument that points the metric at a local file.
-    """
 
 
 class InvalidCheckpointError(ValueError):
@@ -82,39 +75,6 @@ class WeightsSource:
         if self.kind == "hf-cache":
             return f"hf-cache:{self.detail}"
         return f"{self.kind}:{self.path}"
-
-
-def hub_cache_dir() -> Path:
-    """The Hugging Face hub cache directory, from the environment as it is now."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    from huggingface_hub import constants
-
-    return Path(constants.HF_HUB_CACHE).expanduser()
-
-
-def find_in_hub_cache(
-    repo_id: str,
-    filenames: Sequence[str],
-    cache_dir: str | os.PathLike | None = None,
-    revision: str | None = None,
-) -> tuple[Path, str] | None:
-    """The first of ``filenames`` in the local hub cache for ``repo_id`` (no network).
-
-    Returns:
-        ``(path, "repo_id/filename@commit")`` or ``None`` if none of the files is cached.
-    """
-    from huggingface_hub import try_to_load_from_cache
-
-    cache = Path(cache_dir) if cache_dir is not None else hub_cache_dir()
-    for filename in filenames:
-        found = try_to_load_from_cache(repo_id, filename, cache_dir=cache, revision=revision)
-        if isinstance(found, str) and Path(found).is_file():
-            commit = Path(found).parent.name
-            return Path(found), f"{repo_id}/{filename}@{commit[:12]}"
-    return None
 
 
 def _find_in_directory(directory: Path, filenames: Sequence[str]) -> Path | None:

@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from evaluation.checkpoints import load_state_dict, resolve_weights
 from evaluation.encoders import (
     FrameEncoder,
     clear_encoder_cache,
@@ -16,7 +17,7 @@ from evaluation.encoders import (
 )
 from evaluation.metrics import dino_consistency
 from evaluation.preprocessing import FREEINIT_DINO
-from evaluation.weights import WeightsNotFoundError, load_state_dict, resolve_weights
+from freqlab.hub import WeightsNotFoundError
 
 NAME = "test_vit_tiny"  # registered in conftest: timm vit_tiny_patch16_224, depth 1
 HUB_ID = "test-org/vit-tiny"
@@ -195,7 +196,7 @@ def _corrupt_files(tmp_path, state_dict):
 
 
 def test_corrupt_checkpoints_are_not_valid_checkpoints(tmp_path, state_dict):
-    from evaluation.weights import InvalidCheckpointError, check_checkpoint
+    from evaluation.checkpoints import InvalidCheckpointError, check_checkpoint
 
     for name, path in _corrupt_files(tmp_path, state_dict).items():
         for read in (check_checkpoint, load_state_dict):
@@ -208,7 +209,7 @@ def test_corrupt_checkpoints_are_not_valid_checkpoints(tmp_path, state_dict):
 
 
 def test_valid_checkpoints_pass_the_start_up_check(tmp_path, state_dict):
-    from evaluation.weights import check_checkpoint
+    from evaluation.checkpoints import check_checkpoint
 
     torch.save(state_dict, tmp_path / "ok.pth")
     save_file(state_dict, str(tmp_path / "ok.safetensors"))
