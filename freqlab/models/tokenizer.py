@@ -31,8 +31,14 @@ def byte_level_clip_tokenizer(model_max_length: int = 77) -> CLIPTokenizer:
     Ids 0-255 are bytes inside a word, 256-511 the same bytes ending a word (``</w>``),
     512 is ``<|startoftext|>`` and 513 ``<|endoftext|>`` (also used for padding).
     """
+    return CLIPTokenizer(vocab=byte_level_vocab(), merges=[], model_max_length=model_max_length)
+
+
+def byte_level_vocab() -> dict[str, int]:
+    """The 514 ids of :func:`byte_level_clip_tokenizer`: bytes, bytes ending a word, BOS, EOS.
+    Tokenizers with extra merges (the testbed's caption words) extend a copy of it."""
     chars = _bytes_to_unicode()
     vocab = {c: i for i, c in enumerate(chars)}
     vocab.update({c + "</w>": 256 + i for i, c in enumerate(chars)})
     vocab.update({BOS_TOKEN: 512, EOS_TOKEN: 513})
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=model_max_length)
+    return vocab

@@ -33,7 +33,7 @@ from freqlab.models.tiny import (
     UNET2D_CONFIG,
     VAE_CONFIG,
 )
-from freqlab.models.tokenizer import BOS_TOKEN, EOS_TOKEN, _bytes_to_unicode
+from freqlab.models.tokenizer import byte_level_vocab
 from freqlab.testbed.data import caption_words
 
 WEIGHTS_PACKAGE = "freqlab.testbed.weights"
@@ -44,10 +44,7 @@ MAX_TOKENS = 16  # captions are 11 words: BOS + 11 + EOS fits
 def caption_tokenizer(model_max_length: int = MAX_TOKENS) -> CLIPTokenizer:
     """Byte-level CLIP BPE (ids 0-513 as :func:`byte_level_clip_tokenizer`) whose extra merges
     encode each caption word as one token; any other text still encodes, byte by byte."""
-    chars = _bytes_to_unicode()
-    vocab = {c: i for i, c in enumerate(chars)}
-    vocab.update({c + "</w>": 256 + i for i, c in enumerate(chars)})
-    vocab.update({BOS_TOKEN: 512, EOS_TOKEN: 513})
+    vocab = byte_level_vocab()
     # One merge chain per word, left to right ("r"+"e", "re"+"d</w>"). Longer words first, so that
     # a short word's chain (e.g. red's "r"+"e") never fires inside a longer word (g-r-e-e-n).
     merges: list[tuple[str, str]] = []
