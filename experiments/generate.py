@@ -45,10 +45,10 @@ from experiments.plan import (
 )
 from experiments.settings import JobSettings, resolve
 from freqlab.atomic import atomic_path
-from freqlab.decoding import decode_latents
 from freqlab.freeinit import FreeInit
 from freqlab.freeu import FreeU
 from freqlab.models import load_model
+from freqlab.vae import decode_latents
 from freqlab.video.write import save_video
 
 log = logging.getLogger(__name__)

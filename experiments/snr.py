@@ -3,15 +3,17 @@
 ``python run.py task=snr model=<name> [snr.videos=<folder>]``:
 
 1. videos: the clips of ``snr.videos`` (mp4/avi/gif; unreadable files are skipped and counted), or
-   a synthetic set of moving shapes when it is null, at the model's frame count and resolution;
-2. clean latents: the model's VAE, in batches (:func:`freqlab.snr.encode_videos`);
-3. per-band SNR over timesteps for each schedule of ``snr.schedules`` and at each schedule's first
-   sampling timestep (:mod:`freqlab.snr`);
+   a synthetic set of moving shapes (:func:`freqlab.data.shapes.shape_videos`) when it is null,
+   at the model's frame count and resolution;
+2. clean latents: the model's VAE, in batches (:func:`freqlab.vae.encode_frames`);
+3. per-band SNR over timesteps for each schedule of ``snr.schedules`` (:mod:`freqlab.schedules`)
+   and at each schedule's first sampling timestep (:mod:`freqlab.spectrum`);
 4. FreeInit's refined initial latents: per-band correlation with the clean latents, pass by pass,
    next to independent Gaussian noise (``snr.correlation``; the ``freeinit`` group's filter);
-5. results into the job directory (:data:`freqlab.snr.RESULT_FILES`): parquet tables, the band x
-   timestep heatmap, the SNR-against-band plot at the first sampling step, the correlation plot,
-   ``job.json``; then W&B (offline by default; ``logger=none`` turns it off).
+5. results into the job directory (:data:`experiments.snr_plots.RESULT_FILES`): parquet tables,
+   the band x timestep heatmap, the SNR-against-band plot at the first sampling step, the
+   correlation plot (all drawn by :mod:`experiments.snr_plots`), ``job.json``; then W&B (offline
+   by default; ``logger=none`` turns it off).
 
 ``notebooks/snr_analysis.ipynb`` reads the directory back and draws the figures.
 """
@@ -41,10 +43,28 @@ from experiments.settings import (
     int_value,
     resolve,
 )
-from freqlab import snr as fsnr
+from experiments.snr_plots import (
+    RESULT_FILES,
+    plot_band_correlation,
+    plot_first_step,
+    plot_snr_heatmap,
+    snr_floor_db,
+)
 from freqlab.data import load_prompts
+from freqlab.data.shapes import shape_videos
 from freqlab.freeinit import FreeInit
 from freqlab.models import load_model
+from freqlab.schedules import SCHEDULE_NAMES, compare_schedules
+from freqlab.spectrum import (
+    LatentSpectrum,
+    band_extremes,
+    band_table,
+    default_timesteps,
+    first_step_table,
+    freeinit_band_correlation,
+    snr_table,
+)
+from freqlab.vae import encode_frames
 from freqlab.video.read import VideoFolder
 
 log = logging.getLogger(__name__)
@@ -99,10 +119,10 @@ def snr_settings(cfg: DictConfig) -> SNRSettings:
     if (
         not isinstance(schedules, list)
         or not schedules
-        or any(s not in fsnr.SCHEDULE_NAMES for s in schedules)
+        or any(s not in SCHEDULE_NAMES for s in schedules)
     ):
         raise ConfigError(
-            f"snr.schedules must be a non-empty list of {', '.join(fsnr.SCHEDULE_NAMES)}; "
+            f"snr.schedules must be a non-empty list of {', '.join(SCHEDULE_NAMES)}; "
             f"got {schedules!r}"
         )
     flow_shift = config_value(cfg, "snr.flow_shift")
@@ -142,7 +162,7 @@ def _video_source(
     call = settings.call_kwargs
     size = (call["num_frames"], call["height"], call["width"])
     if snr.videos is None:
-        return fsnr.synthetic_videos(snr.num_videos, *size, seed=snr.seed), None, snr.num_videos
+        return shape_videos(snr.num_videos, *size, seed=snr.seed), None, snr.num_videos
     folder = VideoFolder(
         snr.videos,
         *size,
@@ -159,13 +179,13 @@ def _encode(
     source: tuple[Iterator[torch.Tensor], VideoFolder | None, int],
     snr: SNRSettings,
     settings: JobSettings,
-) -> tuple[fsnr.LatentSpectrum, pd.DataFrame, tuple[int, ...]]:
+) -> tuple[LatentSpectrum, pd.DataFrame, tuple[int, ...]]:
     """Encode every readable clip; the spectrum, the per-video table and the latent shape."""
     videos, folder, total = source
-    spectrum = fsnr.LatentSpectrum()
+    spectrum = LatentSpectrum()
     stats: list[tuple[float, float]] = []
     shape: tuple[int, ...] = ()
-    for z in fsnr.encode_videos(
+    for z in encode_frames(
         pipe.vae,
         videos,
         batch_size=snr.batch_size,
@@ -222,7 +242,7 @@ def _correlation(
         generator=[torch.Generator().manual_seed(s) for s in seeds],
         **settings.call_kwargs,
     )
-    frame = fsnr.freeinit_band_correlation(result, snr.num_bands, seed=snr.seed)
+    frame = freeinit_band_correlation(result, snr.num_bands, seed=snr.seed)
     info = dict(
         prompts=[p.id for p in prompts],
         seeds=seeds,
@@ -249,7 +269,7 @@ def _extremes(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
             lowest_band_db=_json_number(row.lowest_band_db),
             highest_band_db=_json_number(row.highest_band_db),
         )
-        for row in fsnr.band_extremes(frame).itertuples()
+        for row in band_extremes(frame).itertuples()
     }
 
 
@@ -294,9 +314,9 @@ def _log_wandb(
 
         with staging_in(run):
             images = {
-                key: wandb.Image(str(out_dir / fsnr.RESULT_FILES[key]))
+                key: wandb.Image(str(out_dir / RESULT_FILES[key]))
                 for key in ("heatmap", "first_step_plot", "correlation_plot")
-                if (out_dir / fsnr.RESULT_FILES[key]).exists()
+                if (out_dir / RESULT_FILES[key]).exists()
             }
             data = {
                 f"table/{name}": wandb.Table(dataframe=_json_safe(frame))
@@ -338,19 +358,19 @@ def run_snr(cfg: DictConfig) -> dict[str, Any]:
         spectrum = spectrum.rescaled(1.0 / math.sqrt(spectrum.power))
 
     steps = settings.call_kwargs["num_inference_steps"]
-    schedules, skipped_schedules = fsnr.compare_schedules(
+    schedules, skipped_schedules = compare_schedules(
         pipe.scheduler, snr.schedules, steps, snr.flow_shift
     )
     for name, reason in skipped_schedules.items():
         log.warning("schedule %s skipped: %s", name, reason)
     num_train = schedules[0].num_train_timesteps
-    timesteps = snr.timesteps or fsnr.default_timesteps(num_train, snr.num_timesteps)
+    timesteps = snr.timesteps or default_timesteps(num_train, snr.num_timesteps)
     if max(timesteps) >= num_train:
         raise ConfigError(f"snr.timesteps must lie in [0, {num_train - 1}], got {timesteps}")
     tables = dict(
-        snr=fsnr.snr_table(spectrum, schedules, timesteps, snr.num_bands),
-        first_step=fsnr.first_step_table(spectrum, schedules, snr.num_bands),
-        bands=fsnr.band_table(spectrum, snr.num_bands),
+        snr=snr_table(spectrum, schedules, timesteps, snr.num_bands),
+        first_step=first_step_table(spectrum, schedules, snr.num_bands),
+        bands=band_table(spectrum, snr.num_bands),
         videos=videos,
     )
     correlation_info: dict[str, Any] | None = None
@@ -358,19 +378,17 @@ def run_snr(cfg: DictConfig) -> dict[str, Any]:
         tables["correlation"], correlation_info = _correlation(cfg, pipe, snr, settings)
 
     for name, frame in tables.items():
-        _write_parquet(out_dir / fsnr.RESULT_FILES[name], frame)
-    floor = fsnr.snr_floor_db(tables["snr"], tables["first_step"])  # -inf alike in both
+        _write_parquet(out_dir / RESULT_FILES[name], frame)
+    floor = snr_floor_db(tables["snr"], tables["first_step"])  # -inf alike in both
+    _write_figure(out_dir / RESULT_FILES["heatmap"], plot_snr_heatmap(tables["snr"], floor))
     _write_figure(
-        out_dir / fsnr.RESULT_FILES["heatmap"], fsnr.plot_snr_heatmap(tables["snr"], floor)
-    )
-    _write_figure(
-        out_dir / fsnr.RESULT_FILES["first_step_plot"],
-        fsnr.plot_first_step(tables["first_step"], floor),
+        out_dir / RESULT_FILES["first_step_plot"],
+        plot_first_step(tables["first_step"], floor),
     )
     if "correlation" in tables:
         _write_figure(
-            out_dir / fsnr.RESULT_FILES["correlation_plot"],
-            fsnr.plot_band_correlation(tables["correlation"]),
+            out_dir / RESULT_FILES["correlation_plot"],
+            plot_band_correlation(tables["correlation"]),
         )
 
     skipped = videos[videos.status == "skipped"]
@@ -413,10 +431,10 @@ def run_snr(cfg: DictConfig) -> dict[str, Any]:
         first_step=_extremes(tables["first_step"]),
         correlation=correlation_info,
         seconds=round(time.perf_counter() - start, 3),
-        files={k: v for k, v in fsnr.RESULT_FILES.items() if (out_dir / v).exists()}
-        | {"summary": fsnr.RESULT_FILES["summary"]},
+        files={k: v for k, v in RESULT_FILES.items() if (out_dir / v).exists()}
+        | {"summary": RESULT_FILES["summary"]},
     )
-    write_json_atomic(out_dir / fsnr.RESULT_FILES["summary"], summary)
+    write_json_atomic(out_dir / RESULT_FILES["summary"], summary)
     _log_wandb(cfg, out_dir, tables, summary)
     for name, values in summary["last_timestep"].items():
         log.info(

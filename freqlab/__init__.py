@@ -18,17 +18,17 @@ from freqlab.spectral import (
 )
 
 if TYPE_CHECKING:
-    from freqlab.decoding import decode_latents
     from freqlab.freeinit import FreeInit, FreeInitResult
     from freqlab.freeu import FreeU, FreeUHandle
     from freqlab.models import load_model
+    from freqlab.vae import decode_latents
 
 __version__ = "0.1.0"
 
 # Names whose modules import diffusers (seconds): loaded on first use, so that `import freqlab`
 # and the spectral functions stay fast.
 _LAZY = {
-    "decode_latents": "freqlab.decoding",
+    "decode_latents": "freqlab.vae",
     "FreeInit": "freqlab.freeinit",
     "FreeInitResult": "freqlab.freeinit",
     "FreeU": "freqlab.freeu",

@@ -11,14 +11,21 @@
 Every pass is one ordinary ``pipe(..., latents=..., output_type="latent")`` call, so the
 pipeline's own text encoding, guidance and scheduler loop run unchanged, and the clean latent of
 every pass is kept (``result.latents[k]`` equals the final result of a (k+1)-pass run, without
-fast sampling). Frames are decoded only on request, after sampling (:mod:`freqlab.decoding`).
+fast sampling). Frames are decoded only on request, after sampling (:mod:`freqlab.vae`).
 
 Passed latents are in unit-variance ("VP") units: AnimateDiffPipeline and TextToVideoSDPipeline
 multiply them by ``scheduler.init_noise_sigma`` in ``prepare_latents`` exactly as they do with
 their own noise (1.0 for DDIM/DDPM/DPM-Solver; ``sigma_max`` or ``sqrt(sigma_max^2 + 1)`` for Euler
 -type schedulers), and flow-matching pipelines (Wan) take them as they are.
 
-See ``shared/reference/methods.md`` §1 for the reference loop and diffusers' ``FreeInitMixin``.
+Re-noising ``z0`` follows :func:`freqlab.schedules.diffuse_to_last_timestep` (one rule per
+scheduler family, :func:`freqlab.schedules.noising_rule`).
+
+References: the paper, Wu et al., "FreeInit: Bridging Initialization Gap in Video Diffusion
+Models", arXiv 2312.07537 (ECCV 2024); the official code, github.com/TianxingWu/FreeInit at commit
+410286de018fef339c324e49e894a9cf82824f90 (``examples/AnimateDiff/animatediff/pipelines/
+pipeline_animation.py`` for the loop, ``.../utils/freeinit_utils.py`` for the filters); and
+diffusers' port, ``FreeInitMixin`` in ``src/diffusers/pipelines/free_init_utils.py``.
 """
 
 from __future__ import annotations
@@ -35,8 +42,14 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from freqlab.checks import check_bool, check_int
-from freqlab.decoding import check_chunk_size, decode_latents
+from freqlab.schedules import (
+    UnsupportedSchedulerError,
+    diffuse_to_last_timestep,
+    noising_rule,
+)
+from freqlab.schedules import check_flow_sigma as _check_flow_sigma
 from freqlab.spectral import freq_mix_3d, lowpass_filter, validate_filter_args
+from freqlab.vae import check_chunk_size, decode_latents
 
 __all__ = [
     "RNG_MODES",
@@ -58,93 +71,8 @@ _UINT64 = 2**64
 
 class UnsupportedPipelineError(ValueError):
     """The pipeline cannot be driven pass by pass (no ``latents=``/``output_type=``, no scheduler,
-    or a latent layout FreeInit's 3D FFT does not apply to)."""
-
-
-class UnsupportedSchedulerError(UnsupportedPipelineError):
-    """The scheduler has no known way to noise a clean latent to its last training timestep."""
-
-
-# --------------------------------------------------------------------------- noising
-
-
-def noising_rule(scheduler: Any) -> str:
-    """How a clean latent is diffused to the last training timestep under ``scheduler``.
-
-    Returns:
-        ``"add_noise"``: DDIM/DDPM-family schedulers (no ``sigmas`` table), whose ``add_noise``
-        indexes ``alphas_cumprod`` by training timestep: used as is, for parity with the
-        reference and diffusers.
-        ``"alphas_cumprod"``: schedulers with a ``sigmas`` table (DPM-Solver, UniPC, Euler, DEIS,
-        Heun, ...), whose ``add_noise`` looks the timestep up in the *inference* schedule: we
-        compute ``sqrt(a) z0 + sqrt(1 - a) eps`` with ``a = alphas_cumprod[-1]`` ourselves.
-        ``"flow"``: flow-matching schedulers (``FlowMatch*``, or ``use_flow_sigmas`` /
-        ``prediction_type="flow_prediction"``): ``(1 - s) z0 + s eps``.
-
-    Raises:
-        UnsupportedSchedulerError: naming the scheduler class, for anything else (e.g. EDM or
-            SDE-VE schedulers, which have no ``alphas_cumprod``).
-    """
-    name = type(scheduler).__name__
-    config = getattr(scheduler, "config", None)
-    if config is None or not hasattr(config, "get"):
-        raise UnsupportedSchedulerError(
-            f"scheduler {name} is not a diffusers scheduler (no config)"
-        )
-    if (
-        "FlowMatch" in name
-        or bool(config.get("use_flow_sigmas", False))
-        or config.get("prediction_type") == "flow_prediction"
-    ):
-        return "flow"
-    if getattr(scheduler, "alphas_cumprod", None) is None or "num_train_timesteps" not in config:
-        raise UnsupportedSchedulerError(
-            f"scheduler {name} has no alphas_cumprod: FreeInit cannot noise to its last timestep"
-        )
-    if hasattr(scheduler, "sigmas"):
-        return "alphas_cumprod"
-    if not callable(getattr(scheduler, "add_noise", None)):
-        raise UnsupportedSchedulerError(f"scheduler {name} has no add_noise")
-    return "add_noise"
-
-
-def diffuse_to_last_timestep(
-    scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, flow_sigma: float = 0.96
-) -> torch.Tensor:
-    """Noise the clean latent ``z0`` with ``noise`` to the training schedule's last noise level.
-
-    * ``add_noise`` rule: ``scheduler.add_noise(z0, noise, t = num_train_timesteps - 1)``.
-    * ``alphas_cumprod`` rule: ``sqrt(a) z0 + sqrt(1 - a) noise`` with ``a = alphas_cumprod[-1]``
-      (unit-variance units; the pipeline applies ``init_noise_sigma`` itself).
-    * ``flow`` rule: ``(1 - flow_sigma) z0 + flow_sigma noise``. The last training level of a
-      flow-matching schedule is sigma = 1, which would erase ``z0`` entirely, so a sigma < 1 is
-      needed; the default 0.96 gives the signal-to-noise ratio of the reference's t = 999 on
-      AnimateDiff's schedule (``(1 - s) / s = sqrt(a / (1 - a))`` for a = 0.00158 gives
-      s = 0.962, about -28 dB).
-
-    Args:
-        scheduler: a diffusers scheduler (see :func:`noising_rule`).
-        z0: clean latents, e.g. ``(B, C, T, h, w)``.
-        noise: the initial noise, same shape (unit variance).
-        flow_sigma: the noise level for flow-matching schedulers, in (0, 1).
-
-    Returns:
-        The noisy latents, shape of ``z0``, in ``z0``'s dtype (``add_noise`` may promote).
-    """
-    _check_flow_sigma(flow_sigma)
-    if noise.shape != z0.shape:
-        raise ValueError(
-            f"noise must have the shape of z0 {tuple(z0.shape)}, got {tuple(noise.shape)}"
-        )
-    rule = noising_rule(scheduler)
-    if rule == "flow":
-        return (1.0 - flow_sigma) * z0 + flow_sigma * noise
-    last = scheduler.config.num_train_timesteps - 1
-    if rule == "add_noise":
-        timesteps = torch.full((z0.shape[0],), last, dtype=torch.long, device=z0.device)
-        return scheduler.add_noise(original_samples=z0, noise=noise, timesteps=timesteps)
-    alpha = scheduler.alphas_cumprod[last].to(device=z0.device, dtype=z0.dtype)
-    return alpha.sqrt() * z0 + (1 - alpha).sqrt() * noise
+    or a latent layout FreeInit's 3D FFT does not apply to). A scheduler FreeInit cannot noise
+    with raises :class:`freqlab.schedules.UnsupportedSchedulerError` (also a ValueError)."""
 
 
 def fast_sampling_steps(num_inference_steps: int, num_iters: int) -> list[int]:
@@ -476,13 +404,6 @@ class _CallCounter:
 
 
 # --------------------------------------------------------------------------- FreeInit
-
-
-def _check_flow_sigma(flow_sigma: float) -> None:
-    if isinstance(flow_sigma, bool) or not isinstance(flow_sigma, (int, float)):
-        raise ValueError(f"flow_sigma must be a number in (0, 1), got {flow_sigma!r}")
-    if not 0.0 < float(flow_sigma) < 1.0:
-        raise ValueError(f"flow_sigma must be in (0, 1), got {flow_sigma}")
 
 
 class FreeInit:

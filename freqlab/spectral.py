@@ -8,7 +8,19 @@ Pure functions on tensors. Conventions, shared with the official FreeInit/FreeU 
 * Mixing and the FreeU skip filter run their FFTs in float32 (float64 stays float64) and cast the
   real part back to the input dtype, as the references do.
 
-See ``shared/reference/methods.md`` §1.2-1.3 (FreeInit) and §3.1-3.2 (FreeU) for the formulas.
+References (the formulas and the official code these functions reproduce):
+
+* FreeInit: Wu et al., "FreeInit: Bridging Initialization Gap in Video Diffusion Models",
+  arXiv 2312.07537; github.com/TianxingWu/FreeInit at commit
+  410286de018fef339c324e49e894a9cf82824f90, ``examples/AnimateDiff/animatediff/utils/
+  freeinit_utils.py`` (``get_freq_filter``, the ``gaussian``/``butterworth``/``ideal``/``box``
+  low-pass filters, ``freq_mix_3d``). The SNR by frequency is the analysis of its Fig. 3.
+* FreeU: Si et al., "FreeU: Free Lunch in Diffusion U-Net", arXiv 2309.11497;
+  github.com/ChenyangSi/FreeU at commit 3676d3652a44101f9cca030c33f82756dab249d7,
+  ``demo/free_lunch_utils.py`` (``Fourier_filter``) and ``README.md`` (the structure-related
+  backbone scaling, "FreeU v2").
+* FreqPrior's variance-preserving mixing: Yuan et al., "FreqPrior: Improving Video Diffusion
+  Models with Frequency Filtering Gaussian Noise", arXiv 2502.03496 (ICLR 2025).
 """
 
 from __future__ import annotations
@@ -22,12 +34,16 @@ import torch
 __all__ = [
     "FILTER_METHODS",
     "FREEU_VARIANTS",
+    "band_energy",
+    "band_sum",
     "frequency_band_index",
+    "frequency_energy",
     "freeu_backbone_scale",
     "freeu_skip_filter",
     "freq_mix_3d",
     "highpass_filter",
     "lowpass_filter",
+    "band_snr_db",
     "snr_by_frequency",
     "validate_filter_args",
 ]
@@ -151,9 +167,9 @@ _MASK_CACHE_SIZE = 64
 
 
 def validate_filter_args(method: str, d_s: float, d_t: float, order: float) -> None:
+    """Raise a ValueError naming the parameter if a FreeInit filter argument is invalid."""
     if method not in FILTER_METHODS:
         raise ValueError(f"method must be one of {FILTER_METHODS}, got {method!r}")
-    """Raise a ValueError naming the parameter if a FreeInit filter argument is invalid."""
     _check_fraction("d_s", d_s)
     _check_fraction("d_t", d_t)
     if isinstance(order, bool) or not isinstance(order, (int, float)) or not order >= 1:
@@ -162,7 +178,7 @@ def validate_filter_args(method: str, d_s: float, d_t: float, order: float) -> N
 
 def lowpass_filter(
     shape: Sequence[int],
-    method: str = "butterworth",
+    method: str = "gaussian",
     d_s: float = 0.25,
     d_t: float = 0.25,
     order: float = 4,
@@ -174,7 +190,8 @@ def lowpass_filter(
     Args:
         shape: ``(..., T, H, W)``, e.g. ``(1, C, T, h, w)`` as the reference builds it: a
             ``torch.Size``, tuple or list of ints (``latents.shape``; a tensor is refused).
-        method: ``gaussian`` ``exp(-d^2 / 2 d_s^2)``; ``butterworth`` ``1 / (1 + (d^2/d_s^2)^order)``;
+        method: ``gaussian`` ``exp(-d^2 / 2 d_s^2)`` (the default, as :class:`freqlab.FreeInit`'s
+            and the paper's); ``butterworth`` ``1 / (1 + (d^2/d_s^2)^order)``;
             ``ideal`` ``d^2 <= 2 d_s`` (the reference's comparison, kept for parity);
             ``ideal_exact`` ``d^2 <= d_s^2`` (the intended ideal filter); ``box`` the official
             centred box of half-widths ``round(H//2 * d_s)`` and ``round(T//2 * d_t)``.
@@ -228,7 +245,7 @@ def lowpass_filter(
 
 def highpass_filter(
     shape: Sequence[int],
-    method: str = "butterworth",
+    method: str = "gaussian",
     d_s: float = 0.25,
     d_t: float = 0.25,
     order: float = 4,
@@ -481,15 +498,65 @@ def snr_by_frequency(
     else:
         signal_w, noise_w = values, 1.0 - values
 
-    t, h, w = z0.shape[-3:]
-    spectrum = torch.fft.fftn(z0.detach().to(torch.float64), dim=_FFT_DIMS_3D)
+    copies = z0.numel() // math.prod(z0.shape[-3:])  # batch x channels
+    signal, noise, _ = band_energy(frequency_energy(z0), copies, num_bands)
+    return band_snr_db(signal_w, noise_w, signal, noise)
+
+
+def frequency_energy(z: torch.Tensor) -> torch.Tensor:
+    """``|F z|^2`` per fftshifted bin, F the 3D FFT over (T, H, W), summed over the leading dims.
+
+    Args:
+        z: ``(..., T, H, W)`` float, on any device.
+
+    Returns:
+        float64 ``(T, H, W)`` on the CPU.
+    """
+    grid = tuple(z.shape[-3:])
+    spectrum = torch.fft.fftn(z.detach().to(torch.float64), dim=_FFT_DIMS_3D)
     spectrum = torch.fft.fftshift(spectrum, dim=_FFT_DIMS_3D)
-    energy = spectrum.abs().square().reshape(-1, t, h, w).sum(0).flatten().cpu()
-    band = frequency_band_index((t, h, w), num_bands).flatten()
-    signal = torch.bincount(band, weights=energy, minlength=num_bands)
-    bins = torch.bincount(band, minlength=num_bands).to(torch.float64)
-    copies = z0.numel() // (t * h * w)  # batch x channels
-    noise = bins * (t * h * w) * copies  # sum_band E|F eps|^2
+    return spectrum.abs().square().reshape(-1, *grid).sum(0).cpu()
+
+
+def band_sum(values: torch.Tensor, num_bands: int = 8) -> torch.Tensor:
+    """The sum of a ``(T, H, W)`` map of fftshifted bins over each band, float64 ``(num_bands,)``
+    (bands of :func:`frequency_band_index`)."""
+    band = frequency_band_index(tuple(values.shape), num_bands).flatten()
+    return torch.bincount(band, weights=values.flatten().to(torch.float64), minlength=num_bands)
+
+
+def band_energy(
+    energy: torch.Tensor, copies: int, num_bands: int = 8
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per band, from a :func:`frequency_energy` map of ``copies`` summed ``(T, H, W)`` grids:
+    the signal ``sum_band |F z0|^2``, the expected energy of unit Gaussian noise
+    ``bins · T·H·W · copies`` (``E|F eps|^2 = T·H·W`` per bin) and the number of bins.
+
+    Returns:
+        Three float64 ``(num_bands,)`` tensors ``(signal, noise, bins)``.
+    """
+    t, h, w = energy.shape
+    signal = band_sum(energy, num_bands)
+    bins = band_sum(torch.ones(t, h, w, dtype=torch.float64), num_bands)
+    return signal, bins * (t * h * w) * copies, bins
+
+
+def band_snr_db(
+    signal_weight: torch.Tensor,
+    noise_weight: torch.Tensor,
+    signal: torch.Tensor,
+    noise: torch.Tensor,
+) -> torch.Tensor:
+    """``10 log10(a · signal_band / (n · noise_band))`` for every pair of weights ``(a, n)``.
+
+    Args:
+        signal_weight, noise_weight: ``(K,)`` the schedule's ``a_t`` and ``n_t``.
+        signal, noise: ``(num_bands,)`` from :func:`band_energy`.
+
+    Returns:
+        float64 ``(K, num_bands)``: ``a = 0`` or no signal gives ``-inf``, an empty band NaN.
+    """
+    a = torch.as_tensor(signal_weight, dtype=torch.float64).reshape(-1, 1)
+    n = torch.as_tensor(noise_weight, dtype=torch.float64).reshape(-1, 1)
     # x/0 gives inf and 0/0 NaN silently: no signal -> -inf dB, empty band -> NaN.
-    ratio = (signal_w[:, None] * signal[None, :]) / (noise_w[:, None] * noise[None, :])
-    return 10.0 * torch.log10(ratio)
+    return 10.0 * torch.log10((a * signal[None, :]) / (n * noise[None, :]))

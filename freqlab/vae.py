@@ -1,20 +1,33 @@
-"""Latents to frames: the VAE decode of a video pipeline, in bounded-memory chunks.
+"""Latents <-> frames: a video model's VAE, both ways, in bounded-memory chunks.
 
-``decode_latents(pipe, latents)`` reproduces what AnimateDiffPipeline and TextToVideoSDPipeline do
-for ``output_type="pt"`` (``latents / scaling_factor``, frame-wise ``vae.decode``, float32,
-``x * 0.5 + 0.5`` clamped to [0, 1]), but never runs the VAE on more than ``chunk_size`` frames
-at once (AnimateDiff chunks the same way; TextToVideoSD decodes every frame of the batch at once).
+* **decoding**: ``decode_latents(pipe, latents)`` reproduces what AnimateDiffPipeline and
+  TextToVideoSDPipeline do for ``output_type="pt"`` (``latents / scaling_factor``, frame-wise
+  ``vae.decode``, float32, ``x * 0.5 + 0.5`` clamped to [0, 1]), but never runs the VAE on more
+  than ``chunk_size`` frames at once (AnimateDiff chunks the same way; TextToVideoSD decodes every
+  frame of the batch at once).
+* **encoding**: ``encode_frames(vae, videos)`` turns videos into the clean latents a model is
+  trained on, in batches (``latent_dist.mean`` times ``scaling_factor``, as diffusers' training
+  scripts; Wan-style video VAEs normalised with ``latents_mean`` / ``latents_std``).
+
+Not to be confused with :func:`evaluation.encoders.encode_videos`, which computes the features
+of a metric's image encoder.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
 
 from freqlab.checks import check_int
 
-__all__ = ["check_chunk_size", "decode_latents", "frame_vaes"]  # FRAME_VAES: see __getattr__
+__all__ = [  # FRAME_VAES: see __getattr__
+    "check_chunk_size",
+    "decode_latents",
+    "encode_frames",
+    "frame_vaes",
+]
 
 
 def frame_vaes() -> tuple[type, ...]:
@@ -31,7 +44,7 @@ def frame_vaes() -> tuple[type, ...]:
 
 
 def __getattr__(name: str) -> Any:
-    # FRAME_VAES stays importable (``from freqlab.decoding import FRAME_VAES``), resolved lazily.
+    # FRAME_VAES stays importable (``from freqlab.vae import FRAME_VAES``), resolved lazily.
     if name == "FRAME_VAES":
         return frame_vaes()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -40,6 +53,9 @@ def __getattr__(name: str) -> Any:
 def check_chunk_size(chunk_size: object) -> int:
     """``chunk_size`` must be an int >= 1 (frames per VAE call)."""
     return check_int("chunk_size", chunk_size, 1)
+
+
+# --------------------------------------------------------------------------- decoding
 
 
 @torch.no_grad()
@@ -85,3 +101,107 @@ def decode_latents(pipe: Any, latents: torch.Tensor, chunk_size: int = 16) -> to
     video = torch.cat(decoded).reshape(b, t, *decoded[0].shape[1:]).float()
     # VaeImageProcessor.denormalize, as postprocess_video(..., output_type="pt").
     return (video * 0.5 + 0.5).clamp(0, 1)
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def _vae_kind(vae: Any) -> str:
+    """``"frames"`` for a per-frame image VAE, ``"video"`` for Wan's causal video VAE."""
+    from diffusers import AutoencoderKLWan
+
+    vaes = frame_vaes()
+    if isinstance(vae, vaes):
+        return "frames"
+    if isinstance(vae, AutoencoderKLWan):
+        return "video"
+    raise ValueError(
+        f"vae must be a per-frame image VAE ({', '.join(c.__name__ for c in vaes)}) or "
+        f"AutoencoderKLWan, got {type(vae).__name__}"
+    )
+
+
+def _to_unit(video: torch.Tensor) -> torch.Tensor:
+    """``(T, 3, H, W)`` uint8 or float in [0, 1] -> float32 in [-1, 1]."""
+    if not isinstance(video, torch.Tensor) or video.dim() != 4 or video.shape[1] != 3:
+        shape = tuple(video.shape) if isinstance(video, torch.Tensor) else type(video).__name__
+        raise ValueError(f"videos must be (T, 3, H, W) tensors, got {shape}")
+    if video.dtype == torch.uint8:
+        return video.float().div_(127.5).sub_(1.0)
+    if not video.is_floating_point():
+        raise ValueError(f"videos must be uint8 or float in [0, 1], got {video.dtype}")
+    return video.float() * 2.0 - 1.0
+
+
+@torch.no_grad()
+def _encode_batch(vae: Any, kind: str, batch: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """``(B, T, 3, H, W)`` in [-1, 1] -> clean latents ``(B, C, t, h, w)`` float32."""
+    param = next(vae.parameters())
+    b, t = batch.shape[:2]
+    if kind == "frames":
+        frames = batch.flatten(0, 1)
+        parts = [
+            vae.encode(frames[i : i + chunk_size].to(param.device, param.dtype)).latent_dist.mean
+            for i in range(0, frames.shape[0], chunk_size)
+        ]
+        z = torch.cat(parts).float()
+        shift = getattr(vae.config, "shift_factor", None)
+        if shift is not None:
+            z = z - shift
+        z = z * float(vae.config.scaling_factor)
+        return z.unflatten(0, (b, t)).permute(0, 2, 1, 3, 4).contiguous()
+    # Wan-style causal video VAE: the whole clip at once, (B, 3, T, H, W).
+    z = vae.encode(batch.permute(0, 2, 1, 3, 4).to(param.device, param.dtype)).latent_dist.mean
+    z = z.float()
+    mean = torch.tensor(vae.config.latents_mean, device=z.device).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std, device=z.device).view(1, -1, 1, 1, 1)
+    return (z - mean) / std
+
+
+def encode_frames(
+    vae: Any,
+    videos: Iterable[torch.Tensor],
+    *,
+    batch_size: int = 4,
+    chunk_size: int = 16,
+    total: int | None = None,
+    progress: bool = True,
+) -> Iterator[torch.Tensor]:
+    """Encode videos to the clean latents a model is trained on, ``batch_size`` videos at a time.
+
+    Per-frame VAEs (AutoencoderKL, ...): ``(vae.encode(x).latent_dist.mean - shift_factor) *
+    scaling_factor`` frame by frame, at most ``chunk_size`` frames per VAE call (the posterior
+    mean, not a sample: an analysis of the data should not measure the VAE's sampling noise).
+    Wan's AutoencoderKLWan: the whole clip, normalised with ``latents_mean`` / ``latents_std``.
+
+    Args:
+        vae: the model's VAE (``pipe.vae``).
+        videos: ``(T, 3, H, W)`` uint8 or float in [0, 1], all of the same size, already at the
+            model's frame count and resolution (see :mod:`freqlab.video.read`).
+        batch_size: videos per batch.
+        chunk_size: frames per VAE call (per-frame VAEs).
+        total: the number of videos, for the progress bar.
+        progress: show a tqdm progress bar.
+
+    Yields:
+        Latents ``(B, C, t, h, w)`` float32 on the VAE's device, one tensor per batch.
+    """
+    from tqdm.auto import tqdm
+
+    check_int("batch_size", batch_size)
+    check_chunk_size(chunk_size)
+    kind = _vae_kind(vae)
+    bar = tqdm(total=total, desc="encoding", unit="video", disable=not progress, dynamic_ncols=True)
+    pending: list[torch.Tensor] = []
+    try:
+        for video in videos:
+            pending.append(_to_unit(video))
+            if len(pending) == batch_size:
+                yield _encode_batch(vae, kind, torch.stack(pending), chunk_size)
+                bar.update(len(pending))
+                pending = []
+        if pending:
+            yield _encode_batch(vae, kind, torch.stack(pending), chunk_size)
+            bar.update(len(pending))
+    finally:
+        bar.close()

@@ -17,18 +17,16 @@ from diffusers import (
 )
 from diffusers.utils.torch_utils import randn_tensor
 
-from freqlab.decoding import decode_latents
 from freqlab.freeinit import (
     FreeInit,
     UnsupportedPipelineError,
-    UnsupportedSchedulerError,
-    diffuse_to_last_timestep,
     fast_sampling_steps,
-    noising_rule,
     pass_seed,
 )
 from freqlab.models import load_model
+from freqlab.schedules import UnsupportedSchedulerError, diffuse_to_last_timestep, noising_rule
 from freqlab.spectral import freq_mix_3d, lowpass_filter
+from freqlab.vae import decode_latents
 
 KW = dict(num_frames=8, height=32, width=32, num_inference_steps=3, guidance_scale=7.5)
 SHAPE = (1, 4, 8, 8, 8)  # one video's latents for KW (the tiny VAE downsamples 4x)

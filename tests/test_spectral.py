@@ -851,3 +851,14 @@ def test_lowpass_filter_shape_is_sizes_not_a_tensor():
     assert torch.equal(mask, freqlab.lowpass_filter([1, 4, 4, 8, 8], "gaussian", 0.25, 0.25))
     with pytest.raises(ValueError, match="shape must be a sequence of ints"):
         freqlab.lowpass_filter(("a", 4, 4), "gaussian", 0.25, 0.25)
+
+
+def test_one_filter_default_freeinits_gaussian():
+    import inspect
+
+    default = inspect.signature(freqlab.lowpass_filter).parameters["method"].default
+    assert default == "gaussian" == inspect.signature(freqlab.FreeInit).parameters["method"].default
+    assert inspect.signature(freqlab.highpass_filter).parameters["method"].default == default
+    shape = (1, 2, 4, 8, 8)
+    assert torch.equal(freqlab.lowpass_filter(shape), freqlab.lowpass_filter(shape, "gaussian"))
+    assert freqlab.spectral.validate_filter_args.__doc__  # the docstring comes first

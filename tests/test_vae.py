@@ -1,11 +1,13 @@
-"""Chunked VAE decoding matches unchunked decoding and each pipeline's own ``output_type="pt"``."""
+"""freqlab.vae: chunked decoding matches unchunked decoding and each pipeline's own ``output_type="pt"``;
+encoding batches videos into the clean latents a model is trained on."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from freqlab.decoding import check_chunk_size, decode_latents
+from freqlab.data.shapes import shape_videos
+from freqlab.vae import check_chunk_size, decode_latents, encode_frames
 
 KW = dict(num_frames=8, height=32, width=32, num_inference_steps=2, guidance_scale=7.5)
 PROMPTS = ["a cat", "a dog"]
@@ -76,3 +78,24 @@ def test_bad_latents_and_vae(tiny_animatediff):
 
     with pytest.raises(ValueError, match="pipe.vae"):
         decode_latents(NoVae(), torch.randn(1, 4, 2, 4, 4))
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def test_encode_frames_batches_and_inputs_do_not_change_latents(tiny_animatediff):
+    vae = tiny_animatediff.vae
+    videos = list(shape_videos(3, 4, 16, 16, seed=1))
+    batched = list(encode_frames(vae, videos, batch_size=2, chunk_size=3, progress=False))
+    assert [z.shape for z in batched] == [(2, 4, 4, 4, 4), (1, 4, 4, 4, 4)]
+    single = torch.cat(list(encode_frames(vae, videos, batch_size=1, progress=False)))
+    torch.testing.assert_close(torch.cat(batched), single, atol=1e-5, rtol=1e-5)
+    floats = [v.float() / 255 for v in videos]
+    from_float = torch.cat(list(encode_frames(vae, floats, batch_size=3, progress=False)))
+    torch.testing.assert_close(from_float, single, atol=1e-5, rtol=1e-5)
+    expected = (
+        vae.encode(videos[0].float() / 127.5 - 1).latent_dist.mean * vae.config.scaling_factor
+    )
+    torch.testing.assert_close(single[0], expected.permute(1, 0, 2, 3), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="vae"):
+        next(encode_frames(torch.nn.Linear(2, 2), videos))

@@ -297,7 +297,7 @@ def _load_custom(path: Path | None, caption_seed: int) -> list[Prompt]:
 def _load_shapes(path: Path | None, caption_seed: int) -> list[Prompt]:
     """The 48 held-out captions of the testbed's synthetic set (none is a training caption)."""
     del path, caption_seed
-    from freqlab.testbed.data import split_captions
+    from freqlab.data.shapes import split_captions
 
     return [
         Prompt(id=f"shapes/{i:02d}", text=text, dataset="shapes")

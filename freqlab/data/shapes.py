@@ -1,17 +1,33 @@
-"""Synthetic text-to-video clips: one coloured shape moving over a smooth coloured background.
+"""Moving shapes: synthetic videos of one coloured shape moving over a smooth coloured background.
+
+The one generator of synthetic video in freqlab: the testbed trains on these clips
+(:mod:`freqlab.testbed.data`, 8 x 32 x 32), ``dataset=shapes`` prompts with their held-out
+captions, and ``task=snr`` measures their spectrum at a model's own frame count and resolution
+(:func:`shape_videos`).
 
 Every clip is generated in numpy from a seed, so a dataset is a function of ``(n, seed, split)``.
 A caption names the four factors, e.g. ``"a red circle moving left on a gray background"``.
 The 6 x 3 x 4 x 4 = 288 caption combinations are split once, by a fixed rule, into 240 training
 and 48 held-out combinations (:func:`caption_split`); every single word is seen in training, only
 some combinations are not.
+
+Geometry is defined at the testbed's 8 frames of 32 x 32 pixels and scales with the clip: the
+radius and the path with the short side, the path spread over the clip's frames, so a clip at
+another size or length shows the same motion (and at 8 x 32 x 32 the same pixels).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from freqlab.checks import check_int
+
+if TYPE_CHECKING:
+    import torch
 
 COLOURS: dict[str, tuple[float, float, float]] = {
     "red": (0.9, 0.1, 0.1),
@@ -75,7 +91,7 @@ def split_captions(split: str) -> list[str]:
     return [combination_caption(c) for c in caption_split(split)]
 
 
-def _shape_alpha(
+def shape_alpha(
     shape: np.ndarray, dx: np.ndarray, dy: np.ndarray, radius: np.ndarray
 ) -> np.ndarray:
     """Anti-aliased coverage in [0, 1] of each shape at offsets ``(dx, dy)`` from its centre.
@@ -92,37 +108,49 @@ def _shape_alpha(
 
 
 def render_clips(
-    combos: np.ndarray, rng: np.random.Generator, num_frames: int = NUM_FRAMES, size: int = SIZE
+    combos: np.ndarray,
+    rng: np.random.Generator,
+    num_frames: int = NUM_FRAMES,
+    height: int = SIZE,
+    width: int | None = None,
 ) -> np.ndarray:
     """Render one clip per factor combination.
 
     Args:
         combos: (N, 4) int factor indices ``(colour, shape, direction, background)``.
         rng: draws the start position, radius, speed and background gradient of each clip.
+        num_frames, height: the clip's length and height.
+        width: its width (default: ``height``, square frames).
 
     Returns:
         (N, T, 3, H, W) float32 clips in [0, 1].
     """
+    width = height if width is None else width
     n = len(combos)
-    radius = rng.uniform(4.0, 6.5, n)
-    speed = rng.uniform(1.2, 2.0, n)  # pixels per frame
-    direction = np.array(list(DIRECTIONS.values()))[combos[:, 2]]  # (N, 2)
+    # The geometry is the testbed's (pixels at 32 x 32, speed per frame of 8 frames), scaled by
+    # factors that are exactly 1.0 there, so the testbed's clips stay bit for bit the same.
+    scale = min(height, width) / SIZE
+    per_frame = scale * ((NUM_FRAMES - 1) / max(num_frames - 1, 1))
+    radius = rng.uniform(4.0, 6.5, n) * scale
+    speed = rng.uniform(1.2, 2.0, n) * per_frame  # pixels per frame
+    direction = np.array(list(DIRECTIONS.values()))[combos[:, 2]]  # (N, 2) as (x, y)
     travel = speed * (num_frames - 1)
     # Start so that the whole path stays inside the frame (margin = radius + 1).
+    extent = np.array([width, height], dtype=np.float64)
     lo = radius[:, None] + 1 - np.minimum(direction, 0) * travel[:, None]
-    hi = size - radius[:, None] - 1 - np.maximum(direction, 0) * travel[:, None]
+    hi = extent - radius[:, None] - 1 - np.maximum(direction, 0) * travel[:, None]
     start = lo + rng.uniform(0, 1, (n, 2)) * np.maximum(hi - lo, 0)
     t = np.arange(num_frames)
     centre = start[:, None, :] + direction[:, None, :] * speed[:, None, None] * t[None, :, None]
-    grid = np.arange(size) + 0.5
-    dx = grid[None, None, None, :] - centre[:, :, 0, None, None]  # (N, T, 1, W)
-    dy = grid[None, None, :, None] - centre[:, :, 1, None, None]  # (N, T, H, 1)
+    gx, gy = np.arange(width) + 0.5, np.arange(height) + 0.5  # pixel centres
+    dx = gx[None, None, None, :] - centre[:, :, 0, None, None]  # (N, T, 1, W)
+    dy = gy[None, None, :, None] - centre[:, :, 1, None, None]  # (N, T, H, 1)
     dx, dy = np.broadcast_arrays(dx, dy)
-    alpha = _shape_alpha(combos[:, 1, None, None, None], dx, dy, radius[:, None, None, None])
+    alpha = shape_alpha(combos[:, 1, None, None, None], dx, dy, radius[:, None, None, None])
 
     # Smooth background: the named colour, brightened along a random direction (x0.7 .. x1.3).
     angle = rng.uniform(0, 2 * np.pi, n)
-    yy, xx = np.meshgrid(grid / size - 0.5, grid / size - 0.5, indexing="ij")
+    yy, xx = np.meshgrid(gy / height - 0.5, gx / width - 0.5, indexing="ij")
     ramp = np.cos(angle)[:, None, None] * xx + np.sin(angle)[:, None, None] * yy  # (N, H, W)
     bg_rgb = np.array(list(BACKGROUNDS.values()))[combos[:, 3]]  # (N, 3)
     background = bg_rgb[:, :, None, None] * (1.0 + 0.6 * ramp[:, None])  # (N, 3, H, W)
@@ -140,10 +168,35 @@ def make_clips(
     Returns:
         clips (N, T, 3, H, W) float32 in [0, 1], and their N captions.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    check_int("n", n)
     combos = np.array(caption_split(split))
     rng = np.random.default_rng(seed)
     chosen = combos[rng.integers(0, len(combos), n)]
     clips = render_clips(chosen, rng, num_frames, size)
     return clips, [combination_caption(tuple(int(i) for i in c)) for c in chosen]
+
+
+def shape_videos(
+    num_videos: int, num_frames: int, height: int, width: int, seed: int = 0
+) -> Iterator[torch.Tensor]:
+    """``num_videos`` clips of any combination (training or held-out), lazily, as uint8 tensors.
+
+    Clip ``i`` is drawn from a generator seeded with ``(seed, i)``, so it does not depend on
+    ``num_videos``; it is rendered alone, so memory stays one clip however many are asked for.
+
+    Yields:
+        ``(num_frames, 3, height, width)`` uint8 RGB, the layout :mod:`freqlab.video.read` reads.
+    """
+    import torch
+
+    for name, value in (("num_frames", num_frames), ("height", height), ("width", width)):
+        check_int(name, value)
+    check_int("num_videos", num_videos)
+    check_int("seed", seed, 0)
+    combos = np.array(_combinations())
+    for i in range(num_videos):
+        rng = np.random.default_rng((int(seed), i))
+        chosen = combos[rng.integers(0, len(combos), 1)]
+        clip = render_clips(chosen, rng, num_frames, height, width)[0]
+        frames = np.round(clip * 255.0).astype(np.uint8)  # already clipped to [0, 1]
+        yield torch.from_numpy(frames)

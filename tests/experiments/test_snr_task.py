@@ -20,7 +20,8 @@ from omegaconf import open_dict
 
 from experiments.settings import ConfigError
 from experiments.snr import run_snr
-from freqlab.snr import RESULT_FILES, load_results, synthetic_videos
+from experiments.snr_plots import RESULT_FILES, load_results
+from freqlab.data.shapes import shape_videos
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = [
@@ -51,7 +52,7 @@ def _compose(overrides: list[str], out_dir: Path):
 
 def _write_clips(folder: Path, count: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for i, video in enumerate(synthetic_videos(count, 10, 48, 64)):
+    for i, video in enumerate(shape_videos(count, 10, 48, 64)):
         iio.imwrite(folder / f"clip{i}.mp4", video.permute(0, 2, 3, 1).numpy(), fps=8)
 
 

@@ -1,0 +1,389 @@
+"""Noise schedules: how noisy a latent is at a training timestep, and how to get it there.
+
+A diffusers scheduler defines a forward process ``z_t = sqrt(signal_t) z0 + sqrt(noise_t) eps``
+over its training timesteps. This module answers both questions from any scheduler:
+
+* **how to get there**: :func:`noising_rule` says how a clean latent is noised under a scheduler
+  (its own ``add_noise``, ``alphas_cumprod`` by hand, or a flow-matching path), and
+  :func:`diffuse` noises ``z0`` to any training timestep with it; FreeInit's
+  :func:`diffuse_to_last_timestep` is the ``t = T - 1`` case, and FreqPrior's partial diffusion
+  from an intermediate timestep is the general one;
+* **how noisy**: :class:`NoiseSchedule` holds the signal and noise weights by timestep and the
+  first timestep of sampling (:func:`schedule_from_scheduler`), and :func:`compare_schedules`
+  builds the variants compared by ``task=snr`` (the model's own, zero terminal SNR, ``linear``,
+  ``scaled_linear``, a flow-matching sigma path).
+
+Both follow the same rules, so ``diffuse(s, z0, eps, t)`` has exactly the weights
+``sqrt(schedule_from_scheduler(s).signal[t])`` and ``sqrt(...noise[t])``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from freqlab.checks import check_int
+
+__all__ = [
+    "SCHEDULE_NAMES",
+    "NoiseSchedule",
+    "UnsupportedSchedulerError",
+    "check_flow_sigma",
+    "compare_schedules",
+    "config_flow_shift",
+    "diffuse",
+    "diffuse_to_last_timestep",
+    "noising_rule",
+    "schedule_from_scheduler",
+    "shifted_sigmas",
+]
+
+SCHEDULE_NAMES = ("model", "zero_snr", "linear", "scaled_linear", "flow")
+# Beta endpoints of the comparison schedules when the model's own schedule has none (flow models).
+SD_BETAS = (0.00085, 0.012)
+
+
+class UnsupportedSchedulerError(ValueError):
+    """The scheduler has no known way to noise a clean latent to a training timestep."""
+
+
+# --------------------------------------------------------------------------- noising
+
+
+def noising_rule(scheduler: Any) -> str:
+    """How a clean latent is diffused to a training timestep under ``scheduler``.
+
+    Returns:
+        ``"add_noise"``: DDIM/DDPM-family schedulers (no ``sigmas`` table), whose ``add_noise``
+        indexes ``alphas_cumprod`` by training timestep: used as is, for parity with the
+        reference and diffusers.
+        ``"alphas_cumprod"``: schedulers with a ``sigmas`` table (DPM-Solver, UniPC, Euler, DEIS,
+        Heun, ...), whose ``add_noise`` looks the timestep up in the *inference* schedule: we
+        compute ``sqrt(a_t) z0 + sqrt(1 - a_t) eps`` with ``a_t = alphas_cumprod[t]`` ourselves.
+        ``"flow"``: flow-matching schedulers (``FlowMatch*``, or ``use_flow_sigmas`` /
+        ``prediction_type="flow_prediction"``): ``(1 - s) z0 + s eps``.
+
+    Raises:
+        UnsupportedSchedulerError: naming the scheduler class, for anything else (e.g. EDM or
+            SDE-VE schedulers, which have no ``alphas_cumprod``).
+    """
+    name = type(scheduler).__name__
+    config = getattr(scheduler, "config", None)
+    if config is None or not hasattr(config, "get"):
+        raise UnsupportedSchedulerError(
+            f"scheduler {name} is not a diffusers scheduler (no config)"
+        )
+    if (
+        "FlowMatch" in name
+        or bool(config.get("use_flow_sigmas", False))
+        or config.get("prediction_type") == "flow_prediction"
+    ):
+        return "flow"
+    if getattr(scheduler, "alphas_cumprod", None) is None or "num_train_timesteps" not in config:
+        raise UnsupportedSchedulerError(
+            f"scheduler {name} has no alphas_cumprod: FreeInit cannot noise to its last timestep"
+        )
+    if hasattr(scheduler, "sigmas"):
+        return "alphas_cumprod"
+    if not callable(getattr(scheduler, "add_noise", None)):
+        raise UnsupportedSchedulerError(f"scheduler {name} has no add_noise")
+    return "add_noise"
+
+
+def check_flow_sigma(flow_sigma: object) -> float:
+    """``flow_sigma`` as a float in (0, 1): a flow-matching noise level that keeps some signal."""
+    if isinstance(flow_sigma, bool) or not isinstance(flow_sigma, (int, float)):
+        raise ValueError(f"flow_sigma must be a number in (0, 1), got {flow_sigma!r}")
+    if not 0.0 < float(flow_sigma) < 1.0:
+        raise ValueError(f"flow_sigma must be in (0, 1), got {flow_sigma}")
+    return float(flow_sigma)
+
+
+def config_flow_shift(config: Any) -> float:
+    """The sigma shift of a flow-matching scheduler's config (``shift`` or ``flow_shift``; 1)."""
+    for key in ("shift", "flow_shift"):
+        value = config.get(key)
+        if value is not None:
+            return float(value)
+    return 1.0
+
+
+def shifted_sigmas(num_train_timesteps: int, shift: float) -> np.ndarray:
+    """FlowMatchEulerDiscreteScheduler's training sigmas by timestep, float64 ``(T,)``:
+    ``u = (t + 1) / T`` shifted as ``shift·u / (1 + (shift - 1)·u)``; sigma = 1 at the last
+    timestep."""
+    u = np.arange(1, num_train_timesteps + 1, dtype=np.float64) / num_train_timesteps
+    return shift * u / (1.0 + (shift - 1.0) * u)
+
+
+def _num_train_timesteps(scheduler: Any) -> int:
+    return int(scheduler.config.get("num_train_timesteps", 1000))
+
+
+def diffuse(
+    scheduler: Any,
+    z0: torch.Tensor,
+    noise: torch.Tensor,
+    timestep: int,
+    *,
+    flow_sigma: float | None = None,
+) -> torch.Tensor:
+    """Noise the clean latent ``z0`` with ``noise`` to the training timestep ``timestep``.
+
+    * ``add_noise`` rule: ``scheduler.add_noise(z0, noise, t)`` (VideoCrafter2's data scale
+      included).
+    * ``alphas_cumprod`` rule: ``sqrt(a_t) z0 + sqrt(1 - a_t) noise`` with
+      ``a_t = alphas_cumprod[t]`` (unit-variance units; a pipeline applies ``init_noise_sigma``
+      itself).
+    * ``flow`` rule: ``(1 - s) z0 + s noise`` with ``s`` the shifted training sigma of ``t``
+      (:func:`shifted_sigmas` with the config's shift), or ``flow_sigma`` when given.
+
+    Args:
+        scheduler: a diffusers scheduler (see :func:`noising_rule`).
+        z0: clean latents, e.g. ``(B, C, T, h, w)``.
+        noise: unit-variance noise of the same shape.
+        timestep: a training timestep in ``[0, num_train_timesteps - 1]``.
+        flow_sigma: the noise level for flow-matching schedulers instead of ``t``'s, in (0, 1);
+            ignored by the other rules.
+
+    Returns:
+        The noisy latents, shape of ``z0``, in ``z0``'s dtype (``add_noise`` may promote).
+    """
+    if flow_sigma is not None:
+        check_flow_sigma(flow_sigma)
+    if noise.shape != z0.shape:
+        raise ValueError(
+            f"noise must have the shape of z0 {tuple(z0.shape)}, got {tuple(noise.shape)}"
+        )
+    rule = noising_rule(scheduler)
+    num_train = _num_train_timesteps(scheduler)
+    t = check_int("timestep", timestep, 0)
+    if t >= num_train:
+        raise ValueError(f"timestep must be in [0, {num_train - 1}], got {timestep!r}")
+    if rule == "flow":
+        if flow_sigma is None:
+            flow_sigma = float(shifted_sigmas(num_train, config_flow_shift(scheduler.config))[t])
+        return (1.0 - flow_sigma) * z0 + flow_sigma * noise
+    if rule == "add_noise":
+        timesteps = torch.full((z0.shape[0],), t, dtype=torch.long, device=z0.device)
+        return scheduler.add_noise(original_samples=z0, noise=noise, timesteps=timesteps)
+    alpha = scheduler.alphas_cumprod[t].to(device=z0.device, dtype=z0.dtype)
+    return alpha.sqrt() * z0 + (1 - alpha).sqrt() * noise
+
+
+def diffuse_to_last_timestep(
+    scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, flow_sigma: float = 0.96
+) -> torch.Tensor:
+    """:func:`diffuse` to the last training timestep: FreeInit's re-noising of ``z0``.
+
+    For flow-matching schedulers the last training level is sigma = 1, which would erase ``z0``
+    entirely, so ``flow_sigma`` < 1 is used instead; the default 0.96 gives the signal-to-noise
+    ratio of the reference's t = 999 on AnimateDiff's schedule (``(1 - s) / s = sqrt(a / (1 - a))``
+    for a = 0.00158 gives s = 0.962, about -28 dB).
+
+    Args:
+        scheduler: a diffusers scheduler (see :func:`noising_rule`).
+        z0: clean latents, e.g. ``(B, C, T, h, w)``.
+        noise: the initial noise, same shape (unit variance).
+        flow_sigma: the noise level for flow-matching schedulers, in (0, 1).
+
+    Returns:
+        The noisy latents, shape of ``z0``, in ``z0``'s dtype (``add_noise`` may promote).
+    """
+    check_flow_sigma(flow_sigma)  # required here, optional in diffuse
+    noising_rule(scheduler)  # an unsupported scheduler fails before its config is read
+    last = _num_train_timesteps(scheduler) - 1
+    return diffuse(scheduler, z0, noise, last, flow_sigma=flow_sigma)
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+@dataclass(frozen=True)
+class NoiseSchedule:
+    """A forward process ``z_t = sqrt(signal_t) z0 + sqrt(noise_t) eps`` over training timesteps.
+
+    DDPM-type (``kind="ddpm"``): ``signal = alphas_cumprod * s_t^2`` (``s_t`` a data scale,
+    VideoCrafter2's; 1 elsewhere), ``noise = 1 - alphas_cumprod``. Flow matching
+    (``kind="flow"``): ``z_t = (1 - sigma_t) z0 + sigma_t eps``, so ``signal = (1 - sigma)^2``,
+    ``noise = sigma^2``, with ``sigma_t`` the shifted training sigma of timestep ``t``.
+
+    Attributes:
+        name: ``model``, ``zero_snr``, ``linear``, ``scaled_linear`` or ``flow``.
+        kind: ``ddpm`` or ``flow``.
+        signal, noise: ``(num_train_timesteps,)`` float64 weights by training timestep.
+        first_timestep: the first timestep of sampling with ``num_inference_steps`` steps (for
+            flow schedulers ``sigma * num_train_timesteps``, possibly fractional).
+        first_signal, first_noise: the weights at that step (flow: from the scheduler's sigma).
+        num_inference_steps: the steps ``first_timestep`` is for.
+        description: the scheduler and its settings, for tables and legends.
+    """
+
+    name: str
+    kind: str
+    signal: np.ndarray
+    noise: np.ndarray
+    first_timestep: float
+    first_signal: float
+    first_noise: float
+    num_inference_steps: int
+    description: str
+
+    @property
+    def num_train_timesteps(self) -> int:
+        return len(self.signal)
+
+    def global_snr_db(self, timesteps: Sequence[int] | np.ndarray) -> np.ndarray:
+        """``10 log10(signal_t / noise_t)`` at ``timesteps``."""
+        idx = np.asarray(timesteps, dtype=np.int64)
+        with np.errstate(divide="ignore"):
+            return 10.0 * np.log10(self.signal[idx] / self.noise[idx])
+
+
+def _is_flow(scheduler: Any) -> bool:
+    return noising_rule(scheduler) == "flow"
+
+
+def _fresh(scheduler: Any, **overrides: Any) -> Any:
+    """A new scheduler of the same class from its config (plus ``overrides``); never mutates."""
+    # Overrides as keyword arguments: a config key listed in `_use_default_values` would
+    # otherwise be reset to the class default.
+    return type(scheduler).from_config(scheduler.config, **overrides)
+
+
+def schedule_from_scheduler(
+    scheduler: Any, name: str = "model", num_inference_steps: int = 25, description: str = ""
+) -> NoiseSchedule:
+    """The :class:`NoiseSchedule` of a diffusers scheduler (which is not modified).
+
+    DDPM-type schedulers give their ``alphas_cumprod`` (times VideoCrafter2's ``data_scales``
+    squared where present). Flow-matching schedulers (``FlowMatch*``, ``use_flow_sigmas``,
+    ``flow_prediction``, as :func:`noising_rule`) give the shifted training sigmas (``shift`` or
+    ``flow_shift`` of the config; resolution-dependent dynamic shifting is not modelled). The
+    first sampling step comes from ``set_timesteps(num_inference_steps)`` on a copy: e.g. 999
+    for AnimateDiff's linspace spacing, 981 for ModelScope's leading spacing.
+    """
+    check_int("num_inference_steps", num_inference_steps)
+    config = scheduler.config
+    num_train = _num_train_timesteps(scheduler)
+    sampler = _fresh(scheduler)
+    if _is_flow(scheduler):
+        kind = "flow"
+        sigma = shifted_sigmas(num_train, config_flow_shift(config))
+        signal, noise = (1.0 - sigma) ** 2, sigma**2
+        try:
+            sampler.set_timesteps(num_inference_steps)
+            sigma0 = float(sampler.sigmas[0])
+            t0 = float(sampler.timesteps[0])
+        except (TypeError, ValueError):  # e.g. dynamic shifting needs mu: use the training table
+            sigma0, t0 = float(sigma[-1]), float(num_train - 1)
+        first_signal, first_noise = (1.0 - sigma0) ** 2, sigma0**2
+    else:
+        kind = "ddpm"
+        alphas = scheduler.alphas_cumprod.detach().to(torch.float64).cpu().numpy()
+        scales = getattr(scheduler, "data_scales", None)
+        scale2 = 1.0 if scales is None else torch.as_tensor(scales).double().numpy() ** 2
+        signal, noise = alphas * scale2, 1.0 - alphas
+        sampler.set_timesteps(num_inference_steps)
+        t0 = float(sampler.timesteps[0])
+        first_signal, first_noise = float(signal[int(t0)]), float(noise[int(t0)])
+    return NoiseSchedule(
+        name=name,
+        kind=kind,
+        signal=np.asarray(signal, dtype=np.float64),
+        noise=np.asarray(noise, dtype=np.float64),
+        first_timestep=t0,
+        first_signal=first_signal,
+        first_noise=first_noise,
+        num_inference_steps=num_inference_steps,
+        description=description or _describe(scheduler),
+    )
+
+
+def _describe(scheduler: Any) -> str:
+    config = scheduler.config
+    parts = [type(scheduler).__name__]
+    if _is_flow(scheduler):
+        parts.append(f"flow sigmas, shift {config_flow_shift(config):g}")
+    else:
+        betas = f"{config.get('beta_schedule')} betas {config.get('beta_start')}-{config.get('beta_end')}"
+        parts.append(betas)
+        if config.get("rescale_betas_zero_snr"):
+            parts.append("zero terminal SNR")
+    if config.get("timestep_spacing"):
+        parts.append(f"{config.get('timestep_spacing')} spacing")
+    return ", ".join(parts)
+
+
+def compare_schedules(
+    scheduler: Any,
+    names: Sequence[str] = SCHEDULE_NAMES,
+    num_inference_steps: int = 25,
+    flow_shift: float | None = None,
+) -> tuple[list[NoiseSchedule], dict[str, str]]:
+    """The schedules to compare for a model whose scheduler is ``scheduler``.
+
+    * ``model``: the scheduler as configured.
+    * ``zero_snr``: the same config with ``rescale_betas_zero_snr=True`` (Lin et al. 2023):
+      ``alphas_cumprod[-1] = 0``, so no signal at the last timestep. Not applicable to flow models
+      (their path already ends at sigma = 1) or to classes without that option.
+    * ``linear`` / ``scaled_linear``: the same config with that ``beta_schedule`` (flow models:
+      a DDIMScheduler with SD's betas 0.00085 -> 0.012).
+    * ``flow``: FlowMatchEulerDiscreteScheduler's sigma path with ``flow_shift`` (default: the
+      model's own shift for flow models, else 1, plain rectified flow).
+
+    Returns:
+        The schedules in the order of ``names``, and ``{name: reason}`` for those not applicable.
+    """
+    from diffusers import DDIMScheduler, FlowMatchEulerDiscreteScheduler
+
+    unknown = [n for n in names if n not in SCHEDULE_NAMES]
+    if unknown or not names:
+        raise ValueError(f"schedules must be a non-empty list of {SCHEDULE_NAMES}, got {names!r}")
+    flow_model = _is_flow(scheduler)
+    config = dict(scheduler.config)
+    num_train = int(config.get("num_train_timesteps", 1000))
+    schedules, skipped = [], {}
+    for name in dict.fromkeys(names):  # unique, in order
+        if name == "model":
+            schedules.append(schedule_from_scheduler(scheduler, "model", num_inference_steps))
+        elif name == "zero_snr":
+            if flow_model:
+                skipped[name] = "a flow-matching path already ends at sigma = 1 (zero SNR)"
+                continue
+            variant = _fresh(scheduler, rescale_betas_zero_snr=True)
+            if not variant.config.get("rescale_betas_zero_snr"):
+                skipped[name] = f"{type(scheduler).__name__} has no rescale_betas_zero_snr option"
+                continue
+            schedules.append(schedule_from_scheduler(variant, name, num_inference_steps))
+        elif name in ("linear", "scaled_linear"):
+            if flow_model:
+                variant = DDIMScheduler(
+                    num_train_timesteps=num_train,
+                    beta_start=SD_BETAS[0],
+                    beta_end=SD_BETAS[1],
+                    beta_schedule=name,
+                    clip_sample=False,
+                    set_alpha_to_one=False,
+                    steps_offset=1,
+                    timestep_spacing="linspace",
+                )
+            else:
+                drop = {"trained_betas": None} if "trained_betas" in config else {}
+                variant = _fresh(scheduler, beta_schedule=name, **drop)
+            schedules.append(schedule_from_scheduler(variant, name, num_inference_steps))
+        else:  # flow
+            shift = (
+                flow_shift
+                if flow_shift is not None
+                else (config_flow_shift(config) if flow_model else 1.0)
+            )
+            if not shift > 0:
+                raise ValueError(f"flow_shift must be > 0, got {shift!r}")
+            variant = FlowMatchEulerDiscreteScheduler(num_train_timesteps=num_train, shift=shift)
+            schedules.append(schedule_from_scheduler(variant, name, num_inference_steps))
+    return schedules, skipped

@@ -1,0 +1,175 @@
+"""freqlab.schedules: noising a clean latent to any training timestep under each scheduler
+family, and the schedules compared by task=snr."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from diffusers import (
+    DDIMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    UniPCMultistepScheduler,
+)
+
+from freqlab.models import get_model_spec
+from freqlab.models.pretrained import build_scheduler
+from freqlab.schedules import (
+    SCHEDULE_NAMES,
+    compare_schedules,
+    diffuse,
+    diffuse_to_last_timestep,
+    schedule_from_scheduler,
+    shifted_sigmas,
+)
+
+
+def _scheduler(model: str, **overrides):
+    return build_scheduler(get_model_spec(model).scheduler, overrides)
+
+
+def _latents(seed: int, shape: tuple[int, ...] = (2, 4, 3, 4, 4)) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
+
+
+# AnimateDiff's schedule (linear betas) under three noising rules, and two flow models.
+DDPM_CONFIG = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="linear")
+RULES = {
+    "add_noise": lambda: DDIMScheduler(**DDPM_CONFIG),
+    "alphas_cumprod": lambda: DPMSolverMultistepScheduler(**DDPM_CONFIG),
+    "alphas_cumprod/euler": lambda: EulerDiscreteScheduler(**DDPM_CONFIG),
+    "flow": lambda: FlowMatchEulerDiscreteScheduler(shift=3.0),
+    "flow/unipc": lambda: UniPCMultistepScheduler(use_flow_sigmas=True, flow_shift=3.0),
+    "add_noise/videocrafter2": lambda: _scheduler("videocrafter2"),
+}
+
+
+# --------------------------------------------------------------------------- noising
+
+
+@pytest.mark.parametrize("name", list(RULES))
+@pytest.mark.parametrize("t", [0, 321, 999])
+def test_diffuse_has_the_weights_of_the_schedule(name, t):
+    # z0 = 1, noise = 0 gives sqrt(signal_t); z0 = 0, noise = 1 gives sqrt(noise_t): diffuse and
+    # NoiseSchedule follow one rule per scheduler (VideoCrafter2's data scale included).
+    scheduler = RULES[name]()
+    schedule = schedule_from_scheduler(scheduler)
+    ones, zeros = torch.ones(1, 4, 2, 2, 2, dtype=torch.float64), torch.zeros(1, 4, 2, 2, 2)
+    signal = diffuse(scheduler, ones, zeros.double(), t)
+    noise = diffuse(scheduler, zeros.double(), ones, t)
+    torch.testing.assert_close(signal, torch.full_like(ones, math.sqrt(schedule.signal[t])))
+    torch.testing.assert_close(noise, torch.full_like(ones, math.sqrt(schedule.noise[t])))
+
+
+def test_diffuse_follows_add_noise_and_alphas_cumprod():
+    z0, eps = _latents(0)
+    ddim, dpm = DDIMScheduler(**DDPM_CONFIG), DPMSolverMultistepScheduler(**DDPM_CONFIG)
+    t = 321  # an intermediate timestep, as FreqPrior's partial diffusion
+    timesteps = torch.full((2,), t, dtype=torch.long)
+    expected = ddim.add_noise(z0, eps, timesteps)
+    assert torch.equal(diffuse(ddim, z0, eps, t), expected)  # the scheduler's own rule
+    a = dpm.alphas_cumprod[t]
+    assert torch.equal(diffuse(dpm, z0, eps, t), a.sqrt() * z0 + (1 - a).sqrt() * eps)
+    torch.testing.assert_close(diffuse(dpm, z0, eps, t), expected)  # same alphas, same result
+
+
+def test_diffuse_on_a_flow_path_uses_the_training_sigma_of_t():
+    z0, eps = _latents(1)
+    flow = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    # diffusers' training sigmas, from t = 999 down to 0, independent of our shifted_sigmas
+    sigmas = flow.sigmas.double().numpy()[::-1]
+    for t in (0, 500, 998):
+        s = float(sigmas[t])
+        torch.testing.assert_close(diffuse(flow, z0, eps, t), (1 - s) * z0 + s * eps)
+    np.testing.assert_allclose(shifted_sigmas(1000, 3.0), sigmas, rtol=1e-6)
+    assert torch.equal(diffuse(flow, z0, eps, 999), eps)  # sigma = 1: no signal left
+    assert torch.equal(diffuse(flow, z0, eps, 10, flow_sigma=0.5), 0.5 * z0 + 0.5 * eps)
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_diffuse_to_last_timestep_is_the_last_case(name):
+    scheduler = RULES[name]()
+    z0, eps = _latents(2)
+    last = scheduler.config.num_train_timesteps - 1
+    sigma = 0.96 if "flow" in name else None
+    expected = diffuse(scheduler, z0, eps, last, flow_sigma=sigma)
+    assert torch.equal(diffuse_to_last_timestep(scheduler, z0, eps), expected)
+
+
+def test_diffuse_refuses_bad_arguments():
+    ddim = DDIMScheduler(**DDPM_CONFIG)
+    z0, eps = _latents(3)
+    for bad in (-1, 1000, 2.5, True):
+        with pytest.raises(ValueError, match="timestep"):
+            diffuse(ddim, z0, eps, bad)
+    with pytest.raises(ValueError, match="noise must have the shape of z0"):
+        diffuse(ddim, z0, eps[:1], 10)
+    with pytest.raises(ValueError, match="flow_sigma"):
+        diffuse(FlowMatchEulerDiscreteScheduler(), z0, eps, 10, flow_sigma=1.0)
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def test_schedules_of_an_animatediff_model():
+    schedules, skipped = compare_schedules(_scheduler("tiny_animatediff"), num_inference_steps=10)
+    assert skipped == {}
+    by = {s.name: s for s in schedules}
+    assert list(by) == list(SCHEDULE_NAMES)
+    # Computed from the betas (AnimateDiff's linear 0.00085 -> 0.012, and SD's scaled_linear):
+    # linear alpha_bar_999 = 0.001579 (-28.0 dB), scaled_linear 0.004660 (-23.3 dB).
+    assert by["model"].signal[999] == pytest.approx(0.001579, abs=1e-6)
+    assert by["model"].global_snr_db([999])[0] == pytest.approx(-28.0, abs=0.05)
+    assert by["scaled_linear"].signal[999] == pytest.approx(0.004660, abs=1e-6)
+    assert by["scaled_linear"].global_snr_db([999])[0] == pytest.approx(-23.3, abs=0.05)
+    np.testing.assert_array_equal(by["linear"].signal, by["model"].signal)
+    assert all(s.first_timestep == 999 for s in schedules if s.kind == "ddpm")  # linspace
+
+
+def test_euler_zero_snr_keeps_the_documented_floor():
+    # EulerDiscreteScheduler clamps the last alpha_bar to 2**-24 instead of 0: a finite floor.
+    euler = _scheduler("animatediff", _class_name="EulerDiscreteScheduler")
+    schedules, _ = compare_schedules(euler, ["zero_snr"], num_inference_steps=10)
+    floor = 10 * math.log10(2**-24 / (1 - 2**-24))
+    assert schedules[0].global_snr_db([999])[0] == pytest.approx(floor)  # -72.2 dB
+
+
+def test_first_sampling_timestep_follows_the_spacing():
+    schedules, _ = compare_schedules(_scheduler("modelscope"), ["model", "zero_snr"], 50)
+    assert [s.first_timestep for s in schedules] == [981, 981]  # "leading": 49 * 20 + 1
+    assert schedules[1].first_signal > 0  # zero SNR at 999, but sampling starts at 981
+
+
+def test_videocrafter_data_scale_enters_the_signal():
+    (model,), _ = compare_schedules(_scheduler("videocrafter2"), ["model"], 50)
+    alphas = _scheduler("videocrafter2").alphas_cumprod.double().numpy()
+    assert model.signal[999] == pytest.approx(alphas[999] * 0.7**2)
+    assert model.signal[0] == pytest.approx(alphas[0])
+
+
+def test_flow_schedules():
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    wan = _scheduler("wan21_t2v_1_3b")  # UniPC with flow sigmas, shift 3
+    schedules, skipped = compare_schedules(wan, num_inference_steps=50)
+    assert "zero_snr" in skipped and [s.name for s in schedules] == [
+        "model",
+        "linear",
+        "scaled_linear",
+        "flow",
+    ]
+    by = {s.name: s for s in schedules}
+    assert by["model"].kind == by["flow"].kind == "flow"
+    assert by["linear"].kind == "ddpm"
+    reference = FlowMatchEulerDiscreteScheduler(shift=3.0).sigmas.double().numpy()[::-1]
+    np.testing.assert_allclose(np.sqrt(by["flow"].noise), reference, rtol=1e-6)  # model's shift
+    assert 0.99 < math.sqrt(by["model"].first_noise) <= 1.0
+    (plain,), _ = compare_schedules(wan, ["flow"], 50, flow_shift=1.0)
+    assert math.sqrt(plain.noise[499]) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="schedules"):
+        compare_schedules(wan, ["cosine"])
