@@ -1,7 +1,9 @@
 """freqlab's main entry point: ``python run.py [overrides] [-m]`` (Hydra; configs in ``conf/``).
 
 ``task=generate`` (default) samples prompts x seeds with FreeInit (and optionally FreeU), decodes
-every pass, measures it and writes ``results.parquet``; see README, "The runner".
+every pass, measures it and writes ``results.parquet``; see README, "The runner". The other tasks
+(:data:`TASKS`) are ``plan``, ``snr``, ``train_testbed`` and ``train_judge``; each is a config
+group option (``conf/task/<name>.yaml``) that brings only its own groups.
 
 Every job is checked before its task runs (:func:`experiments.preflight.check_job`: values, keys,
 paths, weights), and errors the user can act on end in one message, without a traceback:
@@ -23,12 +25,14 @@ from omegaconf import DictConfig
 
 log = logging.getLogger("freqlab")
 
-# task name -> "module:function" taking the composed config.
+# task name -> "module:function" taking the composed config. Each task is also a config group
+# option, conf/task/<name>.yaml, which pulls in the task's own groups and sets ``task: <name>``.
 TASKS = {
     "generate": "experiments.generate:run_generate",
     "plan": "experiments.plan:run_plan",
     "snr": "experiments.snr:run_snr",
     "train_testbed": "experiments.train_testbed:run_train_testbed",
+    "train_judge": "experiments.train_judge:run_train_judge",
 }
 # Flags after which Hydra prints and exits without creating an output folder.
 _NO_RUN_FLAGS = (
@@ -75,9 +79,10 @@ def _fail(message: str, code: int) -> None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    if cfg.task not in TASKS:
-        _fail(f"task must be one of {', '.join(TASKS)}, got {cfg.task!r}", 2)
-    module, _, function = TASKS[cfg.task].partition(":")
+    task = cfg.get("task")  # the name set by conf/task/<name>.yaml
+    if task not in TASKS:
+        _fail(f"task must be one of {', '.join(TASKS)}, got {task!r}", 2)
+    module, _, function = TASKS[task].partition(":")
     try:
         from experiments.preflight import check_job
 

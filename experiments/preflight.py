@@ -67,10 +67,11 @@ def min_free_bytes() -> int:
 @cache
 def declared_top_level() -> frozenset[str]:
     """Top-level keys some config declares: config.yaml's, the config groups, and the keys the
-    experiment presets (package ``_global_``) add, such as ``prompt_files``."""
+    tasks and experiment presets (package ``_global_``) add, such as ``task`` and
+    ``prompt_files``."""
     keys = {"hydra", *(p.name for p in CONF.iterdir() if p.is_dir())}
     keys |= set(OmegaConf.load(CONF / "config.yaml"))
-    for preset in (CONF / "experiment").glob("*.yaml"):
+    for preset in (*(CONF / "task").glob("*.yaml"), *(CONF / "experiment").glob("*.yaml")):
         keys |= set(OmegaConf.load(preset))
     return frozenset(keys - {"defaults"})
 
@@ -170,15 +171,15 @@ def check_writable(path: str | os.PathLike, key: str, min_free: int | None = Non
 def output_paths(cfg: DictConfig) -> dict[str, str]:
     """Config key -> folder the job writes to."""
     out = {}
-    for key in ("paths.root", "paths.cache_dir", "paths.output_dir", "train.out_dir"):
+    # train.out_dir / train_judge.out_dir exist only in their task's config (conf/task/)
+    keys = ("paths.root", "paths.cache_dir", "paths.output_dir", "train.out_dir")
+    for key in (*keys, "train_judge.out_dir"):
         try:
             value = OmegaConf.select(cfg, key)
         except Exception:  # ${hydra:...} outside a Hydra run
             continue
         if value is not None:
             out[key] = str(value)
-    if OmegaConf.select(cfg, "task") != "train_testbed":
-        out.pop("train.out_dir", None)
     return out
 
 

@@ -227,9 +227,56 @@ def test_precedence_command_line_then_preset_then_model(overrides, dataset, metr
     assert cfg.dataset.name == dataset and cfg.metrics == metrics
 
 
-@pytest.mark.parametrize("task", ["snr", "train_testbed"])
-def test_other_tasks_compose_the_same_groups(task):
-    # task=snr reads the dataset group for its correlation prompts: a real model's are UCF-101
-    cfg = _compose([f"task={task}", "model=modelscope"])
-    assert cfg.task == task and cfg.dataset.name == "ucf101" and "snr" in cfg and "train" in cfg
-    assert _compose([f"task={task}"]).dataset.name == "shapes"
+GENERATION = {"dataset", "metrics", "model", "freeinit", "freeu", "logger"}
+# The groups each task pulls in (conf/task/<task>.yaml): nothing of another task's.
+TASK_GROUPS = {
+    "generate": GENERATION,
+    "plan": GENERATION,
+    "snr": GENERATION | {"snr"},
+    "train_testbed": {"train", "logger"},
+    "train_judge": {"train_judge", "logger"},
+}
+ALL_GROUPS = {p.name for p in CONF.iterdir() if p.is_dir()} - {"hydra", "experiment", "task"}
+
+
+def test_every_task_config_is_a_task_of_run_py():
+    import run
+
+    assert sorted(p.stem for p in (CONF / "task").glob("*.yaml")) == sorted(run.TASKS)
+    assert set(TASK_GROUPS) == set(run.TASKS)
+
+
+@pytest.mark.parametrize("task", sorted(TASK_GROUPS))
+def test_each_task_composes_only_its_own_groups(task):
+    overrides = [] if task == "generate" else [f"task={task}"]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    assert cfg.task == task  # the task's name, as run.py and the start-up checks read it
+    assert {g for g in ALL_GROUPS if g in cfg} == TASK_GROUPS[task]
+    # outputs/<task name>/<date_time>, multirun/<task name>/<date_time>
+    assert cfg.hydra.run.dir.startswith(f"outputs/{task}/")
+    assert cfg.hydra.sweep.dir.startswith(f"multirun/{task}/")
+
+
+@pytest.mark.parametrize("task", sorted(TASK_GROUPS))
+def test_a_tasks_wandb_config_carries_no_other_tasks_settings(task, monkeypatch, tmp_path):
+    import wandb
+
+    from experiments.wandb_logger import start_run
+
+    logged = {}
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: logged.update(kwargs) or "run")
+    cfg = _compose([f"task={task}", "logger=wandb"])
+    assert start_run(cfg, tmp_path, name="job") == "run"
+    assert {g for g in ALL_GROUPS if g in logged["config"]} == TASK_GROUPS[task]
+
+
+def test_snr_reads_the_models_natural_prompts():
+    # task=snr reads the dataset group for its correlation prompts: a real model's are UCF-101,
+    # with the same precedence as generation (the command line wins)
+    cfg = _compose(["task=snr", "model=modelscope"])
+    assert cfg.task == "snr" and cfg.dataset.name == "ucf101" and cfg.model.name == "modelscope"
+    assert _compose(["task=snr"]).dataset.name == "shapes"
+    assert _compose(["task=snr", "dataset=msrvtt", "model=modelscope"]).dataset.name == "msrvtt"

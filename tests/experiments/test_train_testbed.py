@@ -1,4 +1,5 @@
-"""task=train_testbed: the Hydra config composes, trains a few steps and logs to W&B offline."""
+"""experiments.train_testbed (task=train_testbed): the Hydra config composes, trains a few steps
+and logs to W&B offline."""
 
 from __future__ import annotations
 
@@ -49,11 +50,11 @@ def test_train_task_runs_and_logs_offline(tmp_path, monkeypatch):
 
 def test_bad_training_setting_names_the_key(tmp_path):
     with pytest.raises(ConfigError, match="train.steps"):
-        train_config(_compose(["train.steps=0"], tmp_path))
+        train_config(_compose(["task=train_testbed", "train.steps=0"], tmp_path))
     with pytest.raises(ConfigError, match="train.lr"):
-        train_config(_compose(["train.lr=fast"], tmp_path))
+        train_config(_compose(["task=train_testbed", "train.lr=fast"], tmp_path))
     with pytest.raises(ConfigError, match="train.min_lr_ratio"):
-        train_config(_compose(["train.min_lr_ratio=2.0"], tmp_path))
+        train_config(_compose(["task=train_testbed", "train.min_lr_ratio=2.0"], tmp_path))
 
 
 def test_config_defaults_are_the_library_defaults(tmp_path):
