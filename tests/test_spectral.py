@@ -1,7 +1,8 @@
 """Tests for ``freqlab.spectral`` against independent slow references.
 
-Every reference below is written from the formulas of ``shared/reference/methods.md`` (§1.2-1.3
-FreeInit, §2.6 SNR by frequency, §3.1-3.2 FreeU) with explicit Python loops, the way the official
+Every reference below is written from the formulas of the papers and the official code (FreeInit,
+arXiv 2312.07537, TianxingWu/FreeInit@410286de; FreeU, arXiv 2309.11497, ChenyangSi/FreeU@3676d365;
+the SNR by frequency of FreeInit's Fig. 3) with explicit Python loops, the way the official
 FreeInit / diffusers code builds its filters. None of them uses the implementation's helpers.
 Inputs are fresh seeded random tensors on tiny shapes.
 """
@@ -82,7 +83,7 @@ def ref_lowpass(shape, method, d_s, d_t, order=4) -> torch.Tensor:
 
 
 def ref_freq_mix(x, noise, lpf, variance_preserving=False) -> torch.Tensor:
-    """methods.md §1.2: shift both spectra, mix, unshift, inverse FFT, real part."""
+    """FreeInit's freq_mix_3d: shift both spectra, mix, unshift, inverse FFT, real part."""
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     x_freq = torch.fft.fftshift(torch.fft.fftn(x.to(work), dim=DIMS_3D), dim=DIMS_3D)
     noise_freq = torch.fft.fftshift(torch.fft.fftn(noise.to(work), dim=DIMS_3D), dim=DIMS_3D)
@@ -107,7 +108,7 @@ def ref_fourier_filter(x, threshold, scale) -> torch.Tensor:
 
 
 def ref_backbone(h, b, variant) -> torch.Tensor:
-    """methods.md §3.1: v1 constant factor, v2 per-sample min-max normalised channel mean."""
+    """FreeU's backbone scaling: v1 constant factor, v2 per-sample min-max normalised channel mean."""
     out = h.clone()
     half = h.shape[1] // 2
     if variant == "v1":
@@ -148,7 +149,8 @@ def ref_on_band_edge(T, H, W, num_bands) -> bool:
 
 
 def ref_snr(z0, signal_w, noise_w, num_bands) -> torch.Tensor:
-    """methods.md §2.6 in expected-value form, with explicit loops over bins and timesteps."""
+    """FreeInit Fig. 3's SNR by frequency in expected-value form, with explicit loops over bins
+    and timesteps."""
     T, H, W = z0.shape[-3:]
     spec = torch.fft.fftshift(torch.fft.fftn(z0.double(), dim=DIMS_3D), dim=DIMS_3D)
     energy = spec.abs().square().reshape(-1, T, H, W).sum(0).flatten().tolist()
@@ -255,7 +257,7 @@ def test_lowpass_zero_stop_frequency_is_zero_mask(method, d_s, d_t):
     ],
 )
 def test_lowpass_statistics_table(method, mean, frac_above_half):
-    # methods.md §1.3, T=16, h=w=64, d_s=d_t=0.25, n=4 (built with our function only: the loop is
+    # FreeInit's filters at T=16, h=w=64, d_s=d_t=0.25, n=4 (built with our function only: the loop is
     # slow at this size; the small shapes above check it element by element).
     mask = lowpass_filter((1, 4, 16, 64, 64), method, 0.25, 0.25, 4, dtype=torch.float64)
     assert mask.mean().item() == pytest.approx(mean, abs=5e-5 if mean < 0.1 else 5e-4)
@@ -406,7 +408,7 @@ def test_freq_mix_all_pass_and_all_stop(shape, variance_preserving):
     torch.testing.assert_close(mix, x, rtol=1e-5, atol=1e-5)
     mix = freq_mix_3d(x, noise, zeros, variance_preserving=variance_preserving)
     torch.testing.assert_close(mix, noise, rtol=1e-5, atol=1e-5)
-    # The zero mask of a zero stop frequency gives pure noise (methods.md §1.3).
+    # The zero mask of a zero stop frequency gives pure noise (FreeInit's filters).
     lpf = lowpass_filter((1, *shape[1:]), "butterworth", 0.0, 0.25)
     torch.testing.assert_close(freq_mix_3d(x, noise, lpf), noise, rtol=1e-5, atol=1e-5)
 
@@ -527,7 +529,7 @@ def test_skip_filter_dtypes(dtype, tol, shape):
 @pytest.mark.parametrize(("H", "W"), [(8, 8), (7, 9), (4, 6), (5, 5), (3, 4), (16, 10)])
 @pytest.mark.parametrize("s", [0.2, 0.5, 1.7])
 def test_skip_filter_effective_multipliers(H, W, s):
-    # methods.md §3.2: on a real input, FFT(out)/FFT(in) is s at DC, (1+s)/2 on (0,±1), (±1,0),
+    # FreeU's Fourier_filter: on a real input, FFT(out)/FFT(in) is s at DC, (1+s)/2 on (0,±1), (±1,0),
     # (1,1), (-1,-1), and 1 elsewhere, incl. (1,-1), (-1,1). Indices are unshifted (mod H, W).
     h = _randn((3, 2, H, W), 23, torch.float64)
     out = freeu_skip_filter(h, s)
@@ -730,7 +732,8 @@ def test_snr_cosine_along_time_hand_computed():
 
 def test_snr_decreases_with_t_on_animatediff_schedule(animatediff_alphas):
     alphas = animatediff_alphas
-    assert alphas[999].item() == pytest.approx(0.001579, abs=2e-6)  # methods.md §1.1
+    # AnimateDiff's linear betas 0.00085 -> 0.012
+    assert alphas[999].item() == pytest.approx(0.001579, abs=2e-6)
     # A smooth latent: energy concentrated at low frequencies, every band has some signal.
     z0 = _randn((2, 4, 8, 8, 8), 32)
     weight = lowpass_filter((8, 8, 8), "gaussian", 0.5, 0.5, dtype=torch.float64) + 0.01
