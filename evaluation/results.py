@@ -88,29 +88,10 @@ def _same(*names: str) -> dict[str, str]:
 
 # What is sampled: the model and the prompt set.
 RUN = ColumnGroup("run", _same("model", "dataset"))
-# FreeInit (freqlab.FreeInit): its refinement settings and noise protocol (rng).
-FREEINIT = ColumnGroup(
-    "freeinit",
-    _same(
-        "method",
-        "d_s",
-        "d_t",
-        "order",
-        "num_iters",
-        "fast_sampling",
-        "variance_preserving",
-        "rng",
-    ),
-    refinement_only=(
-        "method",
-        "d_s",
-        "d_t",
-        "order",
-        "num_iters",
-        "fast_sampling",
-        "variance_preserving",
-    ),
-)
+# FreeInit (freqlab.FreeInit): its refinement settings, then its noise protocol (rng, which
+# decides how pass 0's noise is drawn too).
+_REFINEMENT = ("method", "d_s", "d_t", "order", "num_iters", "fast_sampling", "variance_preserving")
+FREEINIT = ColumnGroup("freeinit", _same(*_REFINEMENT, "rng"), refinement_only=_REFINEMENT)
 # FreeU (freqlab.FreeU): on/off and its factors.
 FREEU = ColumnGroup(
     "freeu",

@@ -27,6 +27,7 @@ import pandas as pd
 from omegaconf import DictConfig, open_dict
 
 from evaluation.report.pairing import freeinit_differences, freeu_differences
+from evaluation.report.statistics import MIN_PAIRS
 from evaluation.results import Sweep, load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,12 +170,12 @@ def markdown(diff: pd.DataFrame, num_prompts: int, num_seeds: int) -> str:
         cells = []
         for m in METRICS:
             r = diff[(diff.setting == name) & (diff.iteration == it) & (diff.metric == m)].iloc[0]
-            star = "" if r.lo <= 0 <= r.hi else " *"
+            star = " *" if r.n >= MIN_PAIRS and (r.lo > 0 or r.hi < 0) else ""
             cells.append(f"{r['diff']:+.4f} [{r.lo:+.4f}, {r.hi:+.4f}]{star}")
         label = "FreeU on (FreeInit off)" if name == "freeu" else f"FreeInit {name}"
         lines.append(f"| {label} | {it if name != 'freeu' else '-'} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("`*`: the 95% CI excludes 0.")
+    lines.append(f"`*`: the 95% CI excludes 0 (marked from {MIN_PAIRS} pairs on).")
     return "\n".join(lines) + "\n"
 
 

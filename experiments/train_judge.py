@@ -56,14 +56,9 @@ def run_train_judge(cfg: DictConfig) -> dict[str, Any]:
     settings = judge_config(cfg)
     out_dir = Path(cfg.train_judge.out_dir or cfg.paths.output_dir).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = wandb_logger.start_run(
-        cfg,
-        out_dir,
-        name=out_dir.name,
-        group="train_judge",
-        config=OmegaConf.to_container(cfg.train_judge, resolve=True),
+    run, log_fn = wandb_logger.start_training_run(
+        cfg, out_dir, group="train_judge", config=cfg.train_judge
     )
-    log_fn = None if run is None else (lambda metrics, step: run.log(metrics))
     try:
         summary = train_judge(settings, out_dir, log_fn)
         if run is not None:

@@ -10,7 +10,6 @@ turns it off), ``loss.csv`` and ``loss.png``, and writes the shippable weights t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -49,19 +48,6 @@ def train_config(cfg: DictConfig) -> TrainConfig:
     return kind(**values)
 
 
-def _wandb_logger(cfg: DictConfig, out_dir: Path) -> tuple[Any, Callable | None]:
-    """The W&B run of a training job (:func:`experiments.wandb_logger.start_run`) and a
-    ``log_fn(metrics, step)`` for the trainer; (None, None) when logging is off or unreachable."""
-    run = wandb_logger.start_run(
-        cfg,
-        out_dir,
-        name=out_dir.name,
-        group="train_testbed",
-        config=OmegaConf.to_container(cfg.train, resolve=True),
-    )
-    return run, None if run is None else (lambda metrics, step: run.log(metrics))
-
-
 def plot_loss(loss_csv: Path, path: Path, window: int = 50) -> None:
     """The UNet's epsilon-MSE per step (light) and its ``window``-step running mean, with the
     learning rate on a second axis."""
@@ -96,7 +82,9 @@ def run_train_testbed(cfg: DictConfig) -> dict[str, Any]:
     settings = train_config(cfg)
     out_dir = Path(cfg.train.out_dir or cfg.paths.output_dir).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
-    run, log_fn = _wandb_logger(cfg, out_dir)
+    run, log_fn = wandb_logger.start_training_run(
+        cfg, out_dir, group="train_testbed", config=cfg.train
+    )
     try:
         summary = train_testbed(settings, out_dir, log_fn)
         if run is not None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,6 @@ def group_name(cfg: DictConfig) -> str:
         return str(group)
     out = Path(cfg.paths.output_dir)
     return out.parent.name if out.name.isdigit() else out.name
-
 
 
 def init_timeout(cfg: DictConfig) -> float:
@@ -149,6 +148,22 @@ def start_run(
                 out_dir,
             )
         return None
+
+
+def start_training_run(
+    cfg: DictConfig, out_dir: Path, *, group: str, config: DictConfig
+) -> tuple[Any | None, Callable[[dict[str, float], int], None] | None]:
+    """:func:`start_run` for a training job (run named after ``out_dir``, ``config``: its
+    training group) and the trainer's ``log_fn(metrics, step)``; (None, None) when logging is
+    off or W&B is unreachable."""
+    run = start_run(
+        cfg,
+        out_dir,
+        name=out_dir.name,
+        group=group,
+        config=OmegaConf.to_container(config, resolve=True),
+    )
+    return run, None if run is None else (lambda metrics, step: run.log(metrics))
 
 
 def _first_line(err: BaseException) -> str:

@@ -135,3 +135,23 @@ def test_video_paths_resolve_against_the_job_folder(tmp_path):
     frame.loc[len(frame)] = frame.iloc[1].to_dict() | {"video_path": "videos/missing.mp4"}
     paths = wandb_logger.video_files(frame, out)
     assert paths == [None, out / frame.video_path[1], None, Path(absolute), None]
+
+
+def test_training_run_logs_its_group_and_training_config(tmp_path, wandb_home, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    cfg = OmegaConf.merge(_cfg(tmp_path), dict(train=dict(steps=2, lr=1e-3)))
+    run, log_fn = wandb_logger.start_training_run(
+        cfg, tmp_path, group="train_testbed", config=cfg.train
+    )
+    try:
+        assert run.group == "train_testbed" and run.name == tmp_path.name
+        assert dict(run.config) == {"steps": 2, "lr": 1e-3}  # the training group only
+        log_fn({"loss": 0.5}, 1)
+    finally:
+        run.finish()
+    assert list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    off = OmegaConf.merge(cfg, dict(logger=dict(name="none")))
+    assert wandb_logger.start_training_run(off, tmp_path, group="g", config=cfg.train) == (
+        None,
+        None,
+    )
