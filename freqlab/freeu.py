@@ -13,7 +13,8 @@ applies :func:`freqlab.spectral._backbone_scale` to ``h`` and :func:`freqlab.spe
 ``hs`` (per channel, per frame) and re-concatenates. No diffusers source, attribute or weight is
 modified; leaving the ``with`` block (or ``handle.remove()``) removes the hooks.
 
-Which concatenation points get which factors (``stages``), see ``shared/reference/methods.md`` §3.3:
+Which concatenation points get which factors (``stages``), as the official code
+(``demo/free_lunch_utils.py``) and diffusers' ``apply_freeu`` choose them:
 
 * ``"diffusers"``: every resnet of the up blocks whose ``resolution_idx`` is 0 (``b1, s1``) or 1
   (``b2, s2``), as diffusers' ``apply_freeu``.
@@ -26,6 +27,11 @@ Differences from diffusers' ``enable_freeu``: a factor equal to ``0.0`` is honou
 tests the factors for truthiness, so any zero factor silently disables FreeU there); ``variant="v2"``
 offers the official structure-related backbone scaling; float64 features are filtered in float64
 (diffusers drops to float32).
+
+References: C. Si, Z. Huang, Y. Jiang, Z. Liu, "FreeU: Free Lunch in Diffusion U-Net", CVPR 2024,
+arXiv:2309.11497 (v2 backbone scaling: Eq. 2-4); official code https://github.com/ChenyangSi/FreeU
+(read at commit 3676d365: ``demo/free_lunch_utils.py`` for v1 and the stages, ``README.md`` for v2);
+diffusers' ``enable_freeu`` / ``apply_freeu`` (PR #5164).
 """
 
 from __future__ import annotations

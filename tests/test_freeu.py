@@ -112,7 +112,7 @@ def ref_backbone_v1(h: torch.Tensor, b: float) -> torch.Tensor:
 
 
 def ref_backbone_v2(h: torch.Tensor, b: float) -> torch.Tensor:
-    """The official README (LDM) v2 snippet, methods.md §3.1."""
+    """The v2 snippet of the official README (ChenyangSi/FreeU, LDM), paper Eq. 2-4."""
     hidden_mean = h.mean(1).unsqueeze(1)
     B = hidden_mean.shape[0]
     hidden_max, _ = torch.max(hidden_mean.view(B, -1), dim=-1, keepdim=True)
@@ -262,6 +262,20 @@ def test_changes_output_and_restores_exactly(kind):
     assert_restored(unet, before)
 
 
+def test_remove_restores_exactly_without_a_with_block():
+    # the notebook form: handle = FreeU(...).apply(unet) ... handle.remove()
+    unet, inputs = make_unet("motion")
+    base = forward(unet, inputs)
+    before = snapshot(unet)
+    handle = FreeU(**FACTORS, variant="v2").apply(unet)
+    assert handle.active and hook_counts(unet) == 4
+    assert (forward(unet, inputs) - base).abs().max().item() > 1e-2
+    handle.remove()
+    assert not handle.active and hook_counts(unet) == 0
+    assert torch.equal(forward(unet, inputs), base)
+    assert_restored(unet, before)
+
+
 def test_restores_after_exception_inside_with():
     unet, inputs = make_unet("unet2d")
     base = forward(unet, inputs)
@@ -335,10 +349,10 @@ def sd_like_unet() -> UNet2DConditionModel:
     ).eval()
 
 
-def test_stage_mapping_sd_like_matches_methods_table():
+def test_stage_mapping_sd_like_matches_the_official_rule():
     unet = sd_like_unet()
     official = stage_map(FreeU(**FACTORS, stages="official"), unet)
-    # methods.md §3.3, 1280 -> 128 and 640 -> 64.
+    # The official rule by channel count (demo/free_lunch_utils.py): 1280 -> 128, 640 -> 64.
     expected = {(0, j): 1 for j in range(3)} | {(1, j): 1 for j in range(3)}
     expected |= {(2, 0): 1, (2, 1): 2, (2, 2): 2, (3, 0): 2}
     assert official == expected

@@ -3,7 +3,8 @@
 They share the architecture of the real models (AnimateDiff's UNetMotionModel via a MotionAdapter,
 ModelScope's UNet3DConditionModel, VideoCrafter2's fps-conditioned UNet3D, AnimateDiff-SDXL, Wan
 2.1's DiT), so FreeInit and FreeU run through the same diffusers code paths, in about a second per
-call on CPU. Configs follow ``shared/reference/cpu-environment.md``.
+call on CPU: the real block types with one layer per block and 16-64 channels (a 10-step call
+at 32 px takes under a second and under 0.5 GB).
 """
 
 from __future__ import annotations
