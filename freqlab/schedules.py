@@ -85,7 +85,7 @@ def noising_rule(scheduler: Any) -> str:
         return "flow"
     if getattr(scheduler, "alphas_cumprod", None) is None or "num_train_timesteps" not in config:
         raise UnsupportedSchedulerError(
-            f"scheduler {name} has no alphas_cumprod: FreeInit cannot noise to its last timestep"
+            f"scheduler {name} has no alphas_cumprod: no rule to noise a clean latent to a timestep"
         )
     if hasattr(scheduler, "sigmas"):
         return "alphas_cumprod"
