@@ -1,7 +1,7 @@
 """Start-up validation (experiments.settings, experiments.preflight,
 experiments.metric_suite): every bad value, key, path or weights file is refused with one message
 naming it, before any model loads. Configs are composed in-process with Hydra's compose API; the
-run.py subprocess checks are in test_validation.py."""
+run.py subprocess checks are in tests/test_run.py."""
 
 from __future__ import annotations
 

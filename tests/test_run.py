@@ -1,4 +1,6 @@
-"""End to end through the real entry point: `python run.py ... -m` in a subprocess, offline."""
+"""run.py, end to end through the real entry point in a subprocess, offline: sweeps that cache and
+resume, and bad input refused before any model loads with one message naming the key or path, no
+traceback (the checks themselves are in tests/experiments/test_settings.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["dataset.limit=2", "model.num_frames=4", "model.num_inference_steps=2", "threads=1"]
 SMALL += ["report=false"]  # the report has its own tests; keep these sweeps fast
 
@@ -143,3 +145,43 @@ def test_bad_config_value_fails_with_one_clear_message(tmp_path):
     text = out.stdout + out.stderr
     assert "freeinit.num_iters must be an int >= 1" in text
     assert "Traceback" not in text
+
+
+def _start(args: list[str], root: Path) -> tuple[int, str]:
+    """Exit code and output of a run.py job that should stop at start-up."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled", OMP_NUM_THREADS="1")
+    env["HF_HOME"] = str(root / "hf")
+    env["FREQLAB_MIN_FREE_MB"] = "0"
+    out = subprocess.run(
+        [sys.executable, "run.py", f"paths.root={root}", f"hydra.run.dir={root}/run", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return out.returncode, out.stdout + out.stderr
+
+
+def test_bad_values_and_keys_fail_at_start_up(tmp_path):
+    code, text = _start(["model.height=30", "+freeint.d0=0.25"], tmp_path)
+    assert code == 1 and "Traceback" not in text
+    # keys first: the added key is named as the command line gave it
+    assert "unknown config key(s), read by nothing: freeint.d0 (did you mean freeinit?)" in text
+    code, text = _start(["model.height=30"], tmp_path)
+    assert code == 1 and "Traceback" not in text
+    assert "model.height must be a multiple of 8 for testbed (e.g. 24 or 32), got 30" in text
+    assert not (tmp_path / "cache").exists()  # nothing sampled, nothing cached
+
+
+def test_unwritable_output_folders_give_one_line(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    code, text = _start([f"hydra.run.dir={afile}/run"], tmp_path)  # Hydra would make it first
+    assert code == 1 and "Traceback" not in text
+    assert text.strip() == (
+        f"freqlab: hydra.run.dir={afile}/run: cannot write there: {afile} is not a directory"
+    )
+    code, text = _start([f"paths.cache_dir={afile}/cache"], tmp_path)
+    assert code == 1 and "Traceback" not in text
+    assert f"paths.cache_dir={afile}/cache: cannot write there" in text
