@@ -32,7 +32,12 @@ def _compose(overrides: list[str]):
 def test_v2_config_composes_to_the_v2_recipe():
     settings = train_config(_compose(["task=train_testbed", "train=testbed_v2"]))
     assert isinstance(settings, TrainConfigV2)
-    assert settings.snr_gamma == 5.0 and settings.ema_decay == 0.999 and settings.steps == 10000 and settings.vae_steps == 10000
+    assert (
+        settings.snr_gamma == 5.0
+        and settings.ema_decay == 0.999
+        and settings.steps == 10000
+        and settings.vae_steps == 10000
+    )
     assert type(train_config(_compose(["task=train_testbed"]))) is TrainConfig
     with pytest.raises(ConfigError, match="train.ema_decay"):
         train_config(_compose(["task=train_testbed", "train=testbed_v2", "train.ema_decay=1.0"]))
