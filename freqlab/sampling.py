@@ -1,0 +1,400 @@
+"""What every sampler-level method shares: driving a diffusers pipeline pass by pass.
+
+A sampler-level method (:class:`freqlab.FreeInit`, :class:`freqlab.FreqPrior`) runs the
+pipeline's own ``__call__`` once per pass with ``latents=`` and ``output_type="latent"``, so text
+encoding, guidance and the scheduler loop stay the pipeline's. This module holds the parts that do
+not depend on the method: reading the call's arguments and the latent shape off the pipeline
+(:func:`call_parameters`, :func:`latent_shape`), the two RNG protocols (:class:`NoiseSource`,
+:func:`pass_seed`), counting denoiser calls (:class:`CallCounter`), and the result holding every
+pass (:class:`SamplingResult`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+
+from freqlab.vae import decode_latents
+
+__all__ = [
+    "OWNED_KWARGS",
+    "RNG_MODES",
+    "CallCounter",
+    "NoiseSource",
+    "PassDict",
+    "SamplingResult",
+    "UnsupportedPipelineError",
+    "batch_size",
+    "call_default",
+    "call_parameters",
+    "check_pass_index",
+    "check_start",
+    "decode_indices",
+    "denoiser",
+    "latent_dtype",
+    "latent_shape",
+    "pass_seed",
+]
+
+RNG_MODES = ("per_sample", "diffusers")
+# Arguments the sampler sets on every pass; a caller's value would be silently wrong.
+OWNED_KWARGS = ("latents", "output_type", "return_dict")
+_UINT64 = 2**64
+
+
+class UnsupportedPipelineError(ValueError):
+    """The pipeline cannot be driven pass by pass (no ``latents=``/``output_type=``, no scheduler,
+    or a latent layout the method's 3D FFT does not apply to). A scheduler the method cannot noise
+    with raises :class:`freqlab.schedules.UnsupportedSchedulerError` (also a ValueError)."""
+
+
+# --------------------------------------------------------------------------- RNG
+
+
+def pass_seed(seed: int, k: int) -> int:
+    """The seed of sample noise for pass ``k`` under ``rng="per_sample"``.
+
+    Pass 0 uses the sample's own seed, so its initial noise equals what the pipeline draws from
+    ``torch.Generator().manual_seed(seed)``; pass k > 0 uses a 63-bit BLAKE2b hash of
+    ``(seed, k)``, so the passes' streams are unrelated and depend on nothing else.
+    """
+    if k == 0:
+        return int(seed)
+    # The "freqlab.freeinit" prefix predates this module; changing it would change every
+    # per-sample stream (and orphan cached passes), so it stays.
+    digest = hashlib.blake2b(f"freqlab.freeinit:{int(seed)}:{int(k)}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "little") >> 1
+
+
+class NoiseSource:
+    """All random draws of one sampler run, in one of the two :data:`RNG_MODES`."""
+
+    def __init__(self, mode: str, generator: Any, batch: int) -> None:
+        self.mode = mode
+        if generator is None:
+            generator = torch.Generator().manual_seed(secrets.randbits(63))
+        if isinstance(generator, torch.Generator):
+            gens = [generator]
+        elif isinstance(generator, (list, tuple)) and all(
+            isinstance(g, torch.Generator) for g in generator
+        ):
+            gens = list(generator)
+        else:
+            raise ValueError(
+                f"generator must be a torch.Generator or a list of them, got {type(generator).__name__}"
+            )
+        if not isinstance(generator, torch.Generator) and len(gens) != batch:
+            raise ValueError(
+                f"generator is a list of {len(gens)} generators, but the batch has {batch} videos "
+                "(prompts x num_videos_per_prompt)"
+            )
+        if mode == "diffusers":
+            # The caller's generator(s), consumed in diffusers' order.
+            self.generator = gens[0] if isinstance(generator, torch.Generator) else gens
+            self.seeds = [g.initial_seed() for g in gens]
+        else:
+            # A single generator seeds sample i with seed + i (mod 2^64).
+            if isinstance(generator, torch.Generator):
+                self.seeds = [(gens[0].initial_seed() + i) % _UINT64 for i in range(batch)]
+            else:
+                self.seeds = [g.initial_seed() for g in gens]
+            self.device = gens[0].device
+        self._pass_gens: list[torch.Generator] | None = None
+
+    def _gens(self, k: int) -> list[torch.Generator]:
+        gens = [
+            torch.Generator(device=self.device).manual_seed(pass_seed(s, k)) for s in self.seeds
+        ]
+        self._pass_gens = gens
+        return gens
+
+    def initial(self, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> Any:
+        """The initial noise eps, drawn as the pipeline's ``prepare_latents`` would."""
+        gen = self.generator if self.mode == "diffusers" else self._gens(0)
+        return randn_tensor(shape, generator=gen, device=device, dtype=dtype)
+
+    def fresh(self, k: int, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+        """Pass k's high-frequency noise, float32 as diffusers' ``_apply_free_init``."""
+        gen = self.generator if self.mode == "diffusers" else self._gens(k)
+        return randn_tensor(shape, generator=gen, device=device, dtype=torch.float32)
+
+    def pipe_generator(self) -> Any:
+        """What the pipeline gets as ``generator=`` (scheduler noise, e.g. DDIM eta > 0): the
+        caller's under ``diffusers``, the pass's per-sample generators (continued) otherwise."""
+        return self.generator if self.mode == "diffusers" else self._pass_gens
+
+
+# --------------------------------------------------------------------------- result
+
+
+class PassDict(dict):
+    """``dict`` of pass index -> tensor that also accepts negative indices (``videos[-1]``).
+
+    Keys are absolute pass indices; a negative index counts back from ``stop`` (one past the last
+    pass), as in a list of every pass.
+    """
+
+    def __init__(self, stop: int) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def _key(self, k: int) -> int:
+        return k + self.stop if isinstance(k, int) and k < 0 else k
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        return super().__getitem__(self._key(k))
+
+    def __contains__(self, k: object) -> bool:
+        return super().__contains__(self._key(k))
+
+
+@dataclass
+class SamplingResult:
+    """Everything one run of a sampler-level method (FreeInit, FreqPrior) produced.
+
+    A run started at pass ``first_pass`` > 0 (resumed from a cached latent, see
+    the sampler's ``__call__``) holds only the passes it computed: list entry ``i`` is pass
+    ``first_pass + i``. :attr:`passes` lists the absolute pass indices.
+
+    Attributes:
+        latents: clean latents ``(B, C, T, h, w)``, one per sampling pass; ``latents[0]`` is the
+            plain baseline (for ``first_pass == 0``), ``latents[-1]`` the method's result.
+        pass_inputs: the latent each pass started from ``(B, C, T, h, w)``, in unit-variance
+            units (before the pipeline's ``init_noise_sigma``); for ``first_pass == 0``,
+            ``pass_inputs[0]`` is the initial noise.
+        steps: denoising steps of each pass.
+        unet_calls: denoiser forward calls of each pass (one call covers both CFG halves).
+        lpf: the low-pass filter used, ``(1, C, T, h, w)`` float32, fftshifted layout.
+        seeds: per-video seeds (``per_sample``), or the generators' initial seeds (``diffusers``).
+        seconds: wall time of each pass.
+        config: the method's settings (constructor arguments).
+        noising: how refinements were noised (:func:`noising_rule`: ``"add_noise"``,
+            ``"alphas_cumprod"`` or ``"flow"``).
+        videos: decoded frames ``(B, T, C, H, W)`` float in [0, 1], by absolute pass index
+            (negative indices work); only the passes asked for with ``decode=`` or
+            :meth:`decode`.
+        first_pass: the index of the first pass held (0 unless resumed).
+        eps: the initial noise ``(B, C, T, h, w)`` that every refinement re-noises with.
+    """
+
+    latents: list[torch.Tensor]
+    pass_inputs: list[torch.Tensor]
+    steps: list[int]
+    unet_calls: list[int]
+    lpf: torch.Tensor
+    seeds: list[int]
+    seconds: list[float]
+    config: dict[str, Any]
+    noising: str
+    videos: PassDict = field(default_factory=lambda: PassDict(0))
+    first_pass: int = 0
+    eps: torch.Tensor | None = None
+
+    @property
+    def num_passes(self) -> int:
+        """Passes held by this result (all of them unless resumed)."""
+        return len(self.latents)
+
+    @property
+    def passes(self) -> range:
+        """The absolute indices of the passes held."""
+        return range(self.first_pass, self.first_pass + len(self.latents))
+
+    @property
+    def initial_noise(self) -> torch.Tensor:
+        """The initial noise eps ``(B, C, T, h, w)``, reused by every refinement."""
+        return self.eps if self.eps is not None else self.pass_inputs[0]
+
+    @property
+    def baseline(self) -> torch.Tensor:
+        """Clean latents of pass 0 (plain sampling)."""
+        if self.first_pass != 0:
+            raise ValueError(f"this run resumed at pass {self.first_pass}: it holds no pass 0")
+        return self.latents[0]
+
+    @property
+    def final(self) -> torch.Tensor:
+        """Clean latents of the last pass (the method's result)."""
+        return self.latents[-1]
+
+    @property
+    def total_unet_calls(self) -> int:
+        return sum(self.unet_calls)
+
+    def decode(self, pipe: Any, k: int = -1, chunk_size: int = 16) -> torch.Tensor:
+        """Decode pass ``k`` (cached in :attr:`videos`): ``(B, T, C, H, W)`` float in [0, 1]."""
+        index = check_pass_index(k, self.passes)
+        if index not in self.videos:
+            self.videos[index] = decode_latents(
+                pipe, self.latents[index - self.first_pass], chunk_size
+            )
+        return self.videos[index]
+
+
+def check_pass_index(k: object, passes: range) -> int:
+    stop = passes.stop
+    valid = not isinstance(k, bool) and isinstance(k, int)
+    index = (k + stop if k < 0 else k) if valid else None
+    if index is None or index not in passes:
+        raise ValueError(
+            f"decode: pass index must be an int in [{passes.start}, {stop}) or "
+            f"[-{len(passes)}, -1], got {k!r}"
+        )
+    return index
+
+
+def decode_indices(decode: Any, passes: range) -> list[int]:
+    """Normalise ``decode=`` (None, "all", an int or a sequence of ints) to sorted pass indices."""
+    if decode is None:
+        return []
+    if isinstance(decode, str):
+        if decode != "all":
+            raise ValueError(
+                f"decode must be None, 'all', an int or a sequence of ints, got {decode!r}"
+            )
+        return list(passes)
+    items: Iterable[Any] = decode if isinstance(decode, Sequence) else [decode]
+    return sorted({check_pass_index(k, passes) for k in items})
+
+
+# --------------------------------------------------------------------------- pipeline adapters
+
+
+def call_parameters(pipe: Any) -> dict[str, inspect.Parameter]:
+    params = inspect.signature(pipe).parameters if callable(pipe) else {}
+    missing = [p for p in ("latents", "output_type") if p not in params]
+    if missing:
+        raise UnsupportedPipelineError(
+            f"pipeline {type(pipe).__name__} does not take {' and '.join(missing)}= in __call__"
+        )
+    if getattr(pipe, "scheduler", None) is None:
+        raise UnsupportedPipelineError(f"pipeline {type(pipe).__name__} has no scheduler")
+    return params
+
+
+def call_default(params: dict[str, inspect.Parameter], name: str, kwargs: dict[str, Any]) -> Any:
+    if name in kwargs:
+        return kwargs[name]
+    param = params.get(name)
+    return None if param is None or param.default is inspect.Parameter.empty else param.default
+
+
+def batch_size(params: dict[str, inspect.Parameter], kwargs: dict[str, Any]) -> int:
+    """Videos per call: prompts (or ``prompt_embeds`` rows) x ``num_videos_per_prompt``."""
+    prompt = kwargs.get("prompt")
+    if isinstance(prompt, (list, tuple)):
+        prompts = len(prompt)
+    elif prompt is not None:
+        prompts = 1
+    elif isinstance(kwargs.get("prompt_embeds"), torch.Tensor):
+        prompts = kwargs["prompt_embeds"].shape[0]
+    else:
+        raise ValueError("pass prompt= (or prompt_embeds=) to the pipeline call")
+    per_prompt = call_default(params, "num_videos_per_prompt", kwargs) or 1
+    return prompts * int(per_prompt)
+
+
+def denoiser(pipe: Any) -> torch.nn.Module | None:
+    for name in ("unet", "transformer"):
+        module = getattr(pipe, name, None)
+        if isinstance(module, torch.nn.Module):
+            return module
+    return None
+
+
+def latent_shape(
+    pipe: Any, params: dict[str, inspect.Parameter], kwargs: dict[str, Any], batch: int
+) -> tuple[int, int, int, int, int]:
+    """``(B, C, T, h, w)`` as the pipeline's ``prepare_latents`` builds it.
+
+    UNet pipelines (AnimateDiff, TextToVideoSD): ``C = unet.config.in_channels``, ``T`` frames,
+    spatial size ``// vae_scale_factor`` (height/width default to ``sample_size *
+    vae_scale_factor``). Wan-style transformer pipelines: ``T = (frames - 1) // temporal + 1``.
+    """
+    num_frames = call_default(params, "num_frames", kwargs)
+    height = call_default(params, "height", kwargs)
+    width = call_default(params, "width", kwargs)
+    unet = getattr(pipe, "unet", None)
+    name = type(pipe).__name__
+    if isinstance(unet, torch.nn.Module) and hasattr(pipe, "vae_scale_factor"):
+        scale = pipe.vae_scale_factor
+        sample_size = unet.config.sample_size
+        if sample_size is None and (height is None or width is None):
+            raise ValueError(
+                f"pass height= and width=: the UNet of {name} has no default sample_size"
+            )
+        if sample_size is not None:  # the pipelines' default resolution
+            height = height or sample_size * scale
+            width = width or sample_size * scale
+        channels, frames = unet.config.in_channels, num_frames
+    elif hasattr(pipe, "vae_scale_factor_temporal") and hasattr(pipe, "vae_scale_factor_spatial"):
+        model = denoiser(pipe)
+        if model is None or num_frames is None or height is None or width is None:
+            raise UnsupportedPipelineError(f"cannot infer the latent shape of pipeline {name}")
+        scale = pipe.vae_scale_factor_spatial
+        channels = model.config.in_channels
+        frames = (int(num_frames) - 1) // pipe.vae_scale_factor_temporal + 1
+    else:
+        raise UnsupportedPipelineError(
+            f"cannot infer the latent shape of pipeline {name} (needs a UNet with vae_scale_factor, "
+            "or vae_scale_factor_temporal/vae_scale_factor_spatial)"
+        )
+    if frames is None:
+        raise ValueError("pass num_frames= to the pipeline call")
+    return (batch, int(channels), int(frames), int(height) // scale, int(width) // scale)
+
+
+def latent_dtype(pipe: Any) -> torch.dtype:
+    """The dtype the pipeline draws its own noise in: the prompt embeddings' (text encoder, else
+    UNet) for UNet pipelines, float32 for transformer (Wan-style) pipelines."""
+    if getattr(pipe, "unet", None) is None:
+        return torch.float32
+    encoder = getattr(pipe, "text_encoder", None)
+    return (encoder if encoder is not None else pipe.unet).dtype
+
+
+class CallCounter:
+    """Counts forward calls of a module with a pre-hook, removed on exit."""
+
+    def __init__(self, module: torch.nn.Module | None) -> None:
+        self.module, self.count, self._handle = module, 0, None
+
+    def __enter__(self) -> CallCounter:
+        if self.module is not None:
+            self._handle = self.module.register_forward_pre_hook(self._hook)
+        return self
+
+    def _hook(self, module: torch.nn.Module, args: Any) -> None:
+        self.count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+
+
+def check_start(start_pass: object, previous: object, num_iters: int, rng: str) -> None:
+    """Validate ``start_pass``/``previous`` of the sampler's ``__call__``."""
+    if isinstance(start_pass, bool) or not isinstance(start_pass, int):
+        raise ValueError(f"start_pass must be an int, got {start_pass!r}")
+    if not 0 <= start_pass < num_iters:
+        raise ValueError(f"start_pass must be in [0, num_iters={num_iters}), got {start_pass}")
+    if start_pass == 0:
+        if previous is not None:
+            raise ValueError("previous is only used with start_pass > 0")
+        return
+    if rng != "per_sample":
+        raise ValueError(
+            f"start_pass > 0 needs rng='per_sample' (got rng={rng!r}): the diffusers protocol "
+            "draws every pass from one generator stream, which a stored latent cannot resume"
+        )
+    if not isinstance(previous, torch.Tensor):
+        raise ValueError(
+            f"start_pass={start_pass} needs previous=, the clean latents of pass {start_pass - 1}"
+        )
