@@ -1,16 +1,28 @@
-"""What every video metric class shares: per-video states, a result name and metadata."""
+"""What every video metric class shares: per-video states, a result name and metadata; and, for
+metrics on frame features, one encoder set-up (:func:`resolve_encoder`, :class:`EncoderVideoMetric`)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
-from evaluation.encoders import PIXEL, FrameEncoder, load_encoder
+from evaluation.encoders import (
+    PIXEL,
+    EncoderLike,
+    FrameEncoder,
+    get_encoder,
+    load_encoder,
+)
+from evaluation.preprocessing import Preprocess, get_preprocess
 
-__all__ = ["EncoderVideoMetric", "VideoMetric"]
+__all__ = ["EncoderVideoMetric", "PreprocessLike", "VideoMetric", "resolve_encoder"]
+
+PreprocessLike = Preprocess | str | dict[str, Any] | None
 
 
 class VideoMetric(Metric):
@@ -55,12 +67,83 @@ class VideoMetric(Metric):
         raise NotImplementedError
 
 
-class EncoderVideoMetric(VideoMetric):
-    """A :class:`VideoMetric` computed on frame features. Subclasses set ``_encoder`` (the
-    :class:`FrameEncoder`), ``_encoder_arg`` (what the caller passed), ``_weights`` and
-    ``_device_arg``."""
+def resolve_encoder(
+    encoder: EncoderLike,
+    *,
+    default: str,
+    default_preprocess: Preprocess,
+    weights: str | os.PathLike | None = None,
+    preprocess: PreprocessLike = None,
+    device: str | torch.device | None = None,
+    fallback_device: torch.device | None = None,
+    prepare: Callable[[FrameEncoder], FrameEncoder] | None = None,
+) -> tuple[FrameEncoder, Preprocess]:
+    """A feature metric's ``encoder=`` and ``preprocess=`` arguments, resolved.
 
+    Args:
+        encoder: as :func:`evaluation.encoders.get_encoder` (``None``: ``default``).
+        default: the metric's encoder name.
+        default_preprocess: the metric's rule; its geometry is kept and the encoder's own
+            normalisation (if it has one) replaces its mean/std when ``preprocess`` is None.
+        weights: for a registered encoder: ``None``, ``"random"`` or a local checkpoint.
+        preprocess: a :class:`Preprocess`, a preset name or a dict of its fields.
+        device: where the encoder runs.
+        fallback_device: where a registered encoder is loaded when ``device`` is None.
+        prepare: applied to the encoder before the preprocessing is chosen (CLIP score adds its
+            text encoder).
+
+    Returns:
+        The encoder and the preprocessing rule.
+    """
+    frame_encoder = get_encoder(
+        encoder, default=default, weights=weights, device=device, fallback_device=fallback_device
+    )
+    if prepare is not None:
+        frame_encoder = prepare(frame_encoder)
+    if preprocess is not None:
+        return frame_encoder, get_preprocess(preprocess)
+    return frame_encoder, frame_encoder.preprocess_for(default_preprocess)
+
+
+class EncoderVideoMetric(VideoMetric):
+    """A :class:`VideoMetric` computed on frame features.
+
+    Subclasses set :attr:`default_encoder` and :attr:`default_preprocess` (or pass them) and call
+    :meth:`_init_encoder` in ``__init__``; ``update`` takes ``(encoder, device)`` from
+    :meth:`_encoder_and_device`.
+    """
+
+    default_encoder: str = ""
+    default_preprocess: Preprocess
     _encoder: FrameEncoder
+
+    def _init_encoder(
+        self,
+        encoder: EncoderLike,
+        *,
+        weights: str | os.PathLike | None,
+        preprocess: PreprocessLike,
+        batch_size: int,
+        device: str | torch.device | None,
+        prepare: Callable[[FrameEncoder], FrameEncoder] | None = None,
+    ) -> None:
+        """Check and keep the encoder arguments; load the encoder now, so that missing weights
+        fail at construction, not at the first update."""
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self._encoder_arg = self.default_encoder if encoder is None else encoder
+        self._weights = weights
+        self._batch_size = batch_size
+        self._device_arg = device
+        self._encoder, self._preprocess = resolve_encoder(
+            encoder,
+            default=self.default_encoder,
+            default_preprocess=self.default_preprocess,
+            weights=weights,
+            preprocess=preprocess,
+            device=device,
+            prepare=prepare,
+        )
 
     def _current_encoder(self) -> FrameEncoder:
         """The encoder, reloaded on the metric's device if it moved (named encoders only)."""
@@ -70,7 +153,25 @@ class EncoderVideoMetric(VideoMetric):
             self._encoder = load_encoder(self._encoder_arg, self._weights, target)
         return self._encoder
 
+    def _encoder_and_device(self) -> tuple[FrameEncoder, str | torch.device]:
+        """The encoder for an update (:meth:`_current_encoder`) and where it runs: ``device=``,
+        else the encoder's device, else the metric's."""
+        encoder = self._current_encoder()
+        device = self._device_arg
+        if device is None:
+            device = encoder.device or self.device
+        return encoder, device
+
     @property
     def name(self) -> str:
         """``<metric>[<encoder>]``, e.g. ``dino_consistency[dino_vits16]``."""
         return f"{self.metric_name}[{self._encoder.name}]"
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The metric, its encoder and its preprocessing."""
+        return {
+            **super().metadata,
+            **self._encoder.metadata(),
+            "preprocess": self._preprocess.to_dict(),
+        }

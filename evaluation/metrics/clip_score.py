@@ -20,16 +20,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from evaluation.encoders import (
-    DEFAULT_BATCH_SIZE,
-    EncoderLike,
-    FrameEncoder,
-    encode_videos,
-    get_encoder,
-)
+from evaluation.encoders import DEFAULT_BATCH_SIZE, EncoderLike, FrameEncoder, encode_videos
 from evaluation.inputs import check_prompts, check_videos
-from evaluation.metrics.base import EncoderVideoMetric
-from evaluation.preprocessing import CLIP_SCORE, Preprocess, get_preprocess
+from evaluation.metrics.base import EncoderVideoMetric, PreprocessLike, resolve_encoder
+from evaluation.preprocessing import CLIP_SCORE, Preprocess
 
 __all__ = ["VideoCLIPScore", "clip_score"]
 
@@ -93,7 +87,7 @@ def clip_score(
     *,
     text_encoder: TextEncoder | None = None,
     weights: str | os.PathLike | None = None,
-    preprocess: Preprocess | str | dict[str, Any] | None = None,
+    preprocess: PreprocessLike = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     device: str | torch.device | None = None,
 ) -> torch.Tensor:
@@ -121,18 +115,15 @@ def clip_score(
     """
     videos = check_videos(videos)
     prompts = check_prompts(prompts, len(videos))
-    frame_encoder = get_encoder(
+    frame_encoder, rule = resolve_encoder(
         encoder,
         default=DEFAULT_ENCODER,
+        default_preprocess=CLIP_SCORE,
         weights=weights,
+        preprocess=preprocess,
         device=device,
         fallback_device=videos.device,
-    )
-    frame_encoder = _with_text(frame_encoder, text_encoder)
-    rule = (
-        get_preprocess(preprocess)
-        if preprocess is not None
-        else frame_encoder.preprocess_for(CLIP_SCORE)
+        prepare=lambda e: _with_text(e, text_encoder),
     )
     return _per_video(videos, prompts, frame_encoder, rule, batch_size, device)
 
@@ -157,6 +148,8 @@ class VideoCLIPScore(EncoderVideoMetric):
     plot_lower_bound = -100.0
     plot_upper_bound = 100.0
     metric_name = "clip_score"
+    default_encoder = DEFAULT_ENCODER
+    default_preprocess = CLIP_SCORE
 
     def __init__(
         self,
@@ -164,25 +157,20 @@ class VideoCLIPScore(EncoderVideoMetric):
         *,
         text_encoder: TextEncoder | None = None,
         weights: str | os.PathLike | None = None,
-        preprocess: Preprocess | str | dict[str, Any] | None = None,
+        preprocess: PreprocessLike = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         device: str | torch.device | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self._encoder_arg = DEFAULT_ENCODER if encoder is None else encoder
-        self._weights = weights
         self._text_encoder = text_encoder
-        self._batch_size = batch_size
-        self._device_arg = device
-        encoder_ = get_encoder(encoder, default=DEFAULT_ENCODER, weights=weights, device=device)
-        self._encoder = _with_text(encoder_, text_encoder)
-        self._preprocess = (
-            get_preprocess(preprocess)
-            if preprocess is not None
-            else self._encoder.preprocess_for(CLIP_SCORE)
+        self._init_encoder(
+            encoder,
+            weights=weights,
+            preprocess=preprocess,
+            batch_size=batch_size,
+            device=device,
+            prepare=lambda e: _with_text(e, text_encoder),
         )
         self._add_per_video_state("scores")
 
@@ -191,8 +179,6 @@ class VideoCLIPScore(EncoderVideoMetric):
         """Encoder, weights, preprocessing and pooling of the result."""
         return {
             **super().metadata,
-            **self._encoder.metadata(),
-            "preprocess": self._preprocess.to_dict(),
             "formula": "mean over frames of 100 * cos(image, text), no clipping at 0",
             "pooling": "mean over videos",
         }
@@ -201,10 +187,7 @@ class VideoCLIPScore(EncoderVideoMetric):
         """Add videos ``(B, T, C, H, W)`` (uint8 0-255 or float 0-1) and their ``B`` prompts."""
         videos = check_videos(videos)
         prompts = check_prompts(prompts, len(videos))
-        encoder = self._current_encoder()
-        device = self._device_arg
-        if device is None:
-            device = encoder.device or self.device
+        encoder, device = self._encoder_and_device()
         scores = _per_video(videos, prompts, encoder, self._preprocess, self._batch_size, device)
         self.scores.append(scores.to(self.device))
 

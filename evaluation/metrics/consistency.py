@@ -31,23 +31,11 @@ from typing import Any
 
 import torch
 
-from evaluation.encoders import (
-    DEFAULT_BATCH_SIZE,
-    EncoderLike,
-    FrameEncoder,
-    encode_videos,
-    get_encoder,
-)
+from evaluation.encoders import DEFAULT_BATCH_SIZE, EncoderLike, FrameEncoder, encode_videos
 from evaluation.inputs import check_videos
-from evaluation.metrics.base import EncoderVideoMetric
+from evaluation.metrics.base import EncoderVideoMetric, PreprocessLike, resolve_encoder
 from evaluation.metrics.motion import mean_abs_frame_difference
-from evaluation.preprocessing import (
-    FREEINIT_DINO,
-    VBENCH_CLIP,
-    VBENCH_DINO,
-    Preprocess,
-    get_preprocess,
-)
+from evaluation.preprocessing import FREEINIT_DINO, VBENCH_CLIP, VBENCH_DINO, Preprocess
 
 __all__ = [
     "BackgroundConsistency",
@@ -60,8 +48,6 @@ __all__ = [
     "subject_consistency",
     "vbench_similarity",
 ]
-
-PreprocessLike = Preprocess | str | dict[str, Any] | None
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -148,12 +134,6 @@ _BACKGROUND = _Definition(
 )
 
 
-def _preprocess(preprocess: PreprocessLike, encoder: FrameEncoder, default: Preprocess):
-    if preprocess is not None:
-        return get_preprocess(preprocess)
-    return encoder.preprocess_for(default)
-
-
 def _per_video(
     definition: _Definition,
     videos: torch.Tensor,
@@ -177,14 +157,15 @@ def _consistency(
     device: str | torch.device | None,
 ) -> torch.Tensor:
     videos = check_videos(videos)
-    frame_encoder = get_encoder(
+    frame_encoder, rule = resolve_encoder(
         encoder,
         default=definition.default_encoder,
+        default_preprocess=definition.default_preprocess,
         weights=weights,
+        preprocess=preprocess,
         device=device,
         fallback_device=videos.device,
     )
-    rule = _preprocess(preprocess, frame_encoder, definition.default_preprocess)
     return _per_video(definition, videos, frame_encoder, rule, batch_size, device)
 
 
@@ -314,18 +295,9 @@ class _ConsistencyMetric(EncoderVideoMetric):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        definition = self._definition
-        self._encoder_arg = definition.default_encoder if encoder is None else encoder
-        self._weights = weights
-        self._batch_size = batch_size
-        self._device_arg = device
-        # Resolved now, so that missing weights fail at construction, not at the first update.
-        self._encoder = get_encoder(
-            encoder, default=definition.default_encoder, weights=weights, device=device
+        self._init_encoder(
+            encoder, weights=weights, preprocess=preprocess, batch_size=batch_size, device=device
         )
-        self._preprocess = _preprocess(preprocess, self._encoder, definition.default_preprocess)
         self._add_per_video_state("scores", "num_pairs", "frame_diff")
 
     @property
@@ -334,8 +306,6 @@ class _ConsistencyMetric(EncoderVideoMetric):
         definition = self._definition
         return {
             **super().metadata,
-            **self._encoder.metadata(),
-            "preprocess": self._preprocess.to_dict(),
             "pairing": definition.pairing,
             "scale": definition.scale,
             "pooling": "all frame pairs (VBench)" if definition.frame_weighted else "video mean",
@@ -345,10 +315,7 @@ class _ConsistencyMetric(EncoderVideoMetric):
     def update(self, videos: torch.Tensor) -> None:
         """Add a batch of videos ``(B, T, C, H, W)``, uint8 (0-255) or float (0-1)."""
         videos = check_videos(videos)
-        encoder = self._current_encoder()
-        device = self._device_arg
-        if device is None:
-            device = encoder.device or self.device
+        encoder, device = self._encoder_and_device()
         scores = _per_video(
             self._definition, videos, encoder, self._preprocess, self._batch_size, device
         )
@@ -399,6 +366,8 @@ class DINOConsistency(_ConsistencyMetric):
     plot_upper_bound = 100.0
     metric_name = "dino_consistency"
     _definition = _DINO
+    default_encoder = _DINO.default_encoder
+    default_preprocess = _DINO.default_preprocess
 
 
 class SubjectConsistency(_ConsistencyMetric):
@@ -420,6 +389,8 @@ class SubjectConsistency(_ConsistencyMetric):
     plot_upper_bound = 1.0
     metric_name = "subject_consistency"
     _definition = _SUBJECT
+    default_encoder = _SUBJECT.default_encoder
+    default_preprocess = _SUBJECT.default_preprocess
 
 
 class BackgroundConsistency(_ConsistencyMetric):
@@ -441,3 +412,5 @@ class BackgroundConsistency(_ConsistencyMetric):
     plot_upper_bound = 1.0
     metric_name = "background_consistency"
     _definition = _BACKGROUND
+    default_encoder = _BACKGROUND.default_encoder
+    default_preprocess = _BACKGROUND.default_preprocess
