@@ -19,6 +19,7 @@ from freqlab.spectral import (
 
 if TYPE_CHECKING:
     from freqlab.freeinit import FreeInit, FreeInitResult
+    from freqlab.freenoise import FreeNoise, FreeNoiseHandle
     from freqlab.freeu import FreeU, FreeUHandle
     from freqlab.models import load_model
     from freqlab.vae import decode_latents
@@ -31,6 +32,8 @@ _LAZY = {
     "decode_latents": "freqlab.vae",
     "FreeInit": "freqlab.freeinit",
     "FreeInitResult": "freqlab.freeinit",
+    "FreeNoise": "freqlab.freenoise",
+    "FreeNoiseHandle": "freqlab.freenoise",
     "FreeU": "freqlab.freeu",
     "FreeUHandle": "freqlab.freeu",
     "load_model": "freqlab.models",
@@ -48,6 +51,8 @@ __all__ = [
     "FREEU_VARIANTS",
     "FreeInit",
     "FreeInitResult",
+    "FreeNoise",
+    "FreeNoiseHandle",
     "FreeU",
     "FreeUHandle",
     "decode_latents",
