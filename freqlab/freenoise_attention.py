@@ -69,7 +69,9 @@ def window_weights(length: int, weighting: str) -> list[float]:
       odd ``length = 2m - 1``.
     * ``"flat"``: all ones (a plain average).
     * ``"delayed_reverse_sawtooth"``: ``[0.01] * (m - 1) + [m] + [m, ..., 1]`` for even
-      ``length = 2m``, ``[0.01] * m + [m, ..., 1]`` for odd ``length = 2m - 1``.
+      ``length = 2m``, ``[0.01] * (m - 1) + [m, ..., 1]`` for odd ``length = 2m - 1`` (its
+      docstring's ``[0.01, 0.01, 3, 2, 1]`` for 5; diffusers' code builds ``m`` copies of 0.01,
+      ``length + 1`` weights, and then fails to broadcast them).
     """
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
@@ -81,7 +83,7 @@ def window_weights(length: int, weighting: str) -> list[float]:
         rise = [float(k) for k in range(1, mid + 1)] if even else [float(k) for k in range(1, mid)]
         return rise + ([] if even else [float(mid)]) + rise[::-1]
     fall = [float(k) for k in range(mid, 0, -1)]
-    return ([0.01] * (mid - 1) + [float(mid)] if even else [0.01] * mid) + fall
+    return [0.01] * (mid - 1) + ([float(mid)] if even else []) + fall
 
 
 def fusion_windows(
