@@ -300,13 +300,28 @@ def _json_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# Groups an snr config carries but this job does not read: a real model's conf/model/<name>.yaml
+# picks its natural metrics, and that override needs the group in the task's defaults
+# (conf/task/snr.yaml); no metric is computed here.
+UNREAD_GROUPS = ("metrics",)
+
+
+def wandb_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config an snr run records in W&B: every group it reads, none it does not
+    (:data:`UNREAD_GROUPS`)."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    return {key: value for key, value in config.items() if key not in UNREAD_GROUPS}
+
+
 def _log_wandb(
     cfg: DictConfig, out_dir: Path, tables: dict[str, pd.DataFrame], summary: dict
 ) -> None:
     """Log the figures, tables and headline numbers to W&B. Never raises: results are on disk."""
     from experiments.wandb_logger import staging_in, start_run
 
-    run = start_run(cfg, out_dir, name=f"snr-{out_dir.name}", job_type="snr")
+    run = start_run(
+        cfg, out_dir, name=f"snr-{out_dir.name}", config=wandb_config(cfg), job_type="snr"
+    )
     if run is None:  # logging off, or W&B unreachable (warned once)
         return
     try:

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
+from experiments import snr as snr_task
 from experiments.settings import ConfigError
 from experiments.snr import run_snr
 from experiments.snr_plots import RESULT_FILES, load_results
@@ -89,6 +90,22 @@ def test_synthetic_run_writes_every_result_and_logs_offline(tmp_path, monkeypatc
     assert corr.correlation.dropna().between(-1, 1).all()
     assert summary["correlation"]["unet_calls"] == 2 * 2  # passes x steps
     assert set(res.videos.status) == {"read"}
+
+
+@pytest.mark.parametrize("model", ["tiny_animatediff", "modelscope"])
+def test_wandb_config_carries_no_metrics(tmp_path, monkeypatch, model):
+    # task=snr computes no metric. A real model's config still picks its metrics group (its
+    # override needs the group in the task's defaults), but the run's W&B config leaves it out.
+    import experiments.wandb_logger as wandb_logger
+
+    logged = {}
+    monkeypatch.setattr(wandb_logger, "start_run", lambda cfg, out, **kw: logged.update(kw))
+    cfg = _compose(["task=snr", f"model={model}", "logger=wandb"], tmp_path)
+    assert "metrics" in cfg
+    snr_task._log_wandb(cfg, tmp_path, {}, {})
+    assert logged["job_type"] == "snr" and "metrics" not in logged["config"]
+    assert {"model", "dataset", "freeinit", "freeu", "snr", "logger"} <= set(logged["config"])
+    assert logged["config"]["snr"] == OmegaConf.to_container(cfg.snr, resolve=True)
 
 
 def test_folder_run_skips_and_counts_unreadable_files(tmp_path):
