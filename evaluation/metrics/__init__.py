@@ -5,6 +5,9 @@ class (``update`` / ``compute``) that reuses it.
   following frame, DINO ViT-S/16, x100.
 * :func:`subject_consistency` / :class:`SubjectConsistency`: VBench, DINO ViT-B/16.
 * :func:`background_consistency` / :class:`BackgroundConsistency`: VBench, CLIP ViT-B/32.
+* :func:`window_consistency` / :class:`WindowConsistency` and :func:`cross_window_consistency` /
+  :class:`CrossWindowConsistency`: FreeInit's metric inside each 16-frame window and between
+  windows, for long videos (FreeNoise).
 * :func:`clip_score` / :class:`VideoCLIPScore`: CLIP text-frame cosine x100, mean over frames.
 * :func:`temporal_flicker` / :class:`TemporalFlicker`: VBench temporal flickering.
 * :func:`motion`, :func:`flow_magnitude` / :class:`Motion`: mean frame difference, RAFT flow.
@@ -25,17 +28,26 @@ from evaluation.metrics.consistency import (
 )
 from evaluation.metrics.flicker import TemporalFlicker, temporal_flicker
 from evaluation.metrics.motion import Motion, flow_magnitude, mean_abs_frame_difference, motion
+from evaluation.metrics.windows import (
+    CrossWindowConsistency,
+    WindowConsistency,
+    cross_window_consistency,
+    window_consistency,
+)
 
 __all__ = [
     "BackgroundConsistency",
+    "CrossWindowConsistency",
     "DINOConsistency",
     "Motion",
     "SubjectConsistency",
     "TemporalFlicker",
     "VideoCLIPScore",
     "VideoMetric",
+    "WindowConsistency",
     "background_consistency",
     "clip_score",
+    "cross_window_consistency",
     "dino_consistency",
     "first_frame_similarity",
     "flow_magnitude",
@@ -45,4 +57,5 @@ __all__ = [
     "subject_consistency",
     "temporal_flicker",
     "vbench_similarity",
+    "window_consistency",
 ]
