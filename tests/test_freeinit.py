@@ -11,9 +11,7 @@ from diffusers import (
     DDIMScheduler,
     DPMSolverMultistepScheduler,
     EDMEulerScheduler,
-    EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
-    UniPCMultistepScheduler,
 )
 from diffusers.utils.torch_utils import randn_tensor
 
@@ -24,7 +22,7 @@ from freqlab.freeinit import (
     pass_seed,
 )
 from freqlab.models import load_model
-from freqlab.schedules import UnsupportedSchedulerError, diffuse_to_last_timestep, noising_rule
+from freqlab.schedules import UnsupportedSchedulerError
 from freqlab.spectral import freq_mix_3d, lowpass_filter
 from freqlab.vae import decode_latents
 
@@ -290,40 +288,6 @@ def test_text_to_video_sd(tiny_modelscope):
 
 
 # --------------------------------------------------------------------------- schedulers
-
-
-def test_noising_rules():
-    config = load_model("tiny_animatediff").scheduler.config
-    assert noising_rule(DDIMScheduler.from_config(config)) == "add_noise"
-    assert noising_rule(DPMSolverMultistepScheduler.from_config(config)) == "alphas_cumprod"
-    assert noising_rule(EulerDiscreteScheduler.from_config(config)) == "alphas_cumprod"
-    assert noising_rule(FlowMatchEulerDiscreteScheduler()) == "flow"
-    assert noising_rule(UniPCMultistepScheduler(use_flow_sigmas=True, flow_shift=3.0)) == "flow"
-    with pytest.raises(UnsupportedSchedulerError, match="EDMEulerScheduler"):
-        noising_rule(EDMEulerScheduler())
-
-
-def test_add_noise_rule_is_ddim_add_noise_at_t999():
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear")
-    z0, eps = torch.randn(2, *SHAPE[1:]), torch.randn(2, *SHAPE[1:])
-    out = diffuse_to_last_timestep(scheduler, z0, eps)
-    ref = scheduler.add_noise(z0, eps, torch.tensor([999, 999]))
-    assert torch.equal(out, ref)
-    a = float(scheduler.alphas_cumprod[999])
-    assert a == pytest.approx(0.001579, abs=2e-6)  # methods.md §1.1
-    torch.testing.assert_close(out, a**0.5 * z0 + (1 - a) ** 0.5 * eps)
-
-
-def test_flow_matching_noising_formula():
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
-    z0, eps = torch.randn(SHAPE), torch.randn(SHAPE)
-    torch.testing.assert_close(diffuse_to_last_timestep(scheduler, z0, eps), 0.04 * z0 + 0.96 * eps)
-    out = diffuse_to_last_timestep(scheduler, z0, eps, flow_sigma=0.5)
-    torch.testing.assert_close(out, 0.5 * z0 + 0.5 * eps)
-    with pytest.raises(ValueError, match="flow_sigma"):
-        diffuse_to_last_timestep(scheduler, z0, eps, flow_sigma=1.0)
-    with pytest.raises(ValueError, match="noise"):
-        diffuse_to_last_timestep(scheduler, z0, eps[:, :2])
 
 
 def test_dpm_solver_noises_to_the_training_schedule(tiny_animatediff):

@@ -1,5 +1,5 @@
-"""freqlab.schedules: noising a clean latent to any training timestep under each scheduler
-family, and the schedules compared by task=snr."""
+"""freqlab.schedules: the noising rule of each scheduler family, noising a clean latent to any
+training timestep under it, and the schedules compared by task=snr."""
 
 from __future__ import annotations
 
@@ -11,18 +11,21 @@ import torch
 from diffusers import (
     DDIMScheduler,
     DPMSolverMultistepScheduler,
+    EDMEulerScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
     UniPCMultistepScheduler,
 )
 
-from freqlab.models import get_model_spec
+from freqlab.models import get_model_spec, load_model
 from freqlab.models.pretrained import build_scheduler
 from freqlab.schedules import (
     SCHEDULE_NAMES,
+    UnsupportedSchedulerError,
     compare_schedules,
     diffuse,
     diffuse_to_last_timestep,
+    noising_rule,
     schedule_from_scheduler,
     shifted_sigmas,
 )
@@ -50,6 +53,41 @@ RULES = {
 
 
 # --------------------------------------------------------------------------- noising
+
+
+def test_noising_rules():
+    config = load_model("tiny_animatediff").scheduler.config
+    assert noising_rule(DDIMScheduler.from_config(config)) == "add_noise"
+    assert noising_rule(DPMSolverMultistepScheduler.from_config(config)) == "alphas_cumprod"
+    assert noising_rule(EulerDiscreteScheduler.from_config(config)) == "alphas_cumprod"
+    assert noising_rule(FlowMatchEulerDiscreteScheduler()) == "flow"
+    assert noising_rule(UniPCMultistepScheduler(use_flow_sigmas=True, flow_shift=3.0)) == "flow"
+    with pytest.raises(UnsupportedSchedulerError, match="EDMEulerScheduler"):
+        noising_rule(EDMEulerScheduler())
+
+
+def test_add_noise_rule_is_ddim_add_noise_at_t999():
+    scheduler = DDIMScheduler(**DDPM_CONFIG)
+    z0, eps = _latents(4, (2, 4, 8, 8, 8))
+    out = diffuse_to_last_timestep(scheduler, z0, eps)
+    ref = scheduler.add_noise(z0, eps, torch.tensor([999, 999]))
+    assert torch.equal(out, ref)
+    a = float(scheduler.alphas_cumprod[999])
+    # alpha_bar_999 of AnimateDiff's linear betas 0.00085 -> 0.012 (FreeInit noises to t = 999)
+    assert a == pytest.approx(0.001579, abs=2e-6)
+    torch.testing.assert_close(out, a**0.5 * z0 + (1 - a) ** 0.5 * eps)
+
+
+def test_flow_matching_noising_formula():
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    z0, eps = _latents(5, (1, 4, 8, 8, 8))
+    torch.testing.assert_close(diffuse_to_last_timestep(scheduler, z0, eps), 0.04 * z0 + 0.96 * eps)
+    out = diffuse_to_last_timestep(scheduler, z0, eps, flow_sigma=0.5)
+    torch.testing.assert_close(out, 0.5 * z0 + 0.5 * eps)
+    with pytest.raises(ValueError, match="flow_sigma"):
+        diffuse_to_last_timestep(scheduler, z0, eps, flow_sigma=1.0)
+    with pytest.raises(ValueError, match="noise"):
+        diffuse_to_last_timestep(scheduler, z0, eps[:, :2])
 
 
 @pytest.mark.parametrize("name", list(RULES))

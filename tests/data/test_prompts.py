@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from freqlab.data import PROMPT_SETS, UCF101_PROMPTS_VERSION, Prompt, load_prompts
+from freqlab.data.shapes import split_captions
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MSRVTT_JSON = FIXTURES / "test_videodatainfo.json"
@@ -266,6 +267,17 @@ def test_msrvtt_not_utf8(tmp_path):
     path.write_bytes(b"\xff\xfe{")
     with pytest.raises(ValueError, match=r"path=.*not UTF-8"):
         load_prompts("msrvtt", path=path)
+
+
+# --- shapes -------------------------------------------------------------------------------------
+
+
+def test_shapes_prompts_are_held_out_captions():
+    prompts = load_prompts("shapes")
+    texts = [p.text for p in prompts]
+    assert len(texts) == 48 == len(set(texts))
+    assert not set(texts) & set(split_captions("train"))
+    assert len(load_prompts("shapes", limit=8)) == 8
 
 
 # --- custom -------------------------------------------------------------------------------------

@@ -51,10 +51,3 @@ def test_geometry_scales_with_the_clip():
     assert travel[0] > 0.2 and abs(travel[0] - travel[1]) < 0.02
     wide = shapes.render_clips(combos, np.random.default_rng(0), 8, 32, 64)[0]
     assert wide.shape == (8, 3, 32, 64)
-
-
-def test_the_testbed_imports_the_same_generator():
-    from freqlab.testbed import data
-
-    for name in data.__all__:
-        assert getattr(data, name) is getattr(shapes, name), name

@@ -1,5 +1,5 @@
-"""Fixtures for the evaluation tests: tiny seeded encoders, hand-made videos, an empty offline
-weights cache, and a guard that fails any network connection."""
+"""Fixtures for the evaluation tests: tiny seeded encoders and the tiny ViT's weights, hand-made
+videos, an empty offline weights cache, and a guard that fails any network connection."""
 
 from __future__ import annotations
 
@@ -34,6 +34,16 @@ TINY_VIT = EncoderSpec(
     model_kwargs={"num_classes": 0, "depth": 1, "dynamic_img_size": True},
 )
 register_encoder(TINY_VIT, overwrite=True)
+
+
+@pytest.fixture(scope="module")
+def state_dict():
+    """Weights of the tiny ViT (``test_vit_tiny``), different from its seed-0 random init."""
+    import timm
+
+    torch.manual_seed(123)
+    model = timm.create_model("vit_tiny_patch16_224", num_classes=0, depth=1)
+    return {k: v.contiguous() for k, v in model.state_dict().items()}
 
 
 class MeanColour(nn.Module):

@@ -1,5 +1,5 @@
-"""experiments.train_testbed (task=train_testbed): the Hydra config composes, trains a few steps
-and logs to W&B offline."""
+"""experiments.train_testbed (task=train_testbed): the Hydra config composes (train=testbed_v2 to
+the v2 recipe), trains a few steps and logs to W&B offline."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from omegaconf import open_dict
 
 from experiments.settings import ConfigError
 from experiments.train_testbed import run_train_testbed, train_config
-from freqlab.testbed.train import TrainConfig
+from freqlab.testbed.train import TrainConfig, TrainConfigV2
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = [
@@ -59,3 +59,19 @@ def test_bad_training_setting_names_the_key(tmp_path):
 
 def test_config_defaults_are_the_library_defaults(tmp_path):
     assert train_config(_compose(["task=train_testbed"], tmp_path)) == TrainConfig()
+
+
+def test_v2_config_composes_to_the_v2_recipe(tmp_path):
+    settings = train_config(_compose(["task=train_testbed", "train=testbed_v2"], tmp_path))
+    assert isinstance(settings, TrainConfigV2)
+    assert (
+        settings.snr_gamma == 5.0
+        and settings.ema_decay == 0.999
+        and settings.steps == 10000
+        and settings.vae_steps == 10000
+    )
+    assert type(train_config(_compose(["task=train_testbed"], tmp_path))) is TrainConfig
+    with pytest.raises(ConfigError, match="train.ema_decay"):
+        train_config(
+            _compose(["task=train_testbed", "train=testbed_v2", "train.ema_decay=1.0"], tmp_path)
+        )

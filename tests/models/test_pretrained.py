@@ -2,7 +2,8 @@
 
 The directories come from ``save_pretrained`` of tiny models with the same architecture
 (``tiny_dirs`` in conftest), so ``load_model`` takes the code path real weights take. FreeInit and
-FreeU then run on each architecture (4 frames, 32x32, 2 steps).
+FreeU then run on each architecture (4 frames, 32x32, 2 steps). Then the device and dtype
+policy (``device="auto"``, dtype names, the ``dtype=`` / ``torch_dtype=`` keyword).
 """
 
 import json
@@ -15,6 +16,7 @@ import torch
 from freqlab.freeinit import FreeInit
 from freqlab.freeu import FreeU
 from freqlab.models import WeightsNotFoundError, get_model_spec, load_model, tiny
+from freqlab.models.pretrained import dtype_keyword, parse_dtype, resolve_device, resolve_dtype
 
 # model -> (load_model source arguments as tiny_dirs keys, pipeline, denoiser, scheduler)
 CASES = {
@@ -255,3 +257,65 @@ def test_weight_variant(tmp_path):
         WeightsNotFoundError, match="lacks .*unet/diffusion_pytorch_model.safetensors"
     ):
         load_model("modelscope", path=path)
+
+
+# --------------------------------------------------------------------------- devices, dtypes
+
+
+def test_device_auto(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="device"):
+        resolve_device("gpu please")
+
+
+def test_dtype_policy():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert resolve_dtype(None, cuda, torch.float16) == torch.float16
+    assert resolve_dtype(None, cuda, torch.bfloat16) == torch.bfloat16
+    assert resolve_dtype(None, cpu, torch.float16) == torch.float32
+    assert resolve_dtype("bf16", cpu, torch.float16) == torch.bfloat16
+    assert get_model_spec("modelscope").accelerator_dtype == torch.float16
+    assert get_model_spec("wan21_t2v_1_3b").accelerator_dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize(
+    "text, dtype",
+    [("fp16", torch.float16), ("torch.bfloat16", torch.bfloat16), ("float32", torch.float32)],
+)
+def test_parse_dtype(text, dtype):
+    assert parse_dtype(text) == dtype
+    assert parse_dtype(dtype) == dtype
+
+
+def test_parse_dtype_rejects_unknown_names():
+    with pytest.raises(ValueError, match="dtype must be"):
+        parse_dtype("int8-ish")
+
+
+def test_dtype_keyword_of_installed_libraries():
+    from diffusers import AutoencoderKL, DiffusionPipeline
+    from transformers import CLIPTextModel
+
+    # diffusers 0.42 / transformers 5 take dtype= (torch_dtype= is deprecated).
+    assert dtype_keyword(AutoencoderKL.from_pretrained) == "dtype"
+    assert dtype_keyword(DiffusionPipeline.from_pretrained) == "dtype"
+    assert dtype_keyword(CLIPTextModel.from_pretrained) == "dtype"
+
+
+def test_dtype_keyword_of_older_signatures():
+    def old(path, torch_dtype=None): ...
+
+    def older(path, **kwargs):
+        torch_dtype = kwargs.pop("torch_dtype", None)
+        return torch_dtype
+
+    def newer(path, **kwargs):
+        return kwargs.pop("dtype", None)
+
+    assert dtype_keyword(old) == "torch_dtype"
+    assert dtype_keyword(older) == "torch_dtype"
+    assert dtype_keyword(newer) == "dtype"

@@ -145,6 +145,15 @@ def test_device_auto_on_this_machine():
     assert pipe.device.type == expected
 
 
+def test_load_model_defaults_to_device_auto(monkeypatch):
+    import inspect
+
+    assert inspect.signature(load_model).parameters["device"].default == "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    pipe = load_model("tiny_animatediff")
+    assert pipe.unet.device.type == "cpu" and pipe.unet.dtype == torch.float32
+
+
 @pytest.mark.parametrize(
     "name, sizes, problems",
     [

@@ -6,7 +6,7 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, UNet3DConditionModel
 
-from freqlab.freeinit import FreeInit, noising_rule
+from freqlab.freeinit import FreeInit
 from freqlab.models import tiny
 from freqlab.models.videocrafter2 import (
     DEFAULT_FPS,
@@ -15,6 +15,7 @@ from freqlab.models.videocrafter2 import (
     VideoCrafterPipeline,
     data_scale_schedule,
 )
+from freqlab.schedules import noising_rule
 
 
 @pytest.fixture(scope="module")

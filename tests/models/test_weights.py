@@ -3,10 +3,8 @@
 import time
 
 import pytest
-import torch
 
 from freqlab.models import MODELS, WeightsNotFoundError, get_model_spec, load_model
-from freqlab.models.pretrained import dtype_keyword, parse_dtype, resolve_device, resolve_dtype
 from freqlab.models.weights import download_command, parse_source
 
 REAL_MODELS = sorted(name for name, spec in MODELS.items() if spec.pretrained)
@@ -172,68 +170,6 @@ def test_tiny_models_take_no_weight_sources():
         load_model("tiny_modelscope", path="/data/ms")
 
 
-# --------------------------------------------------------------------------- devices, dtypes
-
-
-def test_device_auto(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert resolve_device("auto") == torch.device("cpu")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert resolve_device("auto") == torch.device("cuda")
-    assert resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(ValueError, match="device"):
-        resolve_device("gpu please")
-
-
-def test_dtype_policy():
-    cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert resolve_dtype(None, cuda, torch.float16) == torch.float16
-    assert resolve_dtype(None, cuda, torch.bfloat16) == torch.bfloat16
-    assert resolve_dtype(None, cpu, torch.float16) == torch.float32
-    assert resolve_dtype("bf16", cpu, torch.float16) == torch.bfloat16
-    assert get_model_spec("modelscope").accelerator_dtype == torch.float16
-    assert get_model_spec("wan21_t2v_1_3b").accelerator_dtype == torch.bfloat16
-
-
-@pytest.mark.parametrize(
-    "text, dtype",
-    [("fp16", torch.float16), ("torch.bfloat16", torch.bfloat16), ("float32", torch.float32)],
-)
-def test_parse_dtype(text, dtype):
-    assert parse_dtype(text) == dtype
-    assert parse_dtype(dtype) == dtype
-
-
-def test_parse_dtype_rejects_unknown_names():
-    with pytest.raises(ValueError, match="dtype must be"):
-        parse_dtype("int8-ish")
-
-
-def test_dtype_keyword_of_installed_libraries():
-    from diffusers import AutoencoderKL, DiffusionPipeline
-    from transformers import CLIPTextModel
-
-    # diffusers 0.42 / transformers 5 take dtype= (torch_dtype= is deprecated).
-    assert dtype_keyword(AutoencoderKL.from_pretrained) == "dtype"
-    assert dtype_keyword(DiffusionPipeline.from_pretrained) == "dtype"
-    assert dtype_keyword(CLIPTextModel.from_pretrained) == "dtype"
-
-
-def test_dtype_keyword_of_older_signatures():
-    def old(path, torch_dtype=None): ...
-
-    def older(path, **kwargs):
-        torch_dtype = kwargs.pop("torch_dtype", None)
-        return torch_dtype
-
-    def newer(path, **kwargs):
-        return kwargs.pop("dtype", None)
-
-    assert dtype_keyword(old) == "torch_dtype"
-    assert dtype_keyword(older) == "torch_dtype"
-    assert dtype_keyword(newer) == "dtype"
-
-
 # --------------------------------------------------------------------------- fingerprints
 
 MS_FILES = (
@@ -308,12 +244,3 @@ def test_locate_weights_finds_without_loading(hub_cache, tmp_path):
     found = locate_weights("modelscope")  # empty files: loading would fail, locating does not
     assert found["pipeline"].commit == "0123456789abcdef0123456789abcdef01234567"
     assert locate_weights("tiny_animatediff") == {}
-
-
-def test_load_model_defaults_to_device_auto(monkeypatch):
-    import inspect
-
-    assert inspect.signature(load_model).parameters["device"].default == "auto"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    pipe = load_model("tiny_animatediff")
-    assert pipe.unet.device.type == "cpu" and pipe.unet.dtype == torch.float32

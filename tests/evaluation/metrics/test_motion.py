@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from evaluation.metrics import Motion, flow_magnitude, motion
-from evaluation.optical_flow import prepare_flow_frames, resolve_raft_weights
+from evaluation.optical_flow import resolve_raft_weights
 from freqlab.hub import WeightsNotFoundError
 
 
@@ -32,15 +32,6 @@ def test_flow_magnitude_with_an_injected_model(make_videos):
     torch.testing.assert_close(scores, torch.full((2,), 5.0))
     # 2 videos x 3 pairs in chunks of 4; frames resized to a 128 shorter side, multiples of 8
     assert flow.calls == [(4, 3, 128, 192), (2, 3, 128, 192)]
-
-
-def test_prepare_flow_frames():
-    frames = torch.full((2, 3, 130, 170), 255, dtype=torch.uint8)
-    out = prepare_flow_frames(frames, size=None)
-    assert out.shape == (2, 3, 136, 176) and out.max() == 1.0 and out.min() == 1.0
-    assert prepare_flow_frames(frames, size=256).shape == (2, 3, 256, 336)
-    with pytest.raises(ValueError, match="at least 128 pixels"):
-        prepare_flow_frames(frames, size=64)
 
 
 def test_raft_random_weights_smoke_and_batch_invariance(make_videos):
