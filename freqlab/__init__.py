@@ -1,4 +1,5 @@
-"""freqlab: training-free frequency-domain methods (FreeInit, FreeU) for video diffusion."""
+"""freqlab: training-free frequency-domain methods (FreeInit, FreeU, FreqPrior, FreeNoise) for video
+diffusion."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from freqlab.freeinit import FreeInit, FreeInitResult
     from freqlab.freenoise import FreeNoise, FreeNoiseHandle
     from freqlab.freeu import FreeU, FreeUHandle
+    from freqlab.freqprior import FreqPrior, FreqPriorResult
     from freqlab.models import load_model
     from freqlab.vae import decode_latents
 
@@ -34,6 +36,8 @@ _LAZY = {
     "FreeInitResult": "freqlab.freeinit",
     "FreeNoise": "freqlab.freenoise",
     "FreeNoiseHandle": "freqlab.freenoise",
+    "FreqPrior": "freqlab.freqprior",
+    "FreqPriorResult": "freqlab.freqprior",
     "FreeU": "freqlab.freeu",
     "FreeUHandle": "freqlab.freeu",
     "load_model": "freqlab.models",
@@ -54,6 +58,8 @@ __all__ = [
     "FreeNoise",
     "FreeNoiseHandle",
     "FreeU",
+    "FreqPrior",
+    "FreqPriorResult",
     "FreeUHandle",
     "decode_latents",
     "freeu_backbone_scale",

@@ -39,6 +39,7 @@ import torch
 
 from freqlab.checks import check_bool, check_int
 from freqlab.sampling import (
+    NOISE_TRANSFORM_ATTR,
     OWNED_KWARGS,
     RNG_MODES,
     CallCounter,
@@ -232,7 +233,9 @@ class FreeInit:
         steps = self.steps(call_default(params, "num_inference_steps", kwargs))
         kwargs.pop("num_inference_steps", None)
         batch = batch_size(params, kwargs)
-        noise = NoiseSource(self.rng, kwargs.pop("generator", None), batch)
+        # FreeNoise (applied to pipe) reschedules the initial noise and every pass's fresh noise.
+        transform = getattr(pipe, NOISE_TRANSFORM_ATTR, None)
+        noise = NoiseSource(self.rng, kwargs.pop("generator", None), batch, transform)
         shape = latent_shape(pipe, params, kwargs, batch)
         device = pipe._execution_device
 

@@ -23,7 +23,8 @@ longer videos, training-free, with two changes::
 embeddings restart in every window) and ``UNet3DConditionModel`` (ModelScope, ZeroScope, and
 freqlab's VideoCrafter2 UNet; no positional embedding), and adds per-frame prompts
 (``prompt={0: "...", 16: "..."}``, interpolated between keyframes as diffusers' ``_lerp``) on
-AnimateDiff pipelines (``UNetMotionModel``, embeddings passed per frame). ``UNet3DConditionModel``
+AnimateDiff pipelines (``UNetMotionModel``, embeddings passed per frame: text-to-video and
+video-to-video, whose ``prepare_latents`` and noise are left alone as diffusers leaves them). ``UNet3DConditionModel``
 pipelines condition every frame on one embedding; they refuse a dict prompt themselves.
 
 What freqlab does differently from diffusers' ``enable_free_noise`` (and why):
@@ -61,6 +62,7 @@ from diffusers import UNetMotionModel
 
 from freqlab.checks import check_bool, check_int
 from freqlab.freenoise_attention import WEIGHTINGS, temporal_blocks, windowed_forward
+from freqlab.sampling import NOISE_TRANSFORM_ATTR
 
 __all__ = [
     "NOISE_TYPES",
@@ -71,8 +73,6 @@ __all__ = [
 ]
 
 NOISE_TYPES = ("shuffle_context", "repeat_context", "random")
-# The attribute samplers (FreeInit, FreqPrior) read to reschedule the noise they draw themselves.
-NOISE_TRANSFORM_ATTR = "_freqlab_noise_transform"
 
 # UNets with FreeNoise applied now: a second apply() on the same model is refused.
 _ACTIVE: weakref.WeakSet[torch.nn.Module] = weakref.WeakSet()
@@ -126,8 +126,9 @@ class _PromptTravel:
     """Per-frame prompts of the pipeline call in progress (AnimateDiff pipelines).
 
     ``encode_prompt`` (wrapped) encodes the keyframes and returns frame 0's embeddings as
-    placeholders, which the pipeline repeats per frame as usual; ``prepare_latents`` (wrapped)
-    knows the frame count and builds the per-frame embeddings; a forward pre-hook on the UNet
+    placeholders, which the pipeline repeats per frame as usual; ``prepare_latents`` (wrapped, on
+    text-to-video pipelines) knows the frame count and builds the per-frame embeddings before any
+    sampling, else the UNet's first call does from its sample's frames; a forward pre-hook on the UNet
     swaps them in for the placeholder rows ``[negative x F; positive x F]`` (CFG) or
     ``[positive x F]``, and only for those (it checks the first and last rows).
     """
@@ -212,6 +213,11 @@ def _wrap_encode_prompt(original: Callable[..., Any], travel: _PromptTravel) -> 
 
 def _prompt_hook(travel: _PromptTravel) -> Callable[..., Any]:
     def hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+        sample = kwargs["sample"] if "sample" in kwargs else (args[0] if args else None)
+        if travel.keyframes and travel.frames is None and getattr(sample, "ndim", 0) == 5:
+            # No wrapped prepare_latents built them (video-to-video pipelines encode the prompt
+            # after preparing latents): the first UNet call's sample (B, C, F, h, w) gives F.
+            travel.build(sample.shape[2])
         if "encoder_hidden_states" in kwargs:
             frames = travel.swap(kwargs["encoder_hidden_states"])
             return None if frames is None else (args, {**kwargs, "encoder_hidden_states": frames})
@@ -418,7 +424,8 @@ class FreeNoise:
         * every temporal transformer block's ``forward`` is the windowed one;
         * ``pipe.prepare_latents`` reschedules the noise the pipeline draws itself
           (``latents=None``; given latents are used as they are) and refuses a frame count
-          shorter than ``context_length`` before any sampling;
+          shorter than ``context_length`` before any sampling, if it is a text-to-video one
+          (takes ``num_frames``, ``generator`` and ``latents``; others are left alone);
         * ``pipe._freqlab_noise_transform`` is :meth:`reschedule` (samplers that draw their own
           noise, FreeInit and FreqPrior, apply it);
         * on ``UNetMotionModel`` pipelines, ``prompt`` / ``negative_prompt`` may be
@@ -482,9 +489,14 @@ class FreeNoise:
             handle = unet.register_forward_pre_hook(_prompt_hook(travel), with_kwargs=True)
             undo.append(handle.remove)
             undo.append(travel.clear)  # drop the last call's embeddings on exit
-        if callable(getattr(pipe, "prepare_latents", None)):
-            wrapped = self._wrap_prepare_latents(pipe.prepare_latents, travel)
-            _set_attr(pipe, "prepare_latents", wrapped, undo)
+        prepare = getattr(pipe, "prepare_latents", None)
+        # Text-to-video prepare_latents(..., num_frames, ..., generator, latents=None) draws the
+        # (B, C, F, h, w) noise itself; others (video-to-video: noised encoded frames) are left
+        # alone, and so are their latents.
+        if callable(prepare) and {"num_frames", "generator", "latents"} <= set(
+            inspect.signature(prepare).parameters
+        ):
+            _set_attr(pipe, "prepare_latents", self._wrap_prepare_latents(prepare, travel), undo)
         _set_attr(pipe, NOISE_TRANSFORM_ATTR, self.reschedule, undo)
 
     def _wrap_prepare_latents(

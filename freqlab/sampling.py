@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from freqlab.vae import decode_latents
 
 __all__ = [
+    "NOISE_TRANSFORM_ATTR",
     "OWNED_KWARGS",
     "RNG_MODES",
     "CallCounter",
@@ -47,6 +48,10 @@ RNG_MODES = ("per_sample", "diffusers")
 # Arguments the sampler sets on every pass; a caller's value would be silently wrong.
 OWNED_KWARGS = ("latents", "output_type", "return_dict")
 _UINT64 = 2**64
+# A model-level method that reschedules noise (FreeNoise) sets this attribute of the pipeline to
+# ``transform(noise, generator) -> noise``; samplers that pass their own ``latents=`` apply it to
+# every draw (the pipeline's ``prepare_latents`` leaves given latents alone).
+NOISE_TRANSFORM_ATTR = "_freqlab_noise_transform"
 
 
 class UnsupportedPipelineError(ValueError):
@@ -76,8 +81,17 @@ def pass_seed(seed: int, k: int) -> int:
 class NoiseSource:
     """All random draws of one sampler run, in one of the two :data:`RNG_MODES`."""
 
-    def __init__(self, mode: str, generator: Any, batch: int) -> None:
+    def __init__(
+        self,
+        mode: str,
+        generator: Any,
+        batch: int,
+        transform: Callable[[torch.Tensor, Any], torch.Tensor] | None = None,
+    ) -> None:
+        """``transform`` (e.g. FreeNoise's rescheduling, :data:`NOISE_TRANSFORM_ATTR`) is applied
+        to every draw, with the generator(s) the draw came from, continued."""
         self.mode = mode
+        self.transform = transform
         if generator is None:
             generator = torch.Generator().manual_seed(secrets.randbits(63))
         if isinstance(generator, torch.Generator):
@@ -115,15 +129,26 @@ class NoiseSource:
         self._pass_gens = gens
         return gens
 
+    def _draw(self, gen: Any, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype):
+        noise = randn_tensor(shape, generator=gen, device=device, dtype=dtype)
+        return noise if self.transform is None else self.transform(noise, gen)
+
     def initial(self, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> Any:
         """The initial noise eps, drawn as the pipeline's ``prepare_latents`` would."""
         gen = self.generator if self.mode == "diffusers" else self._gens(0)
-        return randn_tensor(shape, generator=gen, device=device, dtype=dtype)
+        return self._draw(gen, shape, device, dtype)
 
     def fresh(self, k: int, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
         """Pass k's high-frequency noise, float32 as diffusers' ``_apply_free_init``."""
+        return self.fresh_many(k, shape, device, 1)[0]
+
+    def fresh_many(
+        self, k: int, shape: tuple[int, ...], device: torch.device, count: int
+    ) -> list[torch.Tensor]:
+        """``count`` float32 draws for pass k, one after the other from the same stream(s)
+        (``per_sample``: pass k's generators, seeded once; ``diffusers``: the caller's)."""
         gen = self.generator if self.mode == "diffusers" else self._gens(k)
-        return randn_tensor(shape, generator=gen, device=device, dtype=torch.float32)
+        return [self._draw(gen, shape, device, torch.float32) for _ in range(count)]
 
     def pipe_generator(self) -> Any:
         """What the pipeline gets as ``generator=`` (scheduler noise, e.g. DDIM eta > 0): the

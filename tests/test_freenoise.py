@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from diffusers import AnimateDiffVideoToVideoPipeline
 from diffusers.models.attention import BasicTransformerBlock, FreeNoiseTransformerBlock
 
 from freqlab.freenoise import NOISE_TRANSFORM_ATTR, FreeNoise, interpolate_keyframes
@@ -272,6 +273,39 @@ def test_pipeline_noise_equals_diffusers_bit_for_bit(tiny_animatediff, num_frame
     assert torch.equal(ours, ref)
 
 
+def test_samplers_reschedule_the_noise_they_draw(tiny_animatediff):
+    # FreeInit and FreqPrior pass latents=, which prepare_latents leaves alone: they apply the
+    # transform themselves, to the initial noise and to every refinement's fresh draws, with the
+    # per-sample generators the draws came from (continued).
+    from diffusers.utils.torch_utils import randn_tensor
+
+    from freqlab.freeinit import FreeInit
+    from freqlab.freqprior import FreqPrior
+    from freqlab.sampling import pass_seed
+    from freqlab.schedules import diffuse_to_last_timestep
+    from freqlab.spectral import freq_mix_3d
+
+    pipe, fn, shape = tiny_animatediff, FreeNoise(), (1, 4, 20, 8, 8)
+    call = dict(prompt="a cat", num_frames=20, height=32, width=32, num_inference_steps=3)
+
+    def rescheduled(seed):
+        g = [torch.Generator().manual_seed(seed)]
+        return fn.reschedule(randn_tensor(shape, generator=g), g)
+
+    with fn.apply(pipe):
+        fi = FreeInit(num_iters=2)(pipe, generator=[torch.Generator().manual_seed(3)], **call)
+        timesteps = [round(float(t)) for t in pipe.scheduler.timesteps]  # 3 steps, e.g. 667, 334, 1
+        fp = FreqPrior(num_iters=1, mid_step=timesteps[1])(
+            pipe, generator=[torch.Generator().manual_seed(3)], **call
+        )
+    eps = rescheduled(3)
+    assert torch.equal(fi.initial_noise, eps) and torch.equal(fp.initial_noise, eps)
+    assert not torch.equal(eps, randn_tensor(shape, generator=torch.Generator().manual_seed(3)))
+    z_t = diffuse_to_last_timestep(pipe.scheduler, fi.latents[0], eps)
+    expected = freq_mix_3d(z_t, rescheduled(pass_seed(3, 1)), fi.lpf)
+    assert torch.equal(fi.pass_inputs[1], expected)
+
+
 def test_generator_list_keeps_videos_independent():
     fn, noise = FreeNoise(), frame_ids(2, 40)
 
@@ -340,6 +374,33 @@ def test_parity_with_per_frame_prompts(tiny_animatediff):
     ref = run_diffusers(pipe, 24, "pyramid", prompt, negative_prompt=negative)
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
     assert (ours - plain).abs().max() > 1e-2  # the later keyframes matter
+
+
+def test_video_to_video_keeps_its_prepare_latents_and_gets_per_frame_prompts(tiny_animatediff):
+    # Its prepare_latents(video, ...) noises encoded frames and takes no num_frames: apply()
+    # leaves it (and its noise) alone, as diffusers does; the UNet's first call sizes the prompts.
+    pipe = AnimateDiffVideoToVideoPipeline.from_pipe(tiny_animatediff)
+    video = torch.rand(1, 20, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    call = {**CALL, "num_inference_steps": 3, "strength": 1.0}
+
+    def v2v(prompt):
+        return pipe(video=video, prompt=prompt, generator=torch.Generator().manual_seed(0), **call)
+
+    prompt = {0: "a corgi running", 10: "a red car"}
+    plain, before = v2v("a corgi running").frames, sorted(vars(pipe))
+    with FreeNoise().apply(pipe):
+        assert "prepare_latents" not in vars(pipe) and hasattr(pipe, NOISE_TRANSFORM_ATTR)
+        ours, single = v2v(prompt).frames, v2v({0: "a corgi running"}).frames
+        with pytest.raises(ValueError, match="^prompt: keyframe 20"):  # at the first UNet call
+            v2v({0: "a corgi running", 20: "a red car"})
+    assert sorted(vars(pipe)) == before and torch.equal(v2v("a corgi running").frames, plain)
+    pipe.enable_free_noise()
+    try:
+        ref = v2v(prompt).frames
+    finally:
+        pipe.disable_free_noise()
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
+    assert (ours - single).abs().max() > 1e-2  # the later keyframe matters
 
 
 def test_interpolate_keyframes():

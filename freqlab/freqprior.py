@@ -1,0 +1,516 @@
+"""FreqPrior (Yuan et al., ICLR 2025, arXiv 2502.03496) as a sampler around a diffusers pipeline.
+
+``FreqPrior(...)(pipe, **call_kwargs)`` runs ``num_iters`` sampling passes of ``pipe``, like
+:class:`freqlab.FreeInit`, with two changes:
+
+* **the prior** (:func:`freqprior_noise`): a refinement's noise keeps the low frequencies of the
+  re-noised latent through two correlated branches and fills the high band with fresh noise
+  weighted ``sqrt(1 - L^2)`` (power-complementary), so that it has unit variance per frequency
+  when its input does. FreeInit's mix (weight ``1 - L``) has variance
+  ``mean(L^2) + mean((1 - L)^2)`` instead: 0.96 for the Gaussian filter at d0 0.25, 0.99 for
+  Butterworth n=4 (the paper's "variance decay").
+* **partial sampling**: the latent entering the step whose timestep is ``mid_step`` (z_mid) is
+  captured on the way; passes before the last stop there (``save_intermediate=False``, the
+  official default) and the next pass re-noises z_mid, not a clean latent, to the last training
+  timestep with the *same* initial noise: ``z_T = sqrt(s) z_mid + sqrt(1 - s) eps``,
+  ``s = alpha_bar[T-1] / alpha_bar[mid_step]``. At 25 DDIM steps (timesteps 961, 921, ..., 1)
+  and ``mid_step=321`` (index 16), 3 passes cost 16 + 16 + 25 = 57 UNet calls, FreeInit's 75.
+
+Every pass is one ordinary ``pipe(..., latents=..., output_type="latent")`` call. z_mid is
+captured by wrapping ``pipe.scheduler.step`` for the call (the latent it returns just before the
+``mid_step`` step); a pass that stops leaves the pipeline's loop by an exception the sampler
+catches, so it works with every pipeline, interrupt flag or not.
+
+Schedulers (:func:`freqlab.schedules.noising_rule`), with z_mid converted as each one's loop holds
+it: DDIM/DDPM-family (``add_noise`` rule), ``sigmas``-table schedulers whose loop latents are
+unit-variance (DPM-Solver, UniPC, DEIS: ``alpha_bar_mid = 1 / (1 + sigma_mid^2)``) or in sigma
+units (Euler, Heun, LMS: ``init_noise_sigma != 1``; divided by ``sqrt(1 + sigma_mid^2)`` first),
+and flow matching: ``z_T = a z_mid + b eps`` with ``a = (1 - sigma_T) / (1 - sigma_mid)`` and
+``b = sqrt(sigma_T^2 - a^2 sigma_mid^2)`` (the same clean-signal weight and total noise as the
+rule's own path), ``sigma_T = flow_sigma`` as in FreeInit. Anything else fails before sampling
+with :class:`freqlab.schedules.UnsupportedSchedulerError` naming the scheduler.
+
+What freqlab does differently from the official code (fudan-zvg/FreqPrior @ 6fb766e), and why:
+
+* **RNG.** The official code draws eta_1, eta_2 from numpy's global RNG and y_1, y_2 (and the
+  initial noise) from torch's global CUDA RNG; bit parity with it is not possible, and the tests
+  check the formulas instead (an independent reference, and the variance). freqlab draws
+  everything with ``randn_tensor`` in one of FreeInit's two protocols (``rng=``): ``per_sample``
+  (video i's draws for pass k come from generators seeded ``pass_seed(seed_i, k)``, in the order
+  eta_1, eta_2, y_1, y_2) or ``diffusers`` (the caller's generator: the initial noise, then per
+  refinement eta_1, eta_2, y_1, y_2, then whatever the scheduler draws in the pass).
+* **mid_step.** The official ``__call__`` default ``mid_step=0`` crashes when iterating (t = 0
+  never occurs with ``steps_offset=1``, so z_mid stays ``None``); freqlab's default is the
+  scripts' 321 and any value must be one of the schedule's timesteps after the first (else one
+  ValueError listing the nearest ones). 321 exists in DDIM "leading" schedules with
+  ``steps_offset=1`` over 1000 training steps at 25 and 50 steps (e.g. AnimateDiff's); not at
+  25 ``linspace`` steps (freqlab's testbed: 333 is the nearest) or in flow schedules. The runner's
+  ``freqprior.mid_step=auto`` picks the timestep nearest 321.
+* **Stopped passes are not decoded** (the official code VAE-decodes the noisy z_mid of every
+  non-final pass and shows it): ``result.latents[k]`` is ``None`` for them.
+* **Re +- Im.** The two-branch output ``(Re m_1 + Im m_1 + Re m_2 - Im m_2) / sqrt(2)`` is kept
+  as the official; it matters only for odd F, h or w, where the fftshifted filter is off-centre
+  and the mixed noise complex (for even sizes the imaginary parts are ~1e-7).
+
+References: the paper; the official ``animatediff/pipelines/pipeline_animation.py``
+(``AnimationFreqPriorPipeline.__call__``) and ``utils/freqprior_utils.py``
+(``freq_mix_noise_3d``); ``shared/reference/methods-more.md`` section 1.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from freqlab.checks import check_bool, check_int
+from freqlab.sampling import (
+    NOISE_TRANSFORM_ATTR,
+    OWNED_KWARGS,
+    RNG_MODES,
+    CallCounter,
+    NoiseSource,
+    PassDict,
+    SamplingResult,
+    UnsupportedPipelineError,
+    batch_size,
+    call_default,
+    call_parameters,
+    check_start,
+    decode_indices,
+    denoiser,
+    latent_dtype,
+    latent_shape,
+)
+from freqlab.schedules import check_flow_sigma, noising_rule
+from freqlab.spectral import lowpass_filter, validate_filter_args
+from freqlab.vae import check_chunk_size
+
+__all__ = ["FreqPrior", "FreqPriorResult", "freqprior_noise", "renoise_from_mid"]
+
+_FFT_DIMS = (-3, -2, -1)
+
+
+# --------------------------------------------------------------------------- the prior
+
+
+def _mix(x: torch.Tensor, y: torch.Tensor, lpf_unshifted: torch.Tensor) -> torch.Tensor:
+    """``IFFT3(F(x) L + F(y) sqrt(1 - L^2))``, complex (the official ``freq_mix_noise_3d``
+    before its output type)."""
+    high = (1.0 - lpf_unshifted.square()).clamp_min(0.0).sqrt()
+    spectrum = torch.fft.fftn(x, dim=_FFT_DIMS) * lpf_unshifted
+    spectrum = spectrum + torch.fft.fftn(y, dim=_FFT_DIMS) * high
+    return torch.fft.ifftn(spectrum, dim=_FFT_DIMS)
+
+
+def freqprior_noise(
+    z_t: torch.Tensor,
+    eta: tuple[torch.Tensor, torch.Tensor],
+    y: tuple[torch.Tensor, torch.Tensor],
+    lpf: torch.Tensor,
+    ratio: float,
+) -> torch.Tensor:
+    """FreqPrior's refined noise from the re-noised latent ``z_t``.
+
+    ``x_i = (r z_t + sqrt(1 - r^2) eta_i) / sqrt(1 + r^2)``,
+    ``m_i = IFFT3(F(x_i) L + F(y_i) sqrt(1 - L^2))`` and
+    ``out = ((Re m_1 + Im m_1) + (Re m_2 - Im m_2)) / sqrt(2)``. For even sizes this is
+    ``L(a z_t + sqrt(1 - a^2) xi) + H xi'`` with ``a = r sqrt(2 / (1 + r^2))``, ``L^2 + H^2 = I``
+    and xi, xi' standard normal: unit covariance when ``z_t`` is standard normal.
+
+    Args:
+        z_t: ``(B, C, T, h, w)``, the latent re-noised to the last timestep.
+        eta: the two branches' extra noise, each of ``z_t``'s shape.
+        y: the two branches' high-frequency noise, each of ``z_t``'s shape.
+        lpf: low-pass filter in fftshifted layout broadcasting to ``z_t``
+            (:func:`freqlab.spectral.lowpass_filter`).
+        ratio: r in (0, 1], the weight of ``z_t`` in each branch.
+
+    Returns:
+        float32 (float64 stays float64) tensor of ``z_t``'s shape.
+    """
+    for name, t in (("eta[0]", eta[0]), ("eta[1]", eta[1]), ("y[0]", y[0]), ("y[1]", y[1])):
+        if t.shape != z_t.shape:
+            raise ValueError(
+                f"{name} must have the shape of z_t {tuple(z_t.shape)}, got {tuple(t.shape)}"
+            )
+    dtype = torch.float64 if z_t.dtype == torch.float64 else torch.float32
+    mask = torch.fft.ifftshift(lpf.to(device=z_t.device, dtype=dtype), dim=_FFT_DIMS)
+    r = float(ratio)
+    keep, add, norm = r, math.sqrt(max(0.0, 1.0 - r * r)), math.sqrt(1.0 + r * r)
+    z = z_t.to(dtype)
+    x1 = (keep * z + add * eta[0].to(dtype)) / norm
+    x2 = (keep * z + add * eta[1].to(dtype)) / norm
+    m1, m2 = _mix(x1, y[0].to(dtype), mask), _mix(x2, y[1].to(dtype), mask)
+    return ((m1.real + m1.imag) + (m2.real - m2.imag)) / math.sqrt(2.0)
+
+
+# --------------------------------------------------------------------------- partial diffusion
+
+
+def renoise_from_mid(
+    scheduler: Any,
+    z_mid: torch.Tensor,
+    noise: torch.Tensor,
+    mid_index: int,
+    flow_sigma: float = 0.96,
+) -> torch.Tensor:
+    """Diffuse the sampling loop's latent at inference step ``mid_index`` to the last training
+    timestep with ``noise`` (FreqPrior's partial forward diffusion), in unit-variance units.
+
+    ``scheduler`` must have run ``set_timesteps`` for the pass that produced ``z_mid`` (its
+    ``timesteps`` / ``sigmas`` are read at ``mid_index``). See the module docstring for each
+    scheduler family's rule.
+
+    Returns:
+        ``z_mid``'s shape and dtype.
+    """
+    rule = noising_rule(scheduler)
+    dtype = z_mid.dtype
+    z, eps = z_mid.to(torch.float32), noise.to(device=z_mid.device, dtype=torch.float32)
+    if rule == "flow":
+        sigma_t, sigma_mid = check_flow_sigma(flow_sigma), float(scheduler.sigmas[mid_index])
+        if sigma_mid > sigma_t:
+            raise ValueError(
+                f"flow_sigma {sigma_t} is below the noise level at mid_step ({sigma_mid:.4f}): "
+                "re-noising cannot remove noise"
+            )
+        a = (1.0 - sigma_t) / (1.0 - sigma_mid)
+        b = math.sqrt(max(0.0, sigma_t**2 - (a * sigma_mid) ** 2))
+        return (a * z + b * eps).to(dtype)
+    last = float(scheduler.alphas_cumprod[int(scheduler.config.num_train_timesteps) - 1])
+    if rule == "add_noise":
+        alpha_mid = float(scheduler.alphas_cumprod[int(scheduler.timesteps[mid_index])])
+    else:  # a sigmas table: sigma = sqrt((1 - a) / a)
+        sigma = float(scheduler.sigmas[mid_index])
+        alpha_mid = 1.0 / (1.0 + sigma**2)
+        if abs(float(scheduler.init_noise_sigma) - 1.0) > 1e-6:  # loop in sigma units: x0 + s eps
+            z = z * math.sqrt(alpha_mid)
+    s = last / alpha_mid
+    return (math.sqrt(s) * z + math.sqrt(max(0.0, 1.0 - s)) * eps).to(dtype)
+
+
+# --------------------------------------------------------------------------- capture / stop
+
+
+class _Stop(Exception):
+    """Raised from the wrapped ``scheduler.step`` to leave a pass at ``mid_step``."""
+
+
+class _MidCapture:
+    """Wraps ``scheduler.step`` for one pipeline call: keeps the latent the step before
+    ``mid_step`` returns (z_mid) and, when ``stop``, ends the call there with :class:`_Stop`."""
+
+    def __init__(self, scheduler: Any, mid_index: int, stop: bool) -> None:
+        self.scheduler, self.mid_index, self.stop = scheduler, mid_index, stop
+        self.calls, self.latent = 0, None
+
+    def __enter__(self) -> _MidCapture:
+        original = self.scheduler.step
+
+        @functools.wraps(original)  # keeps the signature: pipelines inspect it for eta/generator
+        def step(*args: Any, **kwargs: Any) -> Any:
+            out = original(*args, **kwargs)
+            self.calls += 1
+            if self.calls == self.mid_index and self.latent is None:
+                prev = out[0] if isinstance(out, tuple) else out.prev_sample
+                self.latent = prev.clone()
+                if self.stop:
+                    raise _Stop
+            return out
+
+        self.scheduler.step = step
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        del self.scheduler.step  # the class's method again
+        return exc[0] is _Stop
+
+
+def _inference_schedule(scheduler: Any, num_inference_steps: int) -> Any:
+    """A copy of ``scheduler`` set to ``num_inference_steps`` as the pipeline sets its own: its
+    ``timesteps`` / ``sigmas`` locate ``mid_step`` and re-noise z_mid (also on resume, when the
+    pipeline's scheduler has not run yet)."""
+    probe = copy.deepcopy(scheduler)
+    try:
+        probe.set_timesteps(num_inference_steps)
+    except Exception as err:  # a scheduler needing pipeline-computed arguments (e.g. mu)
+        raise UnsupportedPipelineError(
+            f"cannot list the timesteps of {type(scheduler).__name__} at "
+            f"num_inference_steps={num_inference_steps}: {err}"
+        ) from None
+    return probe
+
+
+def mid_step_index(mid_step: int, timesteps: list[float], scheduler_name: str) -> int:
+    """Index of ``mid_step`` in ``timesteps`` (after the first); a ValueError naming the nearest
+    ones otherwise. Flow schedules' float timesteps match when they round to ``mid_step``."""
+    for i, t in enumerate(timesteps[1:], start=1):
+        if round(t) == mid_step:
+            return i
+    later = sorted({round(t) for t in timesteps[1:]}, key=lambda t: abs(t - mid_step))[:3]
+    raise ValueError(
+        f"mid_step must be one of the schedule's timesteps after the first ({round(timesteps[0])}) "
+        f"of {scheduler_name} at {len(timesteps)} steps, got {mid_step}; nearest: "
+        f"{', '.join(map(str, sorted(later, reverse=True))) or 'none (needs >= 2 steps)'}"
+    )
+
+
+# --------------------------------------------------------------------------- FreqPrior
+
+
+@dataclass
+class FreqPriorResult(SamplingResult):
+    """Every pass of one :class:`FreqPrior` run (see :class:`freqlab.sampling.SamplingResult`).
+
+    Passes stopped at ``mid_step`` have ``latents[i] = None`` (no clean latent); their
+    ``steps`` and ``unet_calls`` count the steps they ran.
+
+    Attributes:
+        mid_latents: z_mid of each pass ``(B, C, T, h, w)``, as the scheduler's loop holds it
+            (the latent entering the ``mid_step`` step); the next pass re-noises it.
+        mid_step: the timestep z_mid is taken at; ``mid_index`` its inference-step index.
+    """
+
+    mid_latents: list[torch.Tensor] = field(default_factory=list)
+    mid_step: int = 0
+    mid_index: int = 0
+
+    @property
+    def final(self) -> torch.Tensor:
+        return self.latents[-1]
+
+    def decode(self, pipe: Any, k: int = -1, chunk_size: int = 16) -> torch.Tensor:
+        index = k + self.first_pass + len(self.latents) if isinstance(k, int) and k < 0 else k
+        i = index - self.first_pass if isinstance(index, int) else -1
+        if 0 <= i < len(self.latents) and self.latents[i] is None:
+            raise ValueError(
+                f"decode: pass {index} stopped at mid_step {self.mid_step} and has no clean "
+                "latent (run with save_intermediate=True to finish every pass)"
+            )
+        return super().decode(pipe, k, chunk_size)
+
+
+class FreqPrior:
+    """FreqPrior's frequency-filtered noise prior with partial sampling, driving a pipeline.
+
+    Args:
+        num_iters: sampling passes (1 = plain sampling; the official default 3).
+        ratio: r in (0, 1], weight of the re-noised latent in the two low-frequency branches.
+        mid_step: the timestep where passes before the last stop and z_mid is taken; one of the
+            schedule's timesteps after the first (see the module docstring).
+        method, d_s, d_t, order: the low-pass filter (:func:`freqlab.spectral.lowpass_filter`);
+            the official example configs use butterworth n=4 at 0.25/0.25.
+        save_intermediate: run every pass to the end (z_mid is still what the next pass
+            re-noises, so results are identical; DDIM with eta 0 draws nothing after mid_step),
+            so each pass has a clean latent to decode and measure, at the cost of the steps
+            after ``mid_step``.
+        rng: ``"per_sample"`` or ``"diffusers"``, as :class:`freqlab.FreeInit` (draw order in
+            the module docstring).
+        flow_sigma: the re-noised level for flow-matching schedulers, in (0, 1).
+
+    Call ``freqprior(pipe, decode=None, decode_chunk=16, start_pass=0, previous=None,
+    on_pass=None, **call_kwargs)`` as :class:`freqlab.FreeInit`, except that ``previous`` is
+    z_mid of pass ``start_pass - 1`` and ``on_pass(k, latents, mid_latent)`` gets z_mid too
+    (``latents`` is None for a stopped pass).
+    """
+
+    def __init__(
+        self,
+        num_iters: int = 3,
+        ratio: float = 0.8,
+        mid_step: int = 321,
+        method: str = "butterworth",
+        d_s: float = 0.25,
+        d_t: float = 0.25,
+        order: float = 4,
+        save_intermediate: bool = False,
+        rng: str = "per_sample",
+        flow_sigma: float = 0.96,
+    ) -> None:
+        check_int("num_iters", num_iters, 1)
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)):
+            raise ValueError(f"ratio must be a number in (0, 1], got {ratio!r}")
+        if not 0.0 < float(ratio) <= 1.0:
+            raise ValueError(f"ratio must be in (0, 1], got {ratio}")
+        check_int("mid_step", mid_step, 1)
+        validate_filter_args(method, d_s, d_t, order)
+        check_bool("save_intermediate", save_intermediate)
+        if rng not in RNG_MODES:
+            raise ValueError(f"rng must be one of {RNG_MODES}, got {rng!r}")
+        check_flow_sigma(flow_sigma)
+        self.num_iters, self.ratio, self.mid_step = num_iters, float(ratio), mid_step
+        self.method, self.d_s, self.d_t, self.order = method, float(d_s), float(d_t), order
+        self.save_intermediate, self.rng, self.flow_sigma = (
+            save_intermediate,
+            rng,
+            float(flow_sigma),
+        )
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(
+            num_iters=self.num_iters,
+            ratio=self.ratio,
+            mid_step=self.mid_step,
+            method=self.method,
+            d_s=self.d_s,
+            d_t=self.d_t,
+            order=self.order,
+            save_intermediate=self.save_intermediate,
+            rng=self.rng,
+            flow_sigma=self.flow_sigma,
+        )
+
+    def __repr__(self) -> str:
+        return f"FreqPrior({', '.join(f'{k}={v!r}' for k, v in self.config.items())})"
+
+    def steps(self, num_inference_steps: int, mid_index: int | None = None) -> list[int]:
+        """Denoising steps of each pass: all of them with ``save_intermediate``, else
+        ``mid_index`` (the index of ``mid_step`` in the schedule, required then) for every
+        pass before the last."""
+        check_int("num_inference_steps", num_inference_steps, 1)
+        last = [num_inference_steps]
+        if self.save_intermediate:
+            return last * self.num_iters
+        if mid_index is None:
+            raise ValueError("steps: pass mid_index (the passes before the last stop there)")
+        return [mid_index] * (self.num_iters - 1) + last
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        pipe: Any,
+        *,
+        decode: Any = None,
+        decode_chunk: int = 16,
+        start_pass: int = 0,
+        previous: torch.Tensor | None = None,
+        on_pass: Callable[..., None] | None = None,
+        **call_kwargs: Any,
+    ) -> FreqPriorResult:
+        """Run passes ``start_pass .. num_iters - 1`` of ``pipe``; see the class docstring."""
+        params = call_parameters(pipe)
+        owned = [k for k in OWNED_KWARGS if k in call_kwargs]
+        if owned:
+            raise ValueError(
+                f"{', '.join(owned)} cannot be passed: FreqPrior sets the latents of every pass "
+                "and returns latents (decode them with decode= or result.decode)"
+            )
+        if "timesteps" in call_kwargs or "sigmas" in call_kwargs:
+            raise ValueError(
+                "timesteps/sigmas cannot be passed: FreqPrior sets num_inference_steps"
+            )
+        if getattr(pipe, "free_init_enabled", False):
+            raise ValueError(
+                "diffusers' FreeInit is enabled on pipe: call pipe.disable_free_init()"
+            )
+        check_start(start_pass, previous, self.num_iters, self.rng)
+        if on_pass is not None and not callable(on_pass):
+            raise ValueError(f"on_pass must be callable, got {type(on_pass).__name__}")
+        scheduler = pipe.scheduler
+        rule = noising_rule(scheduler)  # fail before sampling
+        kwargs = dict(call_kwargs)
+        num_steps = call_default(params, "num_inference_steps", kwargs)
+        kwargs.pop("num_inference_steps", None)
+        schedule = _inference_schedule(scheduler, num_steps)
+        timesteps = [float(t) for t in schedule.timesteps]
+        mid_index = mid_step_index(self.mid_step, timesteps, type(scheduler).__name__)
+        steps = self.steps(num_steps, mid_index)
+        passes = range(start_pass, self.num_iters)
+        stopped = {k for k in passes if steps[k] < num_steps}
+        decode_at = decode_indices(decode, passes)
+        if stopped & set(decode_at):
+            raise ValueError(
+                f"decode: passes {sorted(stopped & set(decode_at))} stop at mid_step and have no "
+                "clean latent (save_intermediate=True runs them to the end)"
+            )
+        check_chunk_size(decode_chunk)
+        batch = batch_size(params, kwargs)
+        transform = getattr(pipe, NOISE_TRANSFORM_ATTR, None)  # FreeNoise's rescheduling
+        noise = NoiseSource(self.rng, kwargs.pop("generator", None), batch, transform)
+        shape = latent_shape(pipe, params, kwargs, batch)
+        device = pipe._execution_device
+
+        lpf = lowpass_filter(
+            (1, *shape[1:]), self.method, self.d_s, self.d_t, self.order, device, torch.float32
+        )
+        eps = noise.initial(shape, device, latent_dtype(pipe))
+        if previous is not None:
+            if tuple(previous.shape) != shape:
+                raise ValueError(
+                    f"previous must be z_mid of pass {start_pass - 1} with shape {shape}, "
+                    f"got {tuple(previous.shape)}"
+                )
+            previous = previous.to(device=device, dtype=eps.dtype)
+        latents: list[torch.Tensor | None] = []
+        mids: list[torch.Tensor] = []
+        inputs, unet_calls, seconds = [], [], []
+        counter = CallCounter(denoiser(pipe))
+        for k in passes:
+            start = time.perf_counter()
+            if k == 0:
+                inputs.append(eps)
+            else:
+                z_mid = mids[-1] if mids else previous
+                z_t = renoise_from_mid(schedule, z_mid, eps, mid_index, self.flow_sigma)
+                draws = noise.fresh_many(k, shape, device, 4)  # eta_1, eta_2, y_1, y_2
+                refined = freqprior_noise(z_t, tuple(draws[:2]), tuple(draws[2:]), lpf, self.ratio)
+                inputs.append(refined.to(eps.dtype))
+            calls_before = counter.count
+            capture = _MidCapture(scheduler, mid_index, stop=k in stopped)
+            out = None
+            with counter, capture:
+                out = pipe(
+                    **kwargs,
+                    latents=inputs[-1].clone(),
+                    num_inference_steps=num_steps,
+                    generator=noise.pipe_generator(),
+                    output_type="latent",
+                    return_dict=False,
+                )[0]
+            if capture.latent is None:
+                raise UnsupportedPipelineError(
+                    f"pipeline {type(pipe).__name__} never reached mid_step {self.mid_step}: its "
+                    "scheduler.step was not called at the expected timesteps"
+                )
+            if k not in stopped and (
+                not isinstance(out, torch.Tensor) or tuple(out.shape) != shape
+            ):
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise UnsupportedPipelineError(
+                    f"pipeline {type(pipe).__name__} returned latents {got}, expected {shape}"
+                )
+            latents.append(None if k in stopped else out)
+            mids.append(capture.latent)
+            unet_calls.append(counter.count - calls_before)
+            seconds.append(time.perf_counter() - start)
+            if on_pass is not None:
+                on_pass(k, latents[-1], capture.latent)
+
+        result = FreqPriorResult(
+            latents=latents,
+            pass_inputs=inputs,
+            steps=steps[start_pass:],
+            unet_calls=unet_calls if counter.module is not None else [],
+            lpf=lpf,
+            seeds=noise.seeds,
+            seconds=seconds,
+            config=self.config,
+            noising=rule,
+            videos=PassDict(self.num_iters),
+            first_pass=start_pass,
+            eps=eps,
+            mid_latents=mids,
+            mid_step=self.mid_step,
+            mid_index=mid_index,
+        )
+        for k in decode_at:
+            result.decode(pipe, k, decode_chunk)
+        return result

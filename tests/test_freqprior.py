@@ -1,0 +1,338 @@
+"""FreqPrior: the prior against an independent reference and its variance, partial sampling
+and its UNet-call count, both RNG protocols, resume, schedulers and errors.
+
+The official code draws from numpy's and torch's global (CUDA) RNGs, so bit parity with it is
+not possible: the formulas are tested instead, against a reference written here from
+shared/reference/methods-more.md section 1 (spectra shifted as the official, not the mask).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from diffusers import (
+    DDIMScheduler,
+    DPMSolverMultistepScheduler,
+    EDMEulerScheduler,
+    EulerDiscreteScheduler,
+)
+from diffusers.utils.torch_utils import randn_tensor
+
+from freqlab import FreqPrior
+from freqlab.freqprior import _inference_schedule, freqprior_noise, renoise_from_mid
+from freqlab.models import load_model
+from freqlab.models.tiny import tiny_wan
+from freqlab.sampling import pass_seed
+from freqlab.schedules import UnsupportedSchedulerError
+from freqlab.spectral import freq_mix_3d, lowpass_filter
+
+# The official AnimateDiff scheduler: DDIM, linear betas 0.00085 -> 0.012, steps_offset=1,
+# "leading" spacing: 25 steps are 961, 921, ..., 321 (index 16), ..., 1.
+OFFICIAL_DDIM = dict(
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="linear",
+    steps_offset=1,
+    clip_sample=False,
+    timestep_spacing="leading",
+)
+KW = dict(num_frames=4, height=16, width=16, guidance_scale=7.5)
+# Values that pass through the tiny random UNet differ with the CPU's kernels and the batch
+# (~1e-4 after a few steps on AVX-512; see tests/test_freeinit.py UNET_ATOL for measurements);
+# noise, filters and the prior's arithmetic are compared bit for bit.
+UNET_ATOL = 3e-3
+
+
+def gens(*seeds):
+    return [torch.Generator().manual_seed(s) for s in seeds]
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    pipe = load_model("tiny_animatediff")
+    pipe.scheduler = DDIMScheduler(**OFFICIAL_DDIM)
+    return pipe
+
+
+# --------------------------------------------------------------------------- the prior
+
+
+def reference_prior(z_t, eta1, eta2, y1, y2, lpf, r):
+    """The official two-branch construction, spectra fftshifted (independent of freqlab's)."""
+    dims = (-3, -2, -1)
+    hpf = torch.sqrt(1 - lpf**2)
+
+    def mix(x, y):
+        sx = torch.fft.fftshift(torch.fft.fftn(x, dim=dims), dim=dims)
+        sy = torch.fft.fftshift(torch.fft.fftn(y, dim=dims), dim=dims)
+        return torch.fft.ifftn(torch.fft.ifftshift(sx * lpf + sy * hpf, dim=dims), dim=dims)
+
+    x1 = (r * z_t + math.sqrt(1 - r * r) * eta1) / math.sqrt(1 + r * r)
+    x2 = (r * z_t + math.sqrt(1 - r * r) * eta2) / math.sqrt(1 + r * r)
+    m1, m2 = mix(x1, y1), mix(x2, y2)
+    return ((m1.real + m1.imag) + (m2.real - m2.imag)) / math.sqrt(2)
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 8, 8, 8), (1, 3, 5, 7, 9)], ids=["even", "odd"])
+@pytest.mark.parametrize("method", ["butterworth", "gaussian", "ideal"])
+def test_prior_matches_the_reference(shape, method):
+    g = torch.Generator().manual_seed(0)
+    z, e1, e2, y1, y2 = (torch.randn(shape, generator=g, dtype=torch.float64) for _ in range(5))
+    lpf = lowpass_filter((1, *shape[1:]), method, 0.25, 0.25, 4, dtype=torch.float64)
+    ours = freqprior_noise(z, (e1, e2), (y1, y2), lpf, 0.8)
+    torch.testing.assert_close(
+        ours, reference_prior(z, e1, e2, y1, y2, lpf, 0.8), atol=1e-12, rtol=0
+    )
+
+
+def test_re_plus_minus_im_matters_only_for_odd_sizes():
+    # Even sizes: the fftshifted filter is Hermitian, each branch's mix is real and Re+-Im is a
+    # no-op; odd sizes: the filter is off-centre and Im m_1 - Im m_2 remains.
+    for shape, real in (((1, 1, 8, 8, 8), True), ((1, 1, 5, 7, 9), False)):
+        g = torch.Generator().manual_seed(1)
+        z, e1, e2, y1, y2 = (torch.randn(shape, generator=g, dtype=torch.float64) for _ in range(5))
+        lpf = lowpass_filter((1, *shape[1:]), "butterworth", 0.25, 0.25, 4, dtype=torch.float64)
+        ours = freqprior_noise(z, (e1, e2), (y1, y2), lpf, 0.8)
+        re_only = sum(
+            freq_mix_3d((0.8 * z + 0.6 * e) / math.sqrt(1.64), y, lpf, variance_preserving=True)
+            for e, y in ((e1, y1), (e2, y2))
+        ) / math.sqrt(2)
+        gap = (ours - re_only).abs().max().item()
+        assert (gap < 1e-12) if real else (gap > 1e-3)
+
+
+@pytest.mark.parametrize(
+    ("method", "freeinit_variance"), [("gaussian", 0.960), ("butterworth", 0.992)]
+)
+def test_the_prior_keeps_unit_variance_where_freeinit_decays(method, freeinit_variance):
+    # z_T standard normal (what the re-noised latent approximates): the per-element variance of
+    # FreqPrior's noise is 1 within sampling error, FreeInit's mean(L^2) + mean((1 - L)^2).
+    # 32 draws of a 16 x 32 x 32 grid (the reference's numpy check): 524k values, so the
+    # variance's standard error is sqrt(2 / 524k) = 0.002; the tolerance is ~4 of them.
+    shape = (32, 1, 16, 32, 32)
+    g = torch.Generator().manual_seed(2)
+    z, e1, e2, y1, y2 = (torch.randn(shape, generator=g) for _ in range(5))
+    lpf = lowpass_filter((1, *shape[1:]), method, 0.25, 0.25, 4)
+    ours = freqprior_noise(z, (e1, e2), (y1, y2), lpf, 0.8)
+    theirs = freq_mix_3d(z, y1, lpf)
+    expected = (lpf**2).mean() + ((1 - lpf) ** 2).mean()
+    assert abs(expected.item() - freeinit_variance) < 0.003  # the reference's numbers
+    assert abs(ours.var().item() - 1.0) < 0.008
+    assert abs(theirs.var().item() - expected.item()) < 0.008
+    # Per element: every position has the same variance (the mix is a circular filter).
+    per_element = ours.var(dim=0)
+    assert abs(per_element.mean().item() - 1.0) < 0.008
+
+
+# --------------------------------------------------------------------------- partial diffusion
+
+
+def test_renoise_from_mid_ddim_is_the_official_ratio():
+    s = _inference_schedule(DDIMScheduler(**OFFICIAL_DDIM), 25)
+    index = s.timesteps.tolist().index(321)
+    g = torch.Generator().manual_seed(3)
+    z, eps = torch.randn(2, 4, 3, 4, 4, generator=g), torch.randn(2, 4, 3, 4, 4, generator=g)
+    ratio = (s.alphas_cumprod[999] / s.alphas_cumprod[321]).item()
+    expected = math.sqrt(ratio) * z + math.sqrt(1 - ratio) * eps
+    torch.testing.assert_close(renoise_from_mid(s, z, eps, index), expected)
+
+
+def test_renoise_from_mid_euler_converts_from_sigma_units():
+    # Euler's loop holds z / sqrt(alpha_bar); converted back, it re-noises as DDIM does.
+    config = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="linear")
+    ddim = _inference_schedule(DDIMScheduler(**config, timestep_spacing="linspace"), 10)
+    euler = _inference_schedule(EulerDiscreteScheduler(**config, timestep_spacing="linspace"), 10)
+    index = 4
+    t = int(round(float(euler.timesteps[index])))
+    alpha = euler.alphas_cumprod[t].item()
+    g = torch.Generator().manual_seed(4)
+    z, eps = torch.randn(1, 4, 2, 4, 4, generator=g), torch.randn(1, 4, 2, 4, 4, generator=g)
+    ddim.timesteps[index] = t  # the same training timestep (linspace rounds alike)
+    ours = renoise_from_mid(euler, z / math.sqrt(alpha), eps, index)
+    torch.testing.assert_close(ours, renoise_from_mid(ddim, z, eps, index), atol=1e-4, rtol=1e-4)
+
+
+def test_renoise_from_mid_flow_keeps_the_flow_path():
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    s = _inference_schedule(FlowMatchEulerDiscreteScheduler(shift=3.0), 10)
+    index, flow_sigma = 5, 0.9
+    sigma = float(s.sigmas[index])
+    ones, zeros = torch.ones(1, 1, 1, 2, 2), torch.zeros(1, 1, 1, 2, 2)
+    a = renoise_from_mid(s, ones, zeros, index, flow_sigma).flatten()[0].item()
+    b = renoise_from_mid(s, zeros, ones, index, flow_sigma).flatten()[0].item()
+    # z_mid = (1 - sigma) x0 + sigma n -> (1 - flow_sigma) x0 + total noise std flow_sigma.
+    assert a * (1 - sigma) == pytest.approx(1 - flow_sigma, rel=1e-6)
+    assert math.hypot(a * sigma, b) == pytest.approx(flow_sigma, rel=1e-6)
+    with pytest.raises(ValueError, match="flow_sigma"):
+        renoise_from_mid(s, ones, zeros, 1, 0.5)  # below the noise level there
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def test_partial_sampling_makes_57_unet_calls_instead_of_75(pipe):
+    calls = []
+    handle = pipe.unet.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        r = FreqPrior()(pipe, prompt="a cat", num_inference_steps=25, generator=gens(0), **KW)
+    finally:
+        handle.remove()
+    assert len(calls) == 57 and r.unet_calls == [16, 16, 25] and r.steps == [16, 16, 25]
+    assert r.mid_index == 16 and r.latents[0] is None and r.latents[1] is None
+    assert r.final.shape == (1, 4, 4, 4, 4) and len(r.mid_latents) == 3
+    with pytest.raises(ValueError, match="pass 0 stopped at mid_step 321"):
+        r.decode(pipe, 0)
+    assert FreqPrior().steps(25, 16) == [16, 16, 25]
+
+
+def test_save_intermediate_changes_nothing_but_the_cost(pipe):
+    run = dict(prompt=["a cat", "a dog"], num_inference_steps=25, **KW)
+    fast = FreqPrior()(pipe, generator=gens(0, 1), **run)
+    full = FreqPrior(save_intermediate=True)(pipe, generator=gens(0, 1), decode=[0], **run)
+    # Same batch and arithmetic up to mid_step; DDIM with eta 0 draws nothing after it.
+    assert full.unet_calls == [25, 25, 25] and torch.equal(full.final, fast.final)
+    for a, b in zip(fast.mid_latents, full.mid_latents, strict=True):
+        assert torch.equal(a, b)
+    assert full.videos[0].shape == (2, 4, 3, 16, 16)
+
+
+def test_pass_inputs_follow_the_formulas_per_sample(pipe):
+    r = FreqPrior(num_iters=2)(
+        pipe, prompt="a cat", num_inference_steps=25, generator=gens(7), **KW
+    )
+    shape = (1, 4, 4, 4, 4)
+    # Pass 0: the seed's own noise, as the pipeline draws it.
+    assert torch.equal(r.pass_inputs[0], randn_tensor(shape, generator=gens(7)))
+    # Pass 1: z_mid re-noised with eps, then eta_1, eta_2, y_1, y_2 from pass_seed(7, 1).
+    s = _inference_schedule(pipe.scheduler, 25)
+    z_t = renoise_from_mid(s, r.mid_latents[0], r.initial_noise, 16)
+    g = gens(pass_seed(7, 1))
+    draws = [randn_tensor(shape, generator=g) for _ in range(4)]
+    expected = freqprior_noise(z_t, draws[:2], draws[2:], r.lpf, 0.8)
+    assert torch.equal(r.pass_inputs[1], expected)
+
+
+def test_diffusers_protocol_consumes_one_generator_in_order(pipe):
+    g = torch.Generator().manual_seed(5)
+    r = FreqPrior(num_iters=2, rng="diffusers")(
+        pipe, prompt="a cat", num_inference_steps=25, generator=g, **KW
+    )
+    shape = (1, 4, 4, 4, 4)
+    ref = torch.Generator().manual_seed(5)
+    eps = randn_tensor(shape, generator=ref)
+    draws = [randn_tensor(shape, generator=ref) for _ in range(4)]  # eta_1, eta_2, y_1, y_2
+    assert torch.equal(r.initial_noise, eps)
+    z_t = renoise_from_mid(_inference_schedule(pipe.scheduler, 25), r.mid_latents[0], eps, 16)
+    assert torch.equal(r.pass_inputs[1], freqprior_noise(z_t, draws[:2], draws[2:], r.lpf, 0.8))
+    assert torch.equal(g.get_state(), ref.get_state())  # DDIM eta 0 drew nothing else
+
+
+def test_per_sample_video_does_not_depend_on_its_batch(pipe):
+    run = dict(num_inference_steps=25, **KW)
+    both = FreqPrior(num_iters=2)(pipe, prompt=["a cat", "a dog"], generator=gens(0, 1), **run)
+    alone = FreqPrior(num_iters=2)(pipe, prompt=["a dog"], generator=gens(1), **run)
+    assert torch.equal(both.pass_inputs[0][1], alone.pass_inputs[0][0])
+    torch.testing.assert_close(both.final[1], alone.final[0], atol=UNET_ATOL, rtol=0)
+
+
+def test_resumed_run_equals_the_uninterrupted_run(pipe):
+    run = dict(prompt="a cat", num_inference_steps=25, **KW)
+    stored = []
+    whole = FreqPrior(save_intermediate=True)(
+        pipe, generator=gens(3), on_pass=lambda k, z0, mid: stored.append((k, z0, mid)), **run
+    )
+    assert [k for k, _, _ in stored] == [0, 1, 2]
+    assert all(
+        torch.equal(mid, m) for (_, _, mid), m in zip(stored, whole.mid_latents, strict=True)
+    )
+    resumed = FreqPrior(save_intermediate=True)(
+        pipe, generator=gens(3), start_pass=2, previous=stored[1][2], **run
+    )
+    assert resumed.first_pass == 2 and resumed.unet_calls == [25]
+    torch.testing.assert_close(resumed.final, whole.final, atol=UNET_ATOL, rtol=0)
+
+
+def test_one_pass_is_plain_sampling(pipe):
+    run = dict(prompt="a cat", num_inference_steps=5, **KW)
+    r = FreqPrior(num_iters=1, mid_step=pipe.scheduler.config.steps_offset + 800)
+    with pytest.raises(ValueError, match="mid_step must be one of"):
+        r(pipe, generator=gens(0), **run)
+    ours = FreqPrior(num_iters=1, mid_step=601)(pipe, generator=gens(0), **run)
+    plain = pipe(generator=gens(0), output_type="latent", **run).frames
+    torch.testing.assert_close(ours.final, plain, atol=UNET_ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("scheduler", ["dpm", "euler"])
+def test_sigma_schedulers(tiny_animatediff, scheduler):
+    config = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="linear")
+    cls = DPMSolverMultistepScheduler if scheduler == "dpm" else EulerDiscreteScheduler
+    tiny_animatediff.scheduler = cls(**config)
+    timesteps = [
+        round(float(t)) for t in _inference_schedule(tiny_animatediff.scheduler, 6).timesteps
+    ]
+    r = FreqPrior(num_iters=2, mid_step=timesteps[3])(
+        tiny_animatediff, prompt="a cat", num_inference_steps=6, generator=gens(0), **KW
+    )
+    assert r.unet_calls == [3, 6] and r.noising == "alphas_cumprod"
+    assert torch.isfinite(r.final).all()
+
+
+def test_flow_matching_pipeline():
+    pipe = tiny_wan()
+    timesteps = _inference_schedule(pipe.scheduler, 4).timesteps
+    mid = round(float(timesteps[2]))
+    r = FreqPrior(num_iters=2, mid_step=mid)(
+        pipe,
+        prompt="a cat",
+        num_frames=5,
+        height=16,
+        width=16,
+        num_inference_steps=4,
+        generator=gens(0),
+    )
+    # Wan runs its transformer twice per guided step (conditional and unconditional).
+    assert r.noising == "flow" and r.unet_calls == [4, 8] and torch.isfinite(r.final).all()
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        (dict(ratio=0), "ratio"),
+        (dict(ratio=1.5), "ratio"),
+        (dict(ratio=True), "ratio"),
+        (dict(mid_step=0), "mid_step"),
+        (dict(mid_step=32.1), "mid_step"),
+        (dict(num_iters=0), "num_iters"),
+        (dict(method="lowpass"), "method"),
+        (dict(d_s=2), "d_s"),
+        (dict(order=0), "order"),
+        (dict(save_intermediate=1), "save_intermediate"),
+        (dict(rng="numpy"), "rng"),
+        (dict(flow_sigma=1.0), "flow_sigma"),
+    ],
+)
+def test_constructor_errors(kwargs, name):
+    with pytest.raises(ValueError, match=f"^{name}"):
+        FreqPrior(**kwargs)
+
+
+def test_mid_step_must_be_a_later_timestep_of_the_schedule(pipe):
+    run = dict(prompt="a cat", num_inference_steps=25, generator=gens(0), **KW)
+    with pytest.raises(ValueError, match=r"^mid_step .* got 320; nearest: 361, 321, 281"):
+        FreqPrior(mid_step=320)(pipe, **run)
+    with pytest.raises(ValueError, match="after the first \\(961\\)"):
+        FreqPrior(mid_step=961)(pipe, **run)
+    with pytest.raises(ValueError, match="latents cannot be passed"):
+        FreqPrior()(pipe, latents=torch.zeros(1), **run)
+
+
+def test_unsupported_scheduler_is_named(tiny_animatediff):
+    tiny_animatediff.scheduler = EDMEulerScheduler()
+    with pytest.raises(UnsupportedSchedulerError, match="EDMEulerScheduler"):
+        FreqPrior()(tiny_animatediff, prompt="a cat", num_inference_steps=25, **KW)
