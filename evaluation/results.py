@@ -2,12 +2,13 @@
 
 A generation job writes one row per (prompt, seed, iteration) (``experiments.generate``):
 
-- the row's identity (:data:`ID_COLUMNS`): sample and pass keys, prompt, seed, iteration, steps,
-  and the videos (:data:`VIDEO_COLUMNS`, relative to the folder holding the results file;
-  absolute in older files; None when the job saved none);
+- the row's identity (:data:`ID_COLUMNS`): sample and pass keys, prompt, seed, iteration, steps
+  (of this pass), unet_steps (UNet steps per video of a run that ends at this pass), and the
+  videos (:data:`VIDEO_COLUMNS`, relative to the folder holding the results file; absolute in
+  older files; None when the job saved none);
 - the job's config, flat, one group of columns per concept (:data:`GROUPS`): the run (model,
-  prompts), FreeInit, FreeU, sampling. A new method declares its :class:`ColumnGroup` here, once:
-  the job fills it from its settings with :func:`config_row`, the report groups and pairs by it,
+  prompts), FreeInit, FreqPrior, FreeU, FreeNoise, sampling. A new method declares its
+  :class:`ColumnGroup` here, once: the job fills it from its settings with :func:`config_row`, the report groups and pairs by it,
   W&B tells it from the metrics;
 - one column per metric the job measured (every other numeric column, :func:`metric_columns`).
 
@@ -37,6 +38,7 @@ ID_COLUMNS = (
     "iteration",
     "is_final",
     "steps",
+    "unet_steps",
     "pass_key",
     "video_path",
     "comparison_path",
@@ -98,12 +100,30 @@ FREEU = ColumnGroup(
     _same("b1", "b2", "s1", "s2") | {"freeu_variant": "variant", "freeu_stages": "stages"},
     enabled="freeu",
 )
+# FreqPrior (freqlab.FreqPrior), the other sampling loop: on/off and its settings. All of them
+# change only refinement passes (its pass 0 is plain sampling, as FreeInit's).
+_FREQPRIOR = ("num_iters", "ratio", "mid_step", "method", "d_s", "d_t", "order")
+FREQPRIOR = ColumnGroup(
+    "freqprior",
+    {f"freqprior_{key}": key for key in (*_FREQPRIOR, "rng")},
+    enabled="freqprior",
+    refinement_only=("freqprior", *(f"freqprior_{key}" for key in _FREQPRIOR)),
+)
+# FreeNoise (freqlab.FreeNoise): on/off, windows and noise rescheduling (pass 0 changes too).
+FREENOISE = ColumnGroup(
+    "freenoise",
+    {
+        f"freenoise_{key}": key
+        for key in ("context_length", "context_stride", "weighting", "noise", "fix_tail")
+    },
+    enabled="freenoise",
+)
 # The pipeline call: size, steps, guidance, and the resolved dtype.
 SAMPLING = ColumnGroup(
     "sampling",
     _same("num_frames", "height", "width", "num_inference_steps", "guidance_scale", "dtype"),
 )
-GROUPS = (RUN, FREEINIT, FREEU, SAMPLING)
+GROUPS = (RUN, FREEINIT, FREQPRIOR, FREEU, FREENOISE, SAMPLING)
 
 # Every config column, in display order.
 CONFIG_COLUMNS = tuple(c for g in GROUPS for c in g.names)
@@ -116,8 +136,8 @@ FREEU_COLUMNS = FREEU.names
 def config_row(**settings: Mapping[str, Any] | None) -> dict[str, Any]:
     """The config columns of a job's rows, from each group's settings by its name.
 
-    ``config_row(run={"model": ..., "dataset": ...}, freeinit={...}, freeu=None, sampling={...})``
-    returns every :data:`CONFIG_COLUMNS` entry, in that order.
+    ``config_row(run={"model": ..., "dataset": ...}, freeinit={...}, freqprior=None, freeu=None,
+    freenoise=None, sampling={...})`` (every group named: None for a method that is off) returns every :data:`CONFIG_COLUMNS` entry, in that order.
 
     Raises:
         ValueError: when a group's settings are not given, or a name is not a group's.
@@ -292,8 +312,9 @@ def load_sweep(*paths: str | Path, exclude: Iterable[str | Path] = ()) -> Sweep:
 
     A sample found twice (same ``sample_key`` and iteration, e.g. a re-run or overlapping
     sweeps) counts once, with the first value present of each column (two jobs may have measured
-    different metrics). Config columns an older file lacks are None; a missing
-    ``num_inference_steps`` is the row's ``steps``.
+    different metrics). Config columns an older file lacks are None (a method's on/off column:
+    False); a missing ``num_inference_steps`` is the row's ``steps``, a missing ``unet_steps``
+    the sample's steps summed through the row's pass.
     """
     if not paths:
         raise ValueError("paths: give at least one sweep directory or results file")
@@ -310,6 +331,9 @@ def load_sweep(*paths: str | Path, exclude: Iterable[str | Path] = ()) -> Sweep:
     for column in CONFIG_COLUMNS:
         if column not in frame:
             frame[column] = None
+    for group in GROUPS:  # a method an older file predates was off
+        if group.enabled is not None:
+            frame[group.enabled] = frame[group.enabled].astype(object).fillna(False).astype(bool)
     if frame["num_inference_steps"].isna().any():
         frame["num_inference_steps"] = frame["num_inference_steps"].fillna(frame["steps"])
     total = len(frame)
@@ -317,6 +341,11 @@ def load_sweep(*paths: str | Path, exclude: Iterable[str | Path] = ()) -> Sweep:
     frame = frame.groupby(["sample_key", "iteration"], sort=False, as_index=False).first()
     frame = frame[order].sort_values(["_job", "prompt_id", "seed", "iteration"], kind="stable")
     frame = frame.reset_index(drop=True)
+    # Older files lack unet_steps: FreeInit's cost through pass k is every pass's steps so far.
+    cumulative = frame.groupby("sample_key", sort=False).steps.cumsum()
+    if "unet_steps" not in frame:
+        frame["unet_steps"] = cumulative
+    frame["unet_steps"] = frame["unet_steps"].fillna(cumulative)
     metrics = metric_columns(frame)
     for key, drop in GROUP_KEYS.items():
         cols = [c for c in CONFIG_COLUMNS if c not in drop]

@@ -2,9 +2,10 @@
 
 Two stores under one ``cache_dir``, each keyed by exactly what determines its content:
 
-``passes/<key[:2]>/<key>/``: one FreeInit sampling pass of one video.
+``passes/<key[:2]>/<key>/``: one sampling pass (FreeInit's or FreqPrior's) of one video.
     ``pass.json`` (written last, atomically) records the pass and every artifact file with its
-    size and SHA-256; ``latents.safetensors`` holds the clean latent ``(C, T, h, w)``;
+    size and SHA-256; ``latents.safetensors`` holds the clean latent ``(C, T, h, w)`` (and, for
+    FreqPrior, the latent at ``mid_step`` that the next pass re-noises);
     ``video_fps<N>.mp4`` and ``vs_pass0_fps<N>.gif`` (this pass beside pass 0 of its chain) are
     added when a job asks for videos. A pass's key hashes what determines it (:func:`pass_keys`):
     pass 0 the model, weights, scheduler, sampling arguments, FreeU, prompt, seed and its step
@@ -181,14 +182,28 @@ class PassCache:
             del files[name]
         return PassRecord(key, folder, data)
 
-    def latents(self, record: PassRecord) -> torch.Tensor:
-        """The clean latent ``(C, T, h, w)`` float32 of a loaded pass."""
-        return load(record.path(_LATENTS).read_bytes())["latents"]
+    def latents(self, record: PassRecord, name: str = "latents") -> torch.Tensor:
+        """A latent ``(C, T, h, w)`` float32 of a loaded pass: the clean ``"latents"``, or
+        FreqPrior's ``"mid_latents"`` (the latent at its ``mid_step``)."""
+        tensors = load(record.path(_LATENTS).read_bytes())
+        if name not in tensors:
+            raise KeyError(f"cache: pass {record.key} holds no {name!r} (has {sorted(tensors)})")
+        return tensors[name]
 
-    def store(self, key: str, latents: torch.Tensor, **fields: Any) -> PassRecord:
-        """Store a pass's latent ``(C, T, h, w)`` and its record (written last, atomically)."""
+    def store(
+        self,
+        key: str,
+        latents: torch.Tensor,
+        mid_latents: torch.Tensor | None = None,
+        **fields: Any,
+    ) -> PassRecord:
+        """Store a pass's latent ``(C, T, h, w)`` (and FreqPrior's latent at ``mid_step``, which
+        the next pass re-noises) and its record (written last, atomically)."""
         folder = self.dir(key)
-        data = save({"latents": latents.detach().float().cpu().contiguous()})
+        tensors = {"latents": latents}
+        if mid_latents is not None:
+            tensors["mid_latents"] = mid_latents
+        data = save({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()})
         write_atomic(folder / _LATENTS, data)
         record = dict(
             key=key,

@@ -1,6 +1,7 @@
-"""The generation job: prompts x seeds -> FreeInit passes -> videos -> metrics -> results file.
+"""The generation job: prompts x seeds -> sampler passes -> videos -> metrics -> results file.
 
-Every FreeInit pass is kept, so iteration 0 (the plain baseline) and every refinement are paired on
+The sampler is FreeInit (one plain pass when it is off) or FreqPrior; FreeU and FreeNoise act on
+the model around it. Every pass is kept, so iteration 0 (the plain baseline) and every refinement are paired on
 the same seed at no extra cost. Passes and metric values are cached separately, each under a key of
 what determines it (:mod:`experiments.cache`), and the job does only what is missing
 (:mod:`experiments.plan`): a finished sweep re-runs with no UNet call, a killed one resumes at the
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,7 @@ from experiments.plan import (
 )
 from experiments.settings import JobSettings, resolve
 from freqlab.atomic import atomic_path
-from freqlab.freeinit import FreeInit
+from freqlab.freenoise import FreeNoise
 from freqlab.freeu import FreeU
 from freqlab.models import load_model
 from freqlab.vae import decode_latents
@@ -60,7 +62,9 @@ def _config_columns(settings: JobSettings, dataset: str) -> dict[str, Any]:
     return results.config_row(
         run=dict(model=settings.model, dataset=dataset),
         freeinit=settings.freeinit,
+        freqprior=settings.freqprior,
         freeu=settings.freeu,
+        freenoise=settings.freenoise,
         sampling=dict(settings.call_kwargs, dtype=settings.dtype),
     )
 
@@ -112,10 +116,10 @@ class _Job:
         self.metric_keys = {c: metric_key(i) for c, i in self.identities.items()}
         self.fps = int(cfg.fps)
         self.save_videos = bool(cfg.save_videos)
-        self.freeinit = FreeInit(**settings.freeinit)
-        self.steps = self.freeinit.steps(settings.call_kwargs["num_inference_steps"])
+        self.sampler = settings.make_sampler()
+        self.steps = self.sampler.steps(settings.call_kwargs["num_inference_steps"])
         self.pipe: Any = None
-        self.freeu: Any = None
+        self.methods = ExitStack()  # FreeU and FreeNoise on the model, undone when the job ends
         self.counts = dict(passes_generated=0, metric_values_computed=0, unet_calls=0)
         self.timings = dict(unet=0.0, decode=0.0, metrics=0.0, videos=0.0)
 
@@ -141,22 +145,29 @@ class _Job:
         if self.pipe is None:
             s = self.settings
             self.pipe = load_model(s.model, **s.load_kwargs)
-            self.freeu = FreeU(**s.freeu).apply(self.pipe.unet) if s.freeu else None
+            if s.freeu:
+                self.methods.enter_context(FreeU(**s.freeu).apply(self.pipe.unet))
+            if s.freenoise:
+                self.methods.enter_context(FreeNoise(**s.freenoise).apply(self.pipe))
 
     def sample(self, batch: list[SampleWork], bar: tqdm) -> None:
         """Sample the missing passes of ``batch`` (all start at the same pass), storing each
         pass as soon as it is done."""
         start = batch[0].start
         previous = None
+        # What pass `start` continues from: FreeInit re-noises the clean latent of the pass
+        # before, FreqPrior the latent at its mid_step.
+        name = "mid_latents" if self.settings.sampler == "freqprior" else "latents"
         if start > 0:
-            previous = torch.stack([self.passes.latents(w.records[start - 1]) for w in batch])
+            previous = torch.stack([self.passes.latents(w.records[start - 1], name) for w in batch])
 
-        def store(k: int, latents: torch.Tensor) -> None:
+        def store(k: int, latents: torch.Tensor, mid: torch.Tensor | None = None) -> None:
             for i, w in enumerate(batch):
                 s = w.sample
                 w.records[k] = self.passes.store(
                     s.pass_keys[k],
                     latents[i],
+                    None if mid is None else mid[i],
                     parent=s.pass_keys[k - 1] if k > 0 else None,
                     pass_index=k,
                     steps=self.steps[k],
@@ -168,7 +179,7 @@ class _Job:
             self.counts["passes_generated"] += len(batch)
             bar.update(len(batch))
 
-        result = self.freeinit(
+        result = self.sampler(
             self.pipe,
             prompt=[w.sample.prompt.text for w in batch],
             generator=[torch.Generator().manual_seed(w.sample.seed) for w in batch],
@@ -305,8 +316,14 @@ def results_frame(
     columns: dict[str, Any],
     steps: list[int],
     videos: list[dict[str, Any]],
+    unet_steps: list[int] | None = None,
 ) -> pd.DataFrame:
-    """One row per (prompt, seed, iteration), with the config columns and relative video paths."""
+    """One row per (prompt, seed, iteration), with the config columns and relative video paths.
+
+    ``steps``: the denoising steps of each pass; ``unet_steps``: UNet steps per video of a run
+    ending at each pass (default: ``steps`` summed, FreeInit's cost)."""
+    if unet_steps is None:
+        unet_steps = [sum(steps[: k + 1]) for k in range(len(steps))]
     rows = []
     for w, paths in zip(works, videos, strict=True):
         s = w.sample
@@ -322,6 +339,7 @@ def results_frame(
                     **columns,
                     iteration=k,
                     steps=steps[k],
+                    unet_steps=unet_steps[k],
                     **w.metrics[k],
                     video_path=paths["passes"][k],
                     comparison_path=paths["comparison"],
@@ -356,7 +374,7 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
     suite = MetricSuite.from_config(cfg.metrics, device=settings.device)
     samples, dataset = plan_samples(cfg, settings)
     job = _Job(cfg, settings, suite)
-    resumable = settings.freeinit["rng"] == "per_sample"
+    resumable = settings.sampler_config["rng"] == "per_sample"
     works = survey(samples, job.passes, job.metric_cache, job.identities, resumable)
     batches = generation_batches(works, settings.batch_size)
     passes_total = sum(w.num_passes for w in works)
@@ -399,15 +417,16 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
                 bar.update(len(batch))
             bar.close()
         finally:
-            if job.freeu is not None:
-                job.freeu.remove()
+            job.methods.close()
         job.timings["unet"] = timer.seconds
         if timer.calls:
             record_speed(Path(cfg.paths.cache_dir), settings, sampling_seconds, timer.calls)
     job.timings["generation"] = time.perf_counter() - start
 
     videos = _job_videos(job, works, out_dir)
-    frame = results_frame(works, _config_columns(settings, dataset), job.steps, videos)
+    frame = results_frame(
+        works, _config_columns(settings, dataset), job.steps, videos, settings.unet_steps()
+    )
     write_atomic(out_dir / "results.parquet", to_parquet_bytes(frame))
     values_total = passes_total * len(job.identities)
     summary = dict(
@@ -431,7 +450,9 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
             dtype=settings.dtype,
             call=settings.call_kwargs,
             freeinit=settings.freeinit,
+            freqprior=settings.freqprior,
             freeu=settings.freeu,
+            freenoise=settings.freenoise,
             seeds=settings.seeds,
         ),
     )

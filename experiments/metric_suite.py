@@ -31,6 +31,8 @@ METRICS: dict[str, _Metric] = {
     "dino_consistency": _Metric(evaluation.dino_consistency, "dino_vits16"),
     "subject_consistency": _Metric(evaluation.subject_consistency, "dino_vitb16"),
     "background_consistency": _Metric(evaluation.background_consistency, "clip_vitb32"),
+    "window_consistency": _Metric(evaluation.window_consistency, "dino_vits16"),
+    "cross_window_consistency": _Metric(evaluation.cross_window_consistency, "dino_vits16"),
     "clip_score": _Metric(evaluation.clip_score, "clip_vitb32", needs_prompts=True),
     "temporal_flicker": _Metric(evaluation.temporal_flicker, None),
     "motion": _Metric(evaluation.motion, None),

@@ -36,7 +36,6 @@ from experiments.cache import (
 from experiments.metric_suite import MetricSuite
 from experiments.settings import JobSettings, config_value, resolve
 from freqlab.data import Prompt, load_prompts
-from freqlab.freeinit import FreeInit
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +50,12 @@ __all__ = [
     "survey",
 ]
 
-# Refinement settings that never change a pass's result by themselves: num_iters and
-# fast_sampling act only through each pass's step count, which is keyed separately.
-_NOT_REFINEMENT = ("num_iters", "fast_sampling")
+# Sampler settings that never change a pass's result by themselves: num_iters and fast_sampling
+# act only through each pass's step count, which is keyed separately; FreqPrior's
+# save_intermediate only decides whether a pass runs on after mid_step (the runner's always do).
+_NOT_REFINEMENT = ("num_iters", "fast_sampling", "save_intermediate")
+# Keys of the identity that are sampler settings (the refinement, keyed per pass).
+_SAMPLERS = ("freeinit", "freqprior")
 
 
 @dataclass(frozen=True)
@@ -98,12 +100,20 @@ def sample_folder_name(index: int, prompt: str, seed: int) -> str:
     return f"{index:04d}_{slug}-{digest}_seed{seed}"
 
 
-def _pass_identities(settings: JobSettings, freeinit: FreeInit) -> tuple[dict, dict]:
+def _pass_identities(settings: JobSettings) -> tuple[dict, dict]:
     """(base, refine): what determines pass 0 besides prompt, seed and steps; what turns pass
-    k - 1 into pass k besides its steps."""
-    base = {k: v for k, v in settings.identity.items() if k != "freeinit"}
+    k - 1 into pass k besides its steps.
+
+    FreeInit's pass 0 is plain sampling, shared by every filter. FreqPrior's pass 0 is plain
+    sampling too, but its record also holds the latent at ``mid_step`` that pass 1 re-noises, so
+    its key names that step; its refinements are keyed apart from FreeInit's by ``sampler``.
+    """
+    base = {k: v for k, v in settings.identity.items() if k not in _SAMPLERS}
     base["call"] = {k: v for k, v in base["call"].items() if k != "num_inference_steps"}
-    refine = {k: v for k, v in freeinit.config.items() if k not in _NOT_REFINEMENT}
+    refine = {k: v for k, v in settings.sampler_config.items() if k not in _NOT_REFINEMENT}
+    if settings.sampler == "freqprior":
+        base["capture_mid_step"] = settings.freqprior["mid_step"]
+        refine["sampler"] = "freqprior"
     return base, refine
 
 
@@ -118,9 +128,8 @@ def plan_samples(cfg: DictConfig, settings: JobSettings) -> tuple[list[Sample], 
         num_shards=d.num_shards,
         caption_seed=d.caption_seed,
     )
-    freeinit = FreeInit(**settings.freeinit)
-    base, refine = _pass_identities(settings, freeinit)
-    steps = freeinit.steps(settings.call_kwargs["num_inference_steps"])
+    base, refine = _pass_identities(settings)
+    steps = settings.make_sampler().steps(settings.call_kwargs["num_inference_steps"])
     samples = [
         Sample(
             p,
@@ -180,7 +189,7 @@ def survey(
 ) -> list[SampleWork]:
     """Look every sample's passes and metric values up in the caches (no model).
 
-    ``resumable=False`` (FreeInit's ``rng="diffusers"``, whose passes share one generator
+    ``resumable=False`` (the samplers' ``rng="diffusers"``, whose passes share one generator
     stream): a video with any missing pass is sampled again from pass 0.
     """
     keys = {column: metric_key(identity) for column, identity in metrics.items()}
@@ -232,7 +241,7 @@ def unet_calls_of(batches: list[list[SampleWork]], steps: list[int]) -> int:
 
 def speed_key(settings: JobSettings) -> str:
     """What a UNet call's duration depends on: model, weights, size, FreeU, device, batch."""
-    identity = {k: v for k, v in settings.identity.items() if k != "freeinit"}
+    identity = {k: v for k, v in settings.identity.items() if k not in _SAMPLERS}
     identity["call"] = {
         k: v for k, v in identity["call"].items() if k not in ("num_inference_steps",)
     }
@@ -272,12 +281,12 @@ def _job_plan(cfg: DictConfig, exclude: set[str], exclude_values: set[str]) -> d
     samples, dataset = plan_samples(cfg, settings)
     cache_dir = Path(cfg.paths.cache_dir)
     identities = metric_identities(suite, missing_ok=True)
-    resumable = settings.freeinit["rng"] == "per_sample"
+    resumable = settings.sampler_config["rng"] == "per_sample"
     works = survey(samples, PassCache(cache_dir), MetricCache(cache_dir), identities, resumable)
     for w in works:  # a pass an earlier job of the sweep makes is cached by the time this runs
         while w.start < w.num_passes and w.sample.pass_keys[w.start] in exclude:
             w.start += 1
-    steps = FreeInit(**settings.freeinit).steps(settings.call_kwargs["num_inference_steps"])
+    steps = settings.make_sampler().steps(settings.call_kwargs["num_inference_steps"])
     batches = generation_batches(works, settings.batch_size)
     calls = unet_calls_of(batches, steps)
     new = [w.sample.pass_keys[k] for w in works for k in range(w.start, w.num_passes)]

@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from freqlab.checks import check_number
 from freqlab.freeinit import FreeInit
+from freqlab.freenoise import FreeNoise
 from freqlab.freeu import FreeU
 from freqlab.models import MODELS, ModelSpec, get_model_spec
-from freqlab.models.pretrained import parse_dtype, resolve_device
+from freqlab.models.pretrained import build_scheduler, parse_dtype, resolve_device
 from freqlab.models.registry import weights_fingerprint
+
+if TYPE_CHECKING:  # imported where used: FreqPrior is off by default
+    from freqlab.freqprior import FreqPrior
 
 SAMPLING_KEYS = ("num_frames", "height", "width", "num_inference_steps", "guidance_scale")
 # What a job samples in (float64 is the library's, for tests and references only).
@@ -39,6 +43,8 @@ JOB_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # The temporal metrics (consistency, flicker, motion) compare consecutive frames.
 MIN_FRAMES = 2
 CPU_OFFLOAD = ("model", "sequential")
+# Model families whose UNet has temporal attention (FreeNoise windows it).
+TEMPORAL_ATTENTION_FAMILIES = ("animatediff", "modelscope", "videocrafter")
 
 
 class ConfigError(ValueError):
@@ -53,13 +59,47 @@ class JobSettings:
     load_kwargs: dict[str, Any]
     call_kwargs: dict[str, Any]  # pipeline sampling arguments (frames, size, steps, guidance, ...)
     decode_chunk: int
-    freeinit: dict[str, Any]  # FreeInit constructor arguments
+    freeinit: dict[str, Any]  # FreeInit constructor arguments (num_iters 1 when off)
     freeu: dict[str, Any] | None  # FreeU constructor arguments, or None when off
     seeds: list[int]
     batch_size: int
     device: str
     dtype: str  # resolved: float32, float16 or bfloat16, never "auto"
     identity: dict[str, Any] = field(default_factory=dict)  # what determines a sample's result
+    freqprior: dict[str, Any] | None = None  # FreqPrior constructor arguments, or None when off
+    freenoise: dict[str, Any] | None = None  # FreeNoise constructor arguments, or None when off
+
+    @property
+    def sampler(self) -> str:
+        """The sampling loop: ``"freqprior"`` when FreqPrior is on, else ``"freeinit"`` (one
+        plain pass when FreeInit is off)."""
+        return "freqprior" if self.freqprior is not None else "freeinit"
+
+    @property
+    def sampler_config(self) -> dict[str, Any]:
+        """The constructor arguments of :attr:`sampler`."""
+        return self.freqprior if self.freqprior is not None else self.freeinit
+
+    def make_sampler(self) -> FreeInit | FreqPrior:
+        """The job's sampling loop, built from :attr:`sampler_config`."""
+        if self.freqprior is not None:
+            from freqlab.freqprior import FreqPrior
+
+            return FreqPrior(**self.freqprior)
+        return FreeInit(**self.freeinit)
+
+    def unet_steps(self) -> list[int]:
+        """UNet steps per video of a run that ends at pass k, for every pass: FreeInit's steps
+        summed through pass k; FreqPrior's k x (steps before ``mid_step``) + all steps (what
+        the library's default, which stops earlier passes at ``mid_step``, spends)."""
+        steps_per_pass = self.make_sampler().steps(self.call_kwargs["num_inference_steps"])
+        if self.freqprior is None:
+            return [sum(steps_per_pass[: k + 1]) for k in range(len(steps_per_pass))]
+        total = self.call_kwargs["num_inference_steps"]
+        before = schedule_timesteps(get_model_spec(self.model), total).index(
+            self.freqprior["mid_step"]
+        )
+        return [k * before + total for k in range(len(steps_per_pass))]
 
 
 def config_value(cfg: DictConfig, key: str) -> Any:
@@ -144,6 +184,106 @@ def _freeu(cfg: DictConfig, recommended: dict[str, Any]) -> dict[str, Any] | Non
         raise _keyed("freeu", args, err) from None
 
 
+# The official FreqPrior mid_step: timestep 321 of a 25-step DDIM "leading" schedule (16 steps
+# before it), also at index 33 of 50 such steps.
+FREQPRIOR_MID_STEP = 321
+
+
+def schedule_timesteps(spec: ModelSpec, num_inference_steps: int) -> list[int]:
+    """The timesteps the model's scheduler runs at ``num_inference_steps``, rounded to ints
+    (flow-matching schedulers' timesteps are sigma x 1000)."""
+    scheduler = build_scheduler(spec.scheduler)
+    scheduler.set_timesteps(num_inference_steps)
+    return [int(round(float(t))) for t in scheduler.timesteps]
+
+
+def _mid_step(value: Any, timesteps: list[int]) -> int:
+    """``freqprior.mid_step``: ``auto`` is the timestep nearest the official 321 after the first
+    (ties: the earlier, noisier one); an int must be one of the schedule's timesteps after the
+    first (FreqPrior re-noises from there and restarts at the first)."""
+    later = timesteps[1:]
+    if not later:
+        raise ConfigError("freqprior: needs model.num_inference_steps >= 2 (it stops mid-way)")
+    if value == "auto":
+        return min(later, key=lambda t: abs(t - FREQPRIOR_MID_STEP))
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"freqprior.mid_step must be auto or an int timestep, got {value!r}")
+    if value not in later:
+        near = sorted(later, key=lambda t: abs(t - value))[:3]
+        raise ConfigError(
+            f"freqprior.mid_step must be one of the schedule's timesteps after the first "
+            f"({timesteps[0]}) at model.num_inference_steps={len(timesteps)}, got {value}; "
+            f"nearest: {', '.join(map(str, sorted(near, reverse=True)))} (or mid_step=auto)"
+        )
+    return value
+
+
+def _freqprior(cfg: DictConfig, spec: ModelSpec, num_inference_steps: int) -> dict[str, Any] | None:
+    """FreqPrior's constructor arguments from ``freqprior.*`` (None when off), validated by
+    :class:`FreqPrior` itself; ``mid_step`` resolved against the model's schedule before any
+    model loads. FreeInit and FreqPrior are both sampling loops: both on is refused."""
+    if not bool_value(cfg, "freqprior.enabled"):
+        return None
+    if bool_value(cfg, "freeinit.enabled"):
+        raise ConfigError(
+            "freeinit.enabled and freqprior.enabled are both true: FreeInit and FreqPrior are "
+            "both sampling loops, a job runs one (freqprior=default alone turns FreeInit off)"
+        )
+    try:
+        check_number("freqprior.d0", config_value(cfg, "freqprior.d0"), 0, 1)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    keys = ("num_iters", "ratio", "method", "d_s", "d_t", "order", "rng")
+    args = {key: config_value(cfg, f"freqprior.{key}") for key in keys}
+    # The runner measures every pass: each runs to the end (z_mid is captured on the way).
+    args["save_intermediate"] = True
+    args["mid_step"] = _mid_step(
+        config_value(cfg, "freqprior.mid_step"), schedule_timesteps(spec, num_inference_steps)
+    )
+    from freqlab.freqprior import FreqPrior
+
+    try:
+        built = FreqPrior(**args)
+    except ValueError as err:
+        raise _keyed("freqprior", args, err) from None
+    return {key: built.config[key] for key in args}
+
+
+def _check_windowable(spec: ModelSpec) -> None:
+    """FreeNoise windows a UNet's temporal attention: refused, before the frame checks, for a
+    model that has none (a DiT attends over all frames at once)."""
+    if spec.family not in TEMPORAL_ATTENTION_FAMILIES:
+        raise ConfigError(
+            f"freenoise.enabled: model {spec.name} has no temporal attention to window (FreeNoise "
+            f"needs a UNet with a motion module: {', '.join(TEMPORAL_ATTENTION_FAMILIES)} models)"
+        )
+
+
+def _freenoise(cfg: DictConfig, spec: ModelSpec, num_frames: int) -> dict[str, Any] | None:
+    """FreeNoise's constructor arguments from ``freenoise.*`` (None when off), validated by
+    :class:`FreeNoise` itself, and against the model (:func:`_check_windowable` first): a window
+    no longer than the frames or the motion module's positions."""
+    if not bool_value(cfg, "freenoise.enabled"):
+        return None
+    keys = ("context_length", "context_stride", "weighting", "noise", "fix_tail")
+    args = {key: config_value(cfg, f"freenoise.{key}") for key in keys}
+    try:
+        built = FreeNoise(**args)
+    except ValueError as err:
+        raise _keyed("freenoise", args, err) from None
+    length = built.config["context_length"]
+    if length > num_frames:
+        raise ConfigError(
+            f"freenoise.context_length must be <= model.num_frames ({num_frames}), got {length}"
+        )
+    if spec.max_frames is not None and length > spec.max_frames:
+        raise ConfigError(
+            f"freenoise.context_length must be <= {spec.max_frames}, the positions of "
+            f"{spec.name}'s motion module, got {length}"
+        )
+    return {key: built.config[key] for key in keys}
+
+
 def _device(value: str) -> str:
     """``device`` parsed by :func:`freqlab.models.pretrained.resolve_device` (``auto``, CUDA
     availability); a job runs on the CPU or CUDA only."""
@@ -156,9 +296,13 @@ def _device(value: str) -> str:
     return str(device)
 
 
-def _call_kwargs(cfg: DictConfig, spec: ModelSpec, own_adapter: bool) -> dict[str, Any]:
+def _call_kwargs(
+    cfg: DictConfig, spec: ModelSpec, own_adapter: bool, windowed: bool = False
+) -> dict[str, Any]:
     """The pipeline's sampling arguments: the registry's defaults, overridden by ``model.*``,
-    checked against the model's size rules (``spec.check_sizes``) before anything loads."""
+    checked against the model's size rules (``spec.check_sizes``) before anything loads.
+    ``windowed`` (FreeNoise): the motion module sees windows, so its frame limit binds
+    ``freenoise.context_length`` instead of ``model.num_frames``."""
     call = dict(spec.defaults)
     for key in (*SAMPLING_KEYS, "negative_prompt"):
         value = OmegaConf.select(cfg, f"model.{key}")
@@ -171,8 +315,10 @@ def _call_kwargs(cfg: DictConfig, spec: ModelSpec, own_adapter: bool) -> dict[st
             why = " (the temporal metrics compare consecutive frames)" if minimum > 1 else ""
             raise ConfigError(f"model.{key} must be an integer >= {minimum}{why}, got {value!r}")
     for key, required in spec.check_sizes(call["num_frames"], call["height"], call["width"]):
-        if key == "num_frames" and "at most" in required and own_adapter:
-            continue  # the limit is the registered adapter's; another one may have more positions
+        if key == "num_frames" and "at most" in required and (own_adapter or windowed):
+            # The limit is the registered adapter's (another one may have more positions), or
+            # FreeNoise windows the frames (its context_length is checked against it).
+            continue
         raise ConfigError(f"model.{key} must be {required}, got {call[key]}")
     # 0 <= guidance: diffusers applies classifier-free guidance only when guidance_scale > 1;
     # 0 and 1 both sample the conditional model alone. Negative values push away from the prompt.
@@ -254,7 +400,10 @@ def resolve(cfg: DictConfig) -> JobSettings:
     spec = get_model_spec(name)
     _runtime(cfg)
     own_adapter = OmegaConf.select(cfg, "model.adapter") is not None
-    call = _call_kwargs(cfg, spec, own_adapter)
+    windowed = "freenoise" in cfg and bool_value(cfg, "freenoise.enabled")
+    if windowed:
+        _check_windowable(spec)
+    call = _call_kwargs(cfg, spec, own_adapter, windowed)
     decode_chunk = OmegaConf.select(cfg, "model.decode_chunk") or spec.decode_chunk
     if isinstance(decode_chunk, bool) or not isinstance(decode_chunk, int) or decode_chunk < 1:
         raise ConfigError(f"model.decode_chunk must be an integer >= 1, got {decode_chunk!r}")
@@ -273,6 +422,10 @@ def resolve(cfg: DictConfig) -> JobSettings:
         decode_chunk=decode_chunk,
         freeinit=_freeinit(cfg),
         freeu=_freeu(cfg, spec.freeu),
+        freqprior=(
+            _freqprior(cfg, spec, call["num_inference_steps"]) if "freqprior" in cfg else None
+        ),
+        freenoise=_freenoise(cfg, spec, call["num_frames"]) if "freenoise" in cfg else None,
         seeds=[seed + i for i in range(num_seeds)],
         batch_size=int_value(cfg, "batch_size", 1),
         device=device,
@@ -289,6 +442,10 @@ def resolve(cfg: DictConfig) -> JobSettings:
         device=torch.device(device).type,
         dtype=dtype,
     )
+    # Added only when on, so that the keys of samples made before these methods existed hold.
+    for method in ("freqprior", "freenoise"):
+        if getattr(settings, method) is not None:
+            settings.identity[method] = getattr(settings, method)
     # What the weights are, not only where: a hub branch that moves to a new commit, a local
     # directory whose files are replaced, or retrained shipped weights must not reuse old samples.
     # Unknown (None) while a real model's weights are not on this machine; the job then fails

@@ -28,7 +28,7 @@ class Passes:
     setting: dict[str, Any]
     baseline: pd.DataFrame
     passes: dict[int, pd.DataFrame]
-    steps: dict[int, float]  # mean cumulative UNet steps per video through pass k
+    steps: dict[int, float]  # mean UNet steps per video of a run ending at pass k (unet_steps)
     baseline_source: str
 
     @property
@@ -43,11 +43,10 @@ def setting_passes(sweep: Sweep) -> Iterator[Passes]:
     for _, rows in f.groupby("_setting", sort=False):
         rows = rows.sort_values("iteration", kind="stable")
         setting = {c: rows[c].iloc[0] for c in CONFIG_COLUMNS}
-        cumulative = rows.groupby(["prompt_id", "seed"]).steps.cumsum()
         passes, steps = {}, {}
         for k, r in rows.groupby("iteration"):
             passes[int(k)] = r.set_index(["prompt_id", "seed"])
-            steps[int(k)] = float(cumulative[r.index].mean())
+            steps[int(k)] = float(r.unet_steps.mean())
         base, source = passes[0], "iteration 0"
         if (base.steps < base.num_inference_steps).any():
             same = full0[full0._context == rows._context.iloc[0]]

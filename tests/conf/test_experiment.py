@@ -15,7 +15,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict
 
-from experiments.settings import resolve
+from experiments.settings import ConfigError, resolve
 from freqlab.data import load_prompts
 from freqlab.models import MODELS
 from freqlab.spectral import FILTER_METHODS
@@ -30,6 +30,8 @@ JOBS = {
     "ablation_fast_sampling": 4,
     "freeu_grid": 36,
     "freeinit_x_freeu": 2,
+    "freqprior_vs_freeinit": 2,
+    "long_video": 4,
 }
 
 
@@ -155,8 +157,59 @@ def test_freeu_presets():
     assert off.freeinit == on.freeinit and on.freeinit["num_iters"] == 5
 
 
+def test_freqprior_vs_freeinit_at_an_equal_budget():
+    freeinit, freqprior = (
+        _settings("freqprior_vs_freeinit", j)[1] for j in _jobs("freqprior_vs_freeinit")
+    )
+    assert freeinit.sampler == "freeinit" and freqprior.sampler == "freqprior"
+    assert freeinit.freqprior is None and freqprior.freeinit["num_iters"] == 1  # one loop each
+    assert freeinit.freeinit["num_iters"] == 3 and freqprior.freqprior["num_iters"] == 4
+    for settings in (freeinit, freqprior):
+        args = settings.sampler_config
+        assert (args["method"], args["d_s"], args["d_t"], args["order"]) == (
+            "butterworth",
+            0.25,
+            0.25,
+            4,
+        )
+    # 25 DDIM steps (the testbed's linspace schedule has 333, not 321: auto takes the nearest,
+    # 16 steps before it): 3 x 25 = 75 against 3 x 16 + 25 = 73 UNet steps per video
+    assert freeinit.unet_steps() == [25, 50, 75]
+    assert freqprior.freqprior["mid_step"] == 333
+    assert freqprior.unet_steps() == [25, 41, 57, 73]
+    assert freeinit.seeds == freqprior.seeds  # the same noise at pass 0
+
+
+def test_long_video_arms():
+    arms = {j[0].split("=")[1]: _settings("long_video", j)[1] for j in _jobs("long_video")}
+    assert sorted(arms) == ["freenoise_128", "freenoise_32", "freenoise_64", "plain_32"]
+    assert arms["plain_32"].freenoise is None
+    assert arms["plain_32"].call_kwargs["num_frames"] == 32
+    for frames in (32, 64, 128):
+        settings = arms[f"freenoise_{frames}"]
+        assert settings.call_kwargs["num_frames"] == frames
+        assert settings.freenoise == dict(
+            context_length=16,
+            context_stride=4,
+            weighting="pyramid",
+            noise="shuffle_context",
+            fix_tail=True,
+        )
+        assert settings.freeinit["num_iters"] == 1
+    # past the motion module's 32 positions only with windows: plain 64 frames is refused
+    with pytest.raises(ConfigError, match="model.num_frames must be at most 32"):
+        _settings("long_video", ("+long_video=plain_32", "model.num_frames=64"))
+
+
 PAPER = OmegaConf.load(CONF / "metrics" / "paper.yaml")
 PIXEL = OmegaConf.load(CONF / "metrics" / "pixel.yaml")
+LONG_VIDEO_METRICS = [
+    "dino_consistency",
+    "window_consistency",
+    "cross_window_consistency",
+    "temporal_flicker",
+    "motion",
+]
 ABLATION = dict(model="animatediff_v1", dataset="ucf101", metrics=PAPER, limit=None)
 # What each preset runs on (None: swept, see SWEEPS) and what it sweeps. The ablations say "every
 # UCF-101 prompt": they choose the dataset themselves; the FreeU presets take the model's choice.
@@ -168,6 +221,13 @@ PRESET_GROUPS = {
     "ablation_fast_sampling": ABLATION,
     "freeu_grid": dict(model="testbed", dataset="shapes", metrics=PIXEL, limit=8),
     "freeinit_x_freeu": dict(model="testbed", dataset="shapes", metrics=PIXEL, limit=8),
+    "freqprior_vs_freeinit": dict(model="testbed", dataset="shapes", metrics=PIXEL, limit=8),
+    "long_video": dict(
+        model="testbed",
+        dataset="shapes",
+        metrics=OmegaConf.merge(PIXEL, dict(names=LONG_VIDEO_METRICS)),
+        limit=8,
+    ),
 }
 SWEEPS = {
     "paper_table1": {"dataset", "model"},
@@ -177,6 +237,8 @@ SWEEPS = {
     "ablation_fast_sampling": {"freeinit.fast_sampling", "freeinit.num_iters"},
     "freeu_grid": {"freeu.b1", "freeu.b2", "freeu.s1", "freeu.s2"},
     "freeinit_x_freeu": {"freeu"},
+    "freqprior_vs_freeinit": {"freqprior"},
+    "long_video": {"+long_video"},
 }
 
 

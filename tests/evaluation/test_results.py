@@ -31,6 +31,8 @@ def _config(**changes) -> dict:
         run=dict(model="testbed", dataset="shapes"),
         freeinit=FREEINIT,
         freeu=None,
+        freqprior=None,
+        freenoise=None,
         sampling=SAMPLING,
     )
     return config_row(**(settings | changes))
@@ -62,8 +64,11 @@ def test_each_group_declares_its_columns_once():
     names = [c for g in results.GROUPS for c in g.names]
     assert len(names) == len(set(names)) and tuple(names) == CONFIG_COLUMNS
     assert not set(CONFIG_COLUMNS) & set(results.ID_COLUMNS)
-    assert set(results.REFINEMENT_COLUMNS) <= set(results.FREEINIT.names)
-    assert "rng" not in results.REFINEMENT_COLUMNS  # the noise protocol changes pass 0's stream
+    # the samplers' settings; FreqPrior's on/off too (its pass 0 is plain sampling)
+    samplers = set(results.FREEINIT.names) | set(results.FREQPRIOR.names)
+    assert set(results.REFINEMENT_COLUMNS) <= samplers and "freqprior" in results.REFINEMENT_COLUMNS
+    # the noise protocol changes pass 0's stream; FreeNoise changes pass 0 itself
+    assert not {"rng", "freqprior_rng", "freenoise"} & set(results.REFINEMENT_COLUMNS)
     assert results.FREEU_COLUMNS[0] == "freeu"
 
 
@@ -78,9 +83,9 @@ def test_config_row_fills_every_column_and_marks_a_method_off():
 
 def test_config_row_refuses_missing_or_unknown_groups():
     with pytest.raises(ValueError, match="missing \\['freeu'\\]"):
-        config_row(run={}, freeinit=FREEINIT, sampling=SAMPLING)
-    with pytest.raises(ValueError, match="unknown \\['freenoise'\\]"):
-        _config(freenoise={})
+        config_row(run={}, freeinit=FREEINIT, freqprior=None, freenoise=None, sampling=SAMPLING)
+    with pytest.raises(ValueError, match="unknown \\['bytheway'\\]"):
+        _config(bytheway={})
     with pytest.raises(KeyError, match="freeinit: settings lack rng"):
         _config(freeinit={k: v for k, v in FREEINIT.items() if k != "rng"})
     with pytest.raises(ValueError, match="sampling: settings are required"):
@@ -116,7 +121,9 @@ def test_load_sweep_merges_jobs_once_per_sample_and_fills_old_columns(tmp_path):
     frame = pd.DataFrame(rows)
     _write(tmp_path / "sweep" / "0", frame)
     _write(tmp_path / "sweep" / "1", frame[frame.prompt_id == "p1"])  # a re-run of one sample
-    old = frame.drop(columns=["dtype", "num_inference_steps"]).assign(sample_key="old")
+    new_columns = [c for c in CONFIG_COLUMNS if c.startswith(("freqprior", "freenoise"))]
+    old = frame.drop(columns=["dtype", "num_inference_steps", *new_columns])
+    old = old.assign(sample_key="old")
     _write(tmp_path / "sweep" / "2", old[old.prompt_id == "p0"])  # an older file
     sweep = load_sweep(tmp_path / "sweep")
     assert len(sweep.jobs) == 3 and sweep.duplicates == 3 and len(sweep.frame) == 12
@@ -124,6 +131,10 @@ def test_load_sweep_merges_jobs_once_per_sample_and_fills_old_columns(tmp_path):
     older = sweep.frame[sweep.frame.sample_key == "old"]
     assert older.dtype.isna().all() and (older.num_inference_steps == older.steps).all()
     assert sweep.setting_columns == ["model", "dataset", "dtype"]
+    # Files from before FreqPrior and FreeNoise: both off; FreeInit's cost summed over passes
+    assert not older.freqprior.any() and not older.freenoise.any()
+    assert older.freqprior_mid_step.isna().all()
+    assert older.sort_values("iteration").unet_steps.tolist() == [10, 20, 30]
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_sweep(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="no results.parquet"):

@@ -179,3 +179,57 @@ def test_diffusers_rng_chains_restart_from_pass_zero(run, tmp_path, unet_counter
     # Pass 0 is cached (shared by both protocols) but a diffusers chain cannot resume after it.
     assert summary["passes_generated"] == 4 and unet_counter.calls == 2 + 2 * 2
     assert len(frame) == 4
+
+
+def test_freqprior_jobs_resume_from_the_cached_mid_latent(run, tmp_path, unet_counter):
+    fp = ("freqprior=default", "model.num_inference_steps=4")
+    # 4 steps: 999, 666, 333, 0 (linspace); mid_step auto is 333, two steps before it.
+    summary, frame, _ = run(tmp_path / "sweep", "n2", *fp, "freqprior.num_iters=2")
+    assert frame.freqprior.all() and set(frame.num_iters) == {1}  # FreeInit off
+    assert set(frame.freqprior_mid_step) == {333}
+    # Every pass runs to the end so that it is measured (2 samples in one batch x 2 x 4 steps);
+    # unet_steps counts what the method itself spends: earlier passes stop at mid_step.
+    assert summary["unet_calls"] == unet_counter.calls == 2 * 4
+    assert frame.groupby("iteration").unet_steps.first().tolist() == [4, 6]
+    calls = unet_counter.calls
+    summary, swept, _ = run(tmp_path / "sweep", "n3", *fp, "freqprior.num_iters=3")
+    assert summary["passes_generated"] == 2 and unet_counter.calls == calls + 4  # pass 2 only
+    assert swept.groupby("iteration").unet_steps.first().tolist() == [4, 6, 8]
+    _, whole, _ = run(tmp_path / "whole", "n3", *fp, "freqprior.num_iters=3")
+    assert swept.pass_key.tolist() == whole.pass_key.tolist()
+    a, b = PassCache(tmp_path / "sweep" / "cache"), PassCache(tmp_path / "whole" / "cache")
+    for key in whole.pass_key:
+        for name in ("latents", "mid_latents"):
+            # Same seeds: equal but for batch-dependent float32 rounding (as above).
+            za, zb = a.latents(a.load(key), name), b.latents(b.load(key), name)
+            torch.testing.assert_close(za, zb, rtol=1e-3, atol=1e-3)
+
+
+def test_freqprior_and_freeinit_share_the_plain_pass_but_no_refinement(run, tmp_path):
+    _, freeinit, _ = run(tmp_path, "fi", "freeinit.num_iters=2", "model.num_inference_steps=4")
+    _, freqprior, _ = run(
+        tmp_path, "fp", "freqprior=default", "freqprior.num_iters=2", "model.num_inference_steps=4"
+    )
+    zero = [freeinit.iteration == 0, freqprior.iteration == 0]
+    # Pass 0 is plain sampling in both (FreqPrior's record also holds its mid latent: own key).
+    assert freeinit[zero[0]].motion.tolist() == pytest.approx(
+        freqprior[zero[1]].motion.tolist(), rel=1e-3, abs=1e-5
+    )
+    assert set(freeinit.pass_key).isdisjoint(freqprior.pass_key)
+
+
+def test_freenoise_jobs_sample_past_the_motion_modules_window(run, tmp_path, unet_counter):
+    # The testbed's motion module holds 32 positions: 40 frames only with windows of 16.
+    summary, frame, _ = run(
+        tmp_path, "fn", "freenoise=default", "model.num_frames=40", "freeinit.num_iters=2"
+    )
+    assert frame.freenoise.all() and set(frame.freenoise_context_length) == {16}
+    assert summary["unet_calls"] == unet_counter.calls == 2 * 2
+    assert frame.num_frames.unique().tolist() == [40]
+    # A plain job of the same length is a different sample: FreeNoise changes pass 0 too.
+    _, plain, _ = run(tmp_path, "plain", "model.num_frames=20", "freeinit.num_iters=1")
+    _, windowed, _ = run(
+        tmp_path, "fn20", "freenoise=default", "model.num_frames=20", "freeinit.num_iters=1"
+    )
+    assert set(plain.pass_key).isdisjoint(windowed.pass_key)
+    assert not plain.freenoise.any()

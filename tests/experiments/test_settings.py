@@ -71,6 +71,44 @@ def _refused(overrides: list[str], match: str) -> str:
         (["model=animatediff", "model.cpu_offload=all"], r"model\.cpu_offload must be null"),
         (["dtype=float16", "device=cpu"], r"dtype=float16 needs a CUDA device"),
         (["dtype=bfloat16", "device=cpu"], r"dtype=bfloat16 needs a CUDA device"),
+        (["freenoise=default", "freenoise.context_stride=0"], r"freenoise\.context_stride"),
+        (["freenoise=default", "freenoise.weighting=cosine"], r"freenoise\.weighting"),
+        (["freenoise=default", "freenoise.noise=none"], r"freenoise\.noise"),
+        (["freenoise=default", "freenoise.fix_tail=1"], r"freenoise\.fix_tail"),
+        (
+            ["freenoise=default"],  # the testbed samples 8 frames by default
+            r"freenoise\.context_length must be <= model\.num_frames \(8\), got 16",
+        ),
+        (
+            ["freenoise=default", "model.num_frames=64", "freenoise.context_length=48"],
+            r"freenoise\.context_length must be <= 32, the positions of testbed's motion module",
+        ),
+        (
+            ["freenoise=default", "model=wan21_t2v_1_3b"],
+            r"freenoise\.enabled: model wan21_t2v_1_3b has no temporal attention",
+        ),
+        (["model.num_frames=40"], r"model\.num_frames must be at most 32"),
+        (
+            ["freqprior=default", "freeinit.enabled=true"],
+            r"freeinit\.enabled and freqprior\.enabled are both true",
+        ),
+        (
+            ["freqprior=default", "freqprior.mid_step=321"],  # not in the testbed's schedule
+            r"freqprior\.mid_step must be one of the schedule's timesteps after the first \(999\) "
+            r"at model\.num_inference_steps=25, got 321; nearest: 375, 333, 291 \(or mid_step=auto\)",
+        ),
+        (["freqprior=default", "freqprior.mid_step=999"], r"freqprior\.mid_step must be one of"),
+        (["freqprior=default", "freqprior.mid_step=fast"], r"freqprior\.mid_step must be auto or"),
+        (
+            ["freqprior=default", "model.num_inference_steps=1"],
+            r"freqprior: needs model\.num_inference_steps >= 2",
+        ),
+        (["freqprior=default", "freqprior.ratio=0"], r"freqprior\.ratio"),
+        (["freqprior=default", "freqprior.ratio=1.5"], r"freqprior\.ratio"),
+        (["freqprior=default", "freqprior.d0=2"], r"freqprior\.d0"),
+        (["freqprior=default", "freqprior.method=sharp"], r"freqprior\.method"),
+        (["freqprior=default", "freqprior.num_iters=0"], r"freqprior\.num_iters"),
+        (["freqprior=default", "freqprior.rng=global"], r"freqprior\.rng"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(overrides, message):
@@ -123,6 +161,18 @@ def test_identity_keeps_its_structure():
         "dtype",
         "weights_digest",
     ]
+
+
+def test_methods_join_the_identity_only_when_on():
+    fp = resolve(_compose(["freqprior=default", "device=cpu"]))
+    assert fp.sampler == "freqprior" and fp.freeinit["num_iters"] == 1
+    assert fp.identity["freqprior"] == fp.freqprior and "freenoise" not in fp.identity
+    # 25 DDIM steps on a linspace schedule: no 321; auto takes the nearest later timestep
+    assert fp.freqprior["mid_step"] == 333 and fp.freqprior["save_intermediate"] is True
+    assert fp.unet_steps() == [25, 41, 57]
+    fn = resolve(_compose(["freenoise=default", "model.num_frames=40", "device=cpu"]))
+    assert fn.identity["freenoise"] == fn.freenoise and fn.call_kwargs["num_frames"] == 40
+    assert fn.sampler == "freeinit" and "freqprior" not in fn.identity
 
 
 def test_identity_records_the_weights_a_local_copy_holds(tmp_path):

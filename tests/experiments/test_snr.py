@@ -14,9 +14,7 @@ import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
 
 from experiments import snr as snr_task
 from experiments.settings import ConfigError
@@ -40,28 +38,17 @@ SMALL = [
 ]
 
 
-def _compose(overrides: list[str], out_dir: Path):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):  # outside a Hydra run the ${hydra:...} resolvers have nothing to read
-        cfg.paths.root = str(ROOT)
-        cfg.paths.output_dir = str(out_dir)
-        del cfg["hydra"]
-    return cfg
-
-
 def _write_clips(folder: Path, count: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i, video in enumerate(shape_videos(count, 10, 48, 64)):
         iio.imwrite(folder / f"clip{i}.mp4", video.permute(0, 2, 3, 1).numpy(), fps=8)
 
 
-def test_synthetic_run_writes_every_result_and_logs_offline(tmp_path, monkeypatch):
+def test_synthetic_run_writes_every_result_and_logs_offline(tmp_path, monkeypatch, task_config):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     out = tmp_path / "run"
-    summary = run_snr(_compose([*SMALL, "logger=wandb"], out))
+    summary = run_snr(task_config([*SMALL, "logger=wandb"], out))
     for name in RESULT_FILES.values():
         assert (out / name).exists(), name
     assert list((out / "wandb").glob("offline-run-*/run-*.wandb"))
@@ -93,14 +80,14 @@ def test_synthetic_run_writes_every_result_and_logs_offline(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("model", ["tiny_animatediff", "modelscope"])
-def test_wandb_config_carries_no_metrics(tmp_path, monkeypatch, model):
+def test_wandb_config_carries_no_metrics(tmp_path, monkeypatch, model, task_config):
     # task=snr computes no metric. A real model's config still picks its metrics group (its
     # override needs the group in the task's defaults), but the run's W&B config leaves it out.
     import experiments.wandb_logger as wandb_logger
 
     logged = {}
     monkeypatch.setattr(wandb_logger, "start_run", lambda cfg, out, **kw: logged.update(kw))
-    cfg = _compose(["task=snr", f"model={model}", "logger=wandb"], tmp_path)
+    cfg = task_config(["task=snr", f"model={model}", "logger=wandb"], tmp_path)
     assert "metrics" in cfg
     snr_task._log_wandb(cfg, tmp_path, {}, {})
     assert logged["job_type"] == "snr" and "metrics" not in logged["config"]
@@ -108,7 +95,7 @@ def test_wandb_config_carries_no_metrics(tmp_path, monkeypatch, model):
     assert logged["config"]["snr"] == OmegaConf.to_container(cfg.snr, resolve=True)
 
 
-def test_folder_run_skips_and_counts_unreadable_files(tmp_path):
+def test_folder_run_skips_and_counts_unreadable_files(tmp_path, task_config):
     videos = tmp_path / "videos"
     _write_clips(videos / "ClassA", 2)
     (videos / "ClassB").mkdir()
@@ -121,7 +108,7 @@ def test_folder_run_skips_and_counts_unreadable_files(tmp_path):
         "snr.num_videos=10",
         "snr.correlation.enabled=false",
     ]
-    summary = run_snr(_compose(overrides, out))
+    summary = run_snr(task_config(overrides, out))
     assert summary["videos"]["read"] == 2 and summary["videos"]["skipped"] == 2
     assert sorted(Path(f["path"]).name for f in summary["videos"]["skipped_files"]) == [
         "corrupt.avi",
@@ -136,7 +123,7 @@ def test_folder_run_skips_and_counts_unreadable_files(tmp_path):
     for bad in videos.rglob("*.mp4"):
         bad.write_bytes(b"\x00" * 64)
     with pytest.raises(ValueError, match="none of the 4 video files"):
-        run_snr(_compose(overrides, tmp_path / "again"))
+        run_snr(task_config(overrides, tmp_path / "again"))
 
 
 @pytest.mark.parametrize(
@@ -150,9 +137,9 @@ def test_folder_run_skips_and_counts_unreadable_files(tmp_path):
         ("snr.normalize_latents=maybe", "snr.normalize_latents"),
     ],
 )
-def test_bad_snr_settings_name_their_key(tmp_path, override, key):
+def test_bad_snr_settings_name_their_key(tmp_path, override, key, task_config):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        run_snr(_compose([*SMALL, "snr.correlation.enabled=false", override], tmp_path))
+        run_snr(task_config([*SMALL, "snr.correlation.enabled=false", override], tmp_path))
 
 
 def test_cli_reports_a_missing_folder_in_one_line(tmp_path):

@@ -31,6 +31,8 @@ def _job(
             rng="per_sample",
         ),
         freeu=freeu if iterations == 1 else None,
+        freqprior=None,
+        freenoise=None,
         sampling=dict(
             num_frames=8,
             height=32,

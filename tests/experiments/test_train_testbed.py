@@ -3,18 +3,12 @@ the v2 recipe), trains a few steps and logs to W&B offline."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import open_dict
 
 from experiments.settings import ConfigError
 from experiments.train_testbed import run_train_testbed, train_config
 from freqlab.testbed.train import TrainConfig, TrainConfigV2
 
-ROOT = Path(__file__).resolve().parents[2]
 SMALL = [
     "task=train_testbed",
     "train.num_clips=4",
@@ -27,42 +21,31 @@ SMALL = [
 ]
 
 
-def _compose(overrides: list[str], out_dir: Path):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.root = str(ROOT)
-        cfg.paths.output_dir = str(out_dir)
-        del cfg["hydra"]
-    return cfg
-
-
-def test_train_task_runs_and_logs_offline(tmp_path, monkeypatch):
+def test_train_task_runs_and_logs_offline(tmp_path, monkeypatch, task_config):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    summary = run_train_testbed(_compose([*SMALL, "logger=wandb"], tmp_path))
+    summary = run_train_testbed(task_config([*SMALL, "logger=wandb"], tmp_path))
     assert summary["steps"] == 2 and summary["final_loss"] > 0
     assert (tmp_path / "weights" / "unet.safetensors").exists()
     assert (tmp_path / "loss.png").stat().st_size > 5_000
     assert list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
 
 
-def test_bad_training_setting_names_the_key(tmp_path):
+def test_bad_training_setting_names_the_key(tmp_path, task_config):
     with pytest.raises(ConfigError, match="train.steps"):
-        train_config(_compose(["task=train_testbed", "train.steps=0"], tmp_path))
+        train_config(task_config(["task=train_testbed", "train.steps=0"], tmp_path))
     with pytest.raises(ConfigError, match="train.lr"):
-        train_config(_compose(["task=train_testbed", "train.lr=fast"], tmp_path))
+        train_config(task_config(["task=train_testbed", "train.lr=fast"], tmp_path))
     with pytest.raises(ConfigError, match="train.min_lr_ratio"):
-        train_config(_compose(["task=train_testbed", "train.min_lr_ratio=2.0"], tmp_path))
+        train_config(task_config(["task=train_testbed", "train.min_lr_ratio=2.0"], tmp_path))
 
 
-def test_config_defaults_are_the_library_defaults(tmp_path):
-    assert train_config(_compose(["task=train_testbed"], tmp_path)) == TrainConfig()
+def test_config_defaults_are_the_library_defaults(tmp_path, task_config):
+    assert train_config(task_config(["task=train_testbed"], tmp_path)) == TrainConfig()
 
 
-def test_v2_config_composes_to_the_v2_recipe(tmp_path):
-    settings = train_config(_compose(["task=train_testbed", "train=testbed_v2"], tmp_path))
+def test_v2_config_composes_to_the_v2_recipe(tmp_path, task_config):
+    settings = train_config(task_config(["task=train_testbed", "train=testbed_v2"], tmp_path))
     assert isinstance(settings, TrainConfigV2)
     assert (
         settings.snr_gamma == 5.0
@@ -70,8 +53,8 @@ def test_v2_config_composes_to_the_v2_recipe(tmp_path):
         and settings.steps == 10000
         and settings.vae_steps == 10000
     )
-    assert type(train_config(_compose(["task=train_testbed"], tmp_path))) is TrainConfig
+    assert type(train_config(task_config(["task=train_testbed"], tmp_path))) is TrainConfig
     with pytest.raises(ConfigError, match="train.ema_decay"):
         train_config(
-            _compose(["task=train_testbed", "train=testbed_v2", "train.ema_decay=1.0"], tmp_path)
+            task_config(["task=train_testbed", "train=testbed_v2", "train.ema_decay=1.0"], tmp_path)
         )
