@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
@@ -29,3 +30,28 @@ def tiny_modelscope():
     from freqlab.models import load_model
 
     return load_model("tiny_modelscope")
+
+
+def compose_task(overrides: list[str], out_dir: Path):
+    """``conf/config.yaml`` composed with ``overrides`` for a task run in-process, writing to
+    ``out_dir``: the Hydra section is composed (tasks read ``${hydra:...}``) and then dropped, as
+    outside a Hydra run its resolvers have nothing to read."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import open_dict
+
+    root = Path(__file__).resolve().parents[1]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.root = str(root)
+        cfg.paths.output_dir = str(out_dir)
+        del cfg["hydra"]
+    return cfg
+
+
+@pytest.fixture
+def task_config():
+    """:func:`compose_task`, for tests (conftest modules are not importable by name)."""
+    return compose_task

@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from nbclient import NotebookClient
-from omegaconf import open_dict
 
 from experiments.snr import run_snr
 
@@ -16,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "snr_analysis.ipynb"
 
 
-def _run_task(out_dir: Path) -> None:
+def _run_task(compose, out_dir: Path) -> None:
     overrides = [
         "task=snr",
         "model=tiny_animatediff",
@@ -30,23 +27,16 @@ def _run_task(out_dir: Path) -> None:
         "logger=none",
         "device=cpu",
     ]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.root = str(ROOT)
-        cfg.paths.output_dir = str(out_dir)
-        del cfg["hydra"]
-    run_snr(cfg)
+    run_snr(compose(overrides, out_dir))
 
 
 def _outputs(nb: nbformat.NotebookNode, kind: str) -> list:
     return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if kind in o]
 
 
-def test_snr_notebook_executes_on_a_synthetic_run(tmp_path, monkeypatch):
+def test_snr_notebook_executes_on_a_synthetic_run(tmp_path, monkeypatch, task_config):
     out = tmp_path / "snr"
-    _run_task(out)
+    _run_task(task_config, out)
     monkeypatch.setenv("FREQLAB_SNR_RESULTS", str(out))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
