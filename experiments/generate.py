@@ -181,7 +181,8 @@ class _Job:
 
         result = self.sampler(
             self.pipe,
-            prompt=[w.sample.prompt.text for w in batch],
+            # A per-frame prompt ({frame: text}) is sampled alone (generation_batches).
+            prompt=batch[0].sample.prompt.keyframes or [w.sample.prompt.text for w in batch],
             generator=[torch.Generator().manual_seed(w.sample.seed) for w in batch],
             start_pass=start,
             previous=previous,

@@ -34,8 +34,9 @@ from experiments.cache import (
     write_json_atomic,
 )
 from experiments.metric_suite import MetricSuite
-from experiments.settings import JobSettings, config_value, resolve
+from experiments.settings import ConfigError, JobSettings, config_value, resolve
 from freqlab.data import Prompt, load_prompts
+from freqlab.models.specs import get_model_spec
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ def plan_samples(cfg: DictConfig, settings: JobSettings) -> tuple[list[Sample], 
         num_shards=d.num_shards,
         caption_seed=d.caption_seed,
     )
+    _check_keyframes(prompts, settings)
     base, refine = _pass_identities(settings)
     steps = settings.make_sampler().steps(settings.call_kwargs["num_inference_steps"])
     samples = [
@@ -141,6 +143,31 @@ def plan_samples(cfg: DictConfig, settings: JobSettings) -> tuple[list[Sample], 
         for seed in settings.seeds
     ]
     return samples, d.name
+
+
+def _check_keyframes(prompts: list[Prompt], settings: JobSettings) -> None:
+    """Per-frame prompts (a custom file's ``0: ... | 32: ...`` lines) need FreeNoise on an
+    AnimateDiff (SD 1.5) pipeline, and keyframes inside the video: refused before any model
+    loads, naming the prompt."""
+    for p in prompts:
+        frames = p.keyframes
+        if frames is None:
+            continue
+        where = f"dataset.path: prompt {p.id} ({p.text!r}) gives per-frame prompts"
+        if settings.freenoise is None:
+            raise ConfigError(f"{where}, which need freenoise.enabled=true (freenoise=default)")
+        spec = get_model_spec(settings.model)
+        if spec.family != "animatediff" or spec.pipeline == "AnimateDiffSDXLPipeline":
+            raise ConfigError(
+                f"{where}, which need an AnimateDiff pipeline (FreeNoise's multi-prompt); "
+                f"model {settings.model} has none"
+            )
+        num_frames = settings.call_kwargs["num_frames"]
+        if max(frames) >= num_frames:
+            raise ConfigError(
+                f"{where}: keyframe {max(frames)} is not a frame of a {num_frames}-frame video "
+                "(model.num_frames)"
+            )
 
 
 def _weights_fingerprint(encoder: str, weights: str | None, missing_ok: bool) -> str | None:
@@ -220,10 +247,23 @@ def survey(
 
 def generation_batches(works: list[SampleWork], batch_size: int) -> list[list[SampleWork]]:
     """The sampling batches: samples with missing passes, grouped by the pass they start at."""
-    todo = sorted((w for w in works if w.start < w.num_passes), key=lambda w: w.start)
+    # Per-frame prompts go to the pipeline as one {frame: text} dict: one video per call, after
+    # the batches of plain prompts starting at the same pass.
+    todo = sorted(
+        (w for w in works if w.start < w.num_passes),
+        key=lambda w: (w.start, w.sample.prompt.keyframes is not None),
+    )
     batches: list[list[SampleWork]] = []
     for w in todo:
-        if batches and batches[-1][0].start == w.start and len(batches[-1]) < batch_size:
+        alone = w.sample.prompt.keyframes is not None
+        last = batches[-1] if batches else None
+        if (
+            last is not None
+            and not alone
+            and last[0].start == w.start
+            and last[0].sample.prompt.keyframes is None
+            and len(last) < batch_size
+        ):
             batches[-1].append(w)
         else:
             batches.append([w])

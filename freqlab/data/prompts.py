@@ -26,7 +26,10 @@ Prompt sets (:data:`PROMPT_SETS`, name -> loader):
   always means JSON). Ids are ``"msrvtt/video7010"``, sorted by video number.
 * ``custom``: a UTF-8 text file, one prompt per line; blank lines and lines starting with ``#`` are
   skipped (a ``#`` later in a line is part of the prompt). Ids are ``"custom/0000"``,
-  ``"custom/0001"``, ...: the prompt's index among the file's prompts, in file order.
+  ``"custom/0001"``, ...: the prompt's index among the file's prompts, in file order. A line may
+  give per-frame prompts (FreeNoise's multi-prompt): ``0: a corgi on grass | 32: a corgi on
+  snow``, keyframes from frame 0 in increasing order (:func:`parse_keyframes`,
+  :attr:`Prompt.keyframes`).
 
 Caption choice (``msrvtt``): a video's captions are ordered by ``sen_id`` (JSON) or by row (CSV),
 and the one at index ``int(sha256(f"{caption_seed}:{video_id}")[:8 bytes]) % len(captions)`` is
@@ -68,7 +71,7 @@ log = logging.getLogger(__name__)
 # (dataset, limit, size) already reported: a job loads its prompts more than once (plan, generate).
 _CAPPED: set[tuple[str, int, int]] = set()
 
-__all__ = ["PROMPT_SETS", "UCF101_PROMPTS_VERSION", "Prompt", "load_prompts"]
+__all__ = ["PROMPT_SETS", "UCF101_PROMPTS_VERSION", "Prompt", "load_prompts", "parse_keyframes"]
 
 UCF101_PROMPTS_VERSION = "v1"
 _UCF101_FILE = f"ucf101_prompts_{UCF101_PROMPTS_VERSION}.txt"
@@ -100,6 +103,43 @@ class Prompt:
     id: str
     text: str
     dataset: str
+
+    @property
+    def keyframes(self) -> dict[int, str] | None:
+        """Per-frame prompts ``{frame: text}`` if :attr:`text` gives them (custom prompt files
+        only: other sets' captions are never read as keyframes), else None."""
+        return parse_keyframes(self.text) if self.dataset == "custom" else None
+
+
+_KEYFRAME = re.compile(r"^\s*(\d+)\s*:\s*(.*?)\s*$", re.DOTALL)
+
+
+def parse_keyframes(text: str) -> dict[int, str] | None:
+    """Per-frame prompts from ``"0: a corgi on grass | 32: a corgi on snow"``, or None for a
+    plain prompt (one that does not start with ``<int>:``).
+
+    Raises:
+        ValueError: a keyframed prompt whose segments are not all ``<frame>: <text>``, with
+            frames starting at 0 and increasing, and texts non-empty.
+    """
+    if not _KEYFRAME.match(text.split("|", 1)[0]):
+        return None
+    frames: dict[int, str] = {}
+    for segment in text.split("|"):
+        match = _KEYFRAME.match(segment)
+        if match is None or not match.group(2):
+            raise ValueError(
+                f"per-frame prompt {text!r}: each '|'-separated part must be '<frame>: <text>', "
+                f"got {segment.strip()!r}"
+            )
+        frame = int(match.group(1))
+        if (not frames and frame != 0) or (frames and frame <= max(frames)):
+            raise ValueError(
+                f"per-frame prompt {text!r}: keyframes must start at frame 0 and increase, got "
+                f"{[*frames, frame]}"
+            )
+        frames[frame] = match.group(2)
+    return frames
 
 
 PromptLoader = Callable[[Path | None, int], list[Prompt]]
@@ -288,6 +328,11 @@ def _load_custom(path: Path | None, caption_seed: int) -> list[Prompt]:
     texts = [line for line in lines if line and not line.startswith("#")]
     if not texts:
         raise ValueError(f"path={path} holds no prompts (only blank lines and # comments)")
+    for t in texts:
+        try:
+            parse_keyframes(t)
+        except ValueError as err:
+            raise ValueError(f"path={path}: {err}") from None
     return [Prompt(id=f"custom/{i:04d}", text=t, dataset="custom") for i, t in enumerate(texts)]
 
 

@@ -393,3 +393,36 @@ def test_a_limit_above_the_set_size_is_reported_once(caplog):
     with caplog.at_level("WARNING", logger="freqlab.data.prompts"):
         load_prompts("shapes", limit=48)  # exactly the set: nothing to say
     assert caplog.records == []
+
+
+def test_per_frame_prompts_in_a_custom_file(tmp_path):
+    from freqlab.data.prompts import parse_keyframes
+
+    assert parse_keyframes("a corgi running") is None
+    assert parse_keyframes("0: a corgi on grass | 32: a corgi on snow") == {
+        0: "a corgi on grass",
+        32: "a corgi on snow",
+    }
+    assert parse_keyframes(" 0:a cat") == {0: "a cat"}
+    path = tmp_path / "p.txt"
+    path.write_text("a corgi\n0: a corgi | 16: a cat | 40: a dog\n")
+    plain, keyed = load_prompts("custom", path=path)
+    assert plain.keyframes is None and keyed.keyframes == {0: "a corgi", 16: "a cat", 40: "a dog"}
+    # Other sets' captions are never read as keyframes.
+    assert Prompt(id="msrvtt/video1", text="0: a cat", dataset="msrvtt").keyframes is None
+
+
+@pytest.mark.parametrize(
+    ("line", "match"),
+    [
+        ("16: a cat | 32: a dog", r"start at frame 0 and increase, got \[16\]"),
+        ("0: a cat | 0: a dog", r"increase, got \[0, 0\]"),
+        ("0: a cat | a dog", "must be '<frame>: <text>', got 'a dog'"),
+        ("0: a cat | 8:", "must be '<frame>: <text>', got '8:'"),
+    ],
+)
+def test_bad_per_frame_prompts_name_the_file(tmp_path, line, match):
+    path = tmp_path / "p.txt"
+    path.write_text(f"a corgi\n{line}\n")
+    with pytest.raises(ValueError, match=f"^path={path}: per-frame prompt .*{match}"):
+        load_prompts("custom", path=path)

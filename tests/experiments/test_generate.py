@@ -233,3 +233,51 @@ def test_freenoise_jobs_sample_past_the_motion_modules_window(run, tmp_path, une
     )
     assert set(plain.pass_key).isdisjoint(windowed.pass_key)
     assert not plain.freenoise.any()
+
+
+def test_per_frame_prompts_sample_alone_with_freenoise(run, tmp_path, unet_counter):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red circle\n0: a red circle | 10: a blue square\na green square\n")
+    data = ("dataset=custom", f"dataset.path={prompts}", "dataset.limit=null")
+    fn = ("freenoise=default", "model.num_frames=20", "freeinit.num_iters=1", "batch_size=4")
+    summary, frame, _ = run(tmp_path, "mp", *data, *fn)
+    assert frame.prompt.tolist() == [
+        "a red circle",
+        "0: a red circle | 10: a blue square",
+        "a green square",
+    ]
+    # The keyframed prompt goes alone ({frame: text} is one video per call), after the batch of
+    # the two plain ones: 2 calls x 2 steps.
+    assert summary["unet_calls"] == unet_counter.calls == 2 * 2
+    # Its video is sampled with the interpolated per-frame embeddings, not the raw string.
+    plain = tmp_path / "plain.txt"
+    plain.write_text("a red circle\n")
+    _, alone, _ = run(tmp_path, "p", "dataset=custom", f"dataset.path={plain}", *fn)
+    assert alone.motion.iloc[0] == pytest.approx(frame.motion.iloc[0], rel=1e-3, abs=1e-5)
+    assert frame.motion.iloc[1] != pytest.approx(alone.motion.iloc[0], rel=1e-3, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (("model.num_frames=20",), "need freenoise.enabled=true"),
+        (
+            ("freenoise=default", "model.num_frames=8", "freenoise.context_length=8"),
+            "keyframe 10 is not a frame of a 8-frame",
+        ),
+        (
+            ("freenoise=default", "model=tiny_modelscope", "model.num_frames=20"),
+            "need an AnimateDiff pipeline",
+        ),
+    ],
+)
+def test_per_frame_prompts_are_refused_before_loading(
+    run, tmp_path, unet_counter, overrides, match
+):
+    from experiments.settings import ConfigError
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("0: a red circle | 10: a blue square\n")
+    with pytest.raises(ConfigError, match=f"^dataset.path: prompt custom/0000 .*{match}"):
+        run(tmp_path, "bad", "dataset=custom", f"dataset.path={prompts}", *overrides)
+    assert unet_counter.calls == 0
