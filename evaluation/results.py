@@ -130,6 +130,9 @@ CONFIG_COLUMNS = tuple(c for g in GROUPS for c in g.names)
 # Columns that change only the refinement passes: iteration 0 does not depend on them.
 REFINEMENT_COLUMNS = tuple(c for g in GROUPS for c in g.refinement_only)
 FREEINIT_COLUMNS = FREEINIT.refinement_only
+FREQPRIOR_COLUMNS = FREQPRIOR.refinement_only
+# The sampling loops' refinement settings: what tells one refined arm from another.
+SAMPLER_COLUMNS = FREEINIT_COLUMNS + FREQPRIOR_COLUMNS
 FREEU_COLUMNS = FREEU.names
 
 
@@ -258,6 +261,25 @@ class Sweep:
         value = row.get(column) if hasattr(row, "get") else None
         return video_file(self.jobs[int(row["_job"])].path, value)
 
+    def sampler(self, row: pd.Series | dict[str, Any]) -> str:
+        """The sampling loop that refined a row's passes: ``"FreqPrior"`` or ``"FreeInit"``."""
+        return "FreqPrior" if _true(row.get("freqprior")) else "FreeInit"
+
+    def samplers(self, rows: pd.DataFrame | None = None) -> str:
+        """The sampling loops with refinements (iteration > 0) in ``rows`` (default: the
+        sweep), for titles: ``"FreeInit"``, ``"FreqPrior"`` or ``"FreeInit / FreqPrior"``."""
+        rows = self.frame if rows is None else rows
+        refined = rows[rows.iteration > 0] if "iteration" in rows else rows
+        on = (
+            refined.freqprior.map(_true)
+            if "freqprior" in refined
+            else pd.Series(False, refined.index)
+        )
+        names = [
+            n for n, present in (("FreeInit", (~on).any()), ("FreqPrior", on.any())) if present
+        ]
+        return " / ".join(names) or "FreeInit"
+
     def label(self, row: pd.Series | dict[str, Any], columns: Sequence[str] | None = None) -> str:
         """A short name for a setting: model, dataset and the varying columns' values."""
         columns = self.setting_columns if columns is None else columns
@@ -266,6 +288,10 @@ class Sweep:
             for c in columns
             if not missing(row[c]) or c in ("model", "dataset")
         )
+
+
+def _true(value: Any) -> bool:
+    return not missing(value) and bool(value)
 
 
 def _natural(path: Path) -> list[Any]:

@@ -31,7 +31,8 @@ def _short(label: str, limit: int = 90) -> str:
 
 
 def plot_metric_vs_iteration(sweep: Sweep, diffs: pd.DataFrame, confidence: float = 0.95) -> Figure:
-    """The change of every metric from the baseline per FreeInit iteration, a line per setting.
+    """The change of every metric from the baseline per FreeInit / FreqPrior iteration, a line per
+    setting.
 
     Each point is the mean over videos of (pass k - baseline) on the same prompt and seed, with
     its paired bootstrap CI as error bar: the interval belongs to the change, so the change is
@@ -40,6 +41,7 @@ def plot_metric_vs_iteration(sweep: Sweep, diffs: pd.DataFrame, confidence: floa
     ``num_iters`` sweep) stay visible. The legend lists only settings drawn in some panel.
     """
     metrics = sweep.metrics
+    refiners = sweep.samplers()  # FreeInit, FreqPrior or both
     ncols = min(3, len(metrics))
     nrows = math.ceil(len(metrics) / ncols)
     fig = Figure(figsize=(4.6 * ncols, 3.4 * nrows + 0.8), layout="constrained")
@@ -71,7 +73,7 @@ def plot_metric_vs_iteration(sweep: Sweep, diffs: pd.DataFrame, confidence: floa
             )
             drawn.setdefault(label, line)
         ax.set_title(metric, fontsize=10)
-        ax.set_xlabel("FreeInit iteration (0 = baseline)")
+        ax.set_xlabel(f"{refiners} iteration (0 = baseline)")
         ax.set_ylabel("Δ vs baseline (paired mean)")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
@@ -86,7 +88,7 @@ def plot_metric_vs_iteration(sweep: Sweep, diffs: pd.DataFrame, confidence: floa
         fontsize=8,
     )
     fig.suptitle(
-        "Change from the baseline per FreeInit iteration\nmean over videos of pass k - baseline "
+        f"Change from the baseline per {refiners} iteration\nmean over videos of pass k - baseline "
         f"(same prompt and seed), {confidence:.0%} paired bootstrap CI",
         fontsize=10,
     )
@@ -139,7 +141,7 @@ def plot_consistency_vs_motion(sweep: Sweep) -> Figure | None:
             label = sweep.label(
                 s.setting, [c for c in sweep.setting_columns if c not in ("model", "dataset")]
             )
-            ax.scatter(lx, ly, s=14, c=color, label=f"FreeInit {label}".strip())
+            ax.scatter(lx, ly, s=14, c=color, label=f"{sweep.sampler(s.setting)} {label}".strip())
             ax.annotate(
                 "",
                 xy=(lx.mean(), ly.mean()),

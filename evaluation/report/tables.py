@@ -19,7 +19,15 @@ import pandas as pd
 from evaluation import paper_numbers
 from evaluation.report.pairing import FREEU_ARMS
 from evaluation.report.statistics import MIN_PAIRS
-from evaluation.results import CONFIG_COLUMNS, DATASET_NAMES, FREEINIT_COLUMNS, Sweep, fmt
+from evaluation.results import (
+    CONFIG_COLUMNS,
+    DATASET_NAMES,
+    FREEINIT_COLUMNS,
+    FREQPRIOR_COLUMNS,
+    SAMPLER_COLUMNS,
+    Sweep,
+    fmt,
+)
 
 
 @dataclass(frozen=True)
@@ -188,8 +196,9 @@ def table1(sweep: Sweep, diffs: pd.DataFrame, metric: str, ci: str = "95% CI") -
     the mean, FreeInit - baseline with its CI, and the paper's number where there is one."""
     final = diffs[(diffs.metric == metric) & diffs.final]
     datasets = list(dict.fromkeys(final.dataset))
-    context = [c for c in sweep.setting_columns if c not in ("model", "dataset", *FREEINIT_COLUMNS)]
-    variant = [c for c in sweep.setting_columns if c in FREEINIT_COLUMNS]
+    context = [c for c in sweep.setting_columns if c not in ("model", "dataset", *SAMPLER_COLUMNS)]
+    variant = [c for c in sweep.setting_columns if c in SAMPLER_COLUMNS]
+    refiners = sweep.samplers(final)
     digits = _digits(final.baseline)
     paper = any(
         paper_numbers.reported(m, d, metric, "baseline") is not None
@@ -216,9 +225,12 @@ def table1(sweep: Sweep, diffs: pd.DataFrame, metric: str, ci: str = "95% CI") -
         rows.append(row)
         for vals, v in frame_groups(group, variant):
             if v.iteration.max() == 0:
-                continue  # FreeInit off: the baseline row says it all
-            label = sweep.label(vals, variant)
-            row = ["+ FreeInit" + (f" ({label})" if label else "")]
+                continue  # no refinement: the baseline row says it all
+            sampler = sweep.sampler(v.iloc[0])
+            # Each arm is labelled by its own loop's settings (FreqPrior runs FreeInit off).
+            own = FREQPRIOR_COLUMNS if sampler == "FreqPrior" else FREEINIT_COLUMNS
+            label = sweep.label(vals, [c for c in variant if c in own and c != "freqprior"])
+            row = [f"+ {sampler}" + (f" ({label})" if label else "")]
             for d in datasets:
                 cell = v[v.dataset == d]
                 if cell.empty:
@@ -236,7 +248,7 @@ def table1(sweep: Sweep, diffs: pd.DataFrame, metric: str, ci: str = "95% CI") -
                     row.append(_paper_cell(model, d, metric, arm))
             rows.append(row)
     notes = [
-        "Mean over videos; Δ: FreeInit - baseline on the same prompt and seed, paired bootstrap "
+        f"Mean over videos; Δ: {refiners} - baseline on the same prompt and seed, paired bootstrap "
         f"{ci}. n = "
         + "; ".join(
             f"{DATASET_NAMES.get(d, d)} {'/'.join(map(str, sorted(ns[d])))}"
@@ -254,7 +266,7 @@ def table1(sweep: Sweep, diffs: pd.DataFrame, metric: str, ci: str = "95% CI") -
     sources = set(final.baseline_source) - {"iteration 0"}
     notes += [f"Baseline of coarse-to-fine rows: {s}." for s in sorted(sources)]
     notes += _small_n(final.n)
-    title = f"Baseline vs FreeInit: {metric}"
+    title = f"Baseline vs {refiners}: {metric}"
     return Table(f"table1_{slug(metric)}", title, header, rows, notes, metric, ci)
 
 
@@ -276,11 +288,11 @@ def summary_table(sweep: Sweep, diffs: pd.DataFrame, ci: str = "95% CI") -> Tabl
             row.append(Delta(s.delta, s.ci_low, s.ci_high, digits[m], int(s.n)))
         rows.append(row)
     notes = [
-        f"Δ: last FreeInit pass - baseline, mean over videos with a paired bootstrap {ci}; "
+        f"Δ: last {sweep.samplers(final)} pass - baseline, mean over videos with a paired bootstrap {ci}; "
         "UNet steps: denoising steps per video, all passes."
     ]
     notes += _small_n(final.n)
-    title = "FreeInit - baseline, every metric"
+    title = f"{sweep.samplers(final)} - baseline, every metric"
     return Table("freeinit_vs_baseline", title, header, rows, notes, None, ci)
 
 
@@ -310,7 +322,7 @@ def iteration_table(
         row.append("/".join(f"{g.loc[k].steps:g}" for k in sorted(g.index)))
         rows.append(row)
     notes = [
-        "Mean over videos at each FreeInit iteration (0 = plain sampling); in brackets the "
+        f"Mean over videos at each {sweep.samplers(d)} iteration (0 = plain sampling); in brackets the "
         f"difference to the baseline on the same prompt and seed with its paired bootstrap {ci}."
     ]
     notes += _small_n(d.n)

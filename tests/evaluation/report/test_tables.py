@@ -82,3 +82,38 @@ def test_no_significance_mark_below_the_minimum_number_of_pairs(tmp_path, rows, 
     assert any("too narrow" in n and "none of them is marked" in n for n in table.notes)
     assert Delta(1.0, 0.5, 1.5, n=MIN_PAIRS).significant
     assert not Delta(1.0, 0.5, 1.5, n=MIN_PAIRS - 1).significant
+
+
+def test_freqprior_arms_are_named_and_counted_as_they_ran(tmp_path, rows, write_job):
+    # FreeInit (3 passes) and FreqPrior (4 passes, FreeInit off) on the same prompts and seeds.
+    freeinit = rows(num_iters=3, method="butterworth")
+    freeinit["unet_steps"] = (freeinit.iteration + 1) * 25
+    freqprior = rows(num_iters=4, method="butterworth", gain=7.0)
+    freqprior = freqprior.assign(
+        num_iters=1,
+        freqprior=True,
+        freqprior_num_iters=4,
+        freqprior_ratio=0.8,
+        freqprior_mid_step=321,
+        freqprior_method="butterworth",
+        freqprior_d_s=0.25,
+        freqprior_d_t=0.25,
+        freqprior_order=4,
+        freqprior_rng="per_sample",
+        unet_steps=25 + 16 * freqprior.iteration,  # earlier passes stop at mid_step
+    )
+    write_job(tmp_path / "0", freeinit)
+    write_job(tmp_path / "1", freqprior)
+    report = build_report(tmp_path, n_resamples=300)
+    table = report.table("table1_dino_consistency-dino_vits16")
+    assert table.title == f"Baseline vs FreeInit / FreqPrior: {DINO}"
+    names = [row[0] for row in table.rows]
+    assert names[1] == "+ FreeInit (num_iters=3)"
+    assert (
+        names[3].startswith("+ FreqPrior (freqprior_num_iters=4, ")
+        and "num_iters=1" not in names[3]
+    )
+    iterations = report.table("iterations_dino_consistency-dino_vits16")
+    steps = [row[-1] for row in iterations.rows]
+    assert steps == ["25/50/75", "25/41/57/73"]
+    assert "each FreeInit / FreqPrior iteration" in iterations.notes[0]
