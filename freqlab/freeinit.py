@@ -39,23 +39,15 @@ import torch
 
 from freqlab.checks import check_bool, check_int
 from freqlab.sampling import (
-    NOISE_TRANSFORM_ATTR,
-    OWNED_KWARGS,
     RNG_MODES,
     CallCounter,
-    NoiseSource,
     PassDict,
     SamplingResult,
     UnsupportedPipelineError,
-    batch_size,
-    call_default,
-    call_parameters,
-    check_start,
-    decode_indices,
     denoiser,
     latent_dtype,
-    latent_shape,
     pass_seed,
+    prepare_call,
 )
 from freqlab.schedules import (
     UnsupportedSchedulerError,
@@ -64,7 +56,6 @@ from freqlab.schedules import (
 )
 from freqlab.schedules import check_flow_sigma as _check_flow_sigma
 from freqlab.spectral import freq_mix_3d, lowpass_filter, validate_filter_args
-from freqlab.vae import check_chunk_size
 
 __all__ = [
     "RNG_MODES",
@@ -209,50 +200,29 @@ class FreeInit:
             A :class:`FreeInitResult` (``latents[i]`` of shape ``(B, C, T, h, w)`` is pass
             ``start_pass + i``).
         """
-        params = call_parameters(pipe)
-        owned = [k for k in OWNED_KWARGS if k in call_kwargs]
-        if owned:
-            raise ValueError(
-                f"{', '.join(owned)} cannot be passed: FreeInit sets the latents of every pass and "
-                "returns latents (decode them with decode= or result.decode)"
-            )
-        if "timesteps" in call_kwargs or "sigmas" in call_kwargs:
-            raise ValueError("timesteps/sigmas cannot be passed: FreeInit sets num_inference_steps")
-        if getattr(pipe, "free_init_enabled", False):
-            raise ValueError(
-                "diffusers' FreeInit is enabled on pipe: call pipe.disable_free_init()"
-            )
-        check_start(start_pass, previous, self.num_iters, self.rng)
-        if on_pass is not None and not callable(on_pass):
-            raise ValueError(f"on_pass must be callable, got {type(on_pass).__name__}")
+        call = prepare_call(
+            "FreeInit",
+            pipe,
+            call_kwargs,
+            rng=self.rng,
+            num_iters=self.num_iters,
+            start_pass=start_pass,
+            previous=previous,
+            on_pass=on_pass,
+            decode=decode,
+            decode_chunk=decode_chunk,
+        )
         rule = noising_rule(pipe.scheduler)  # fail before sampling
-        passes = range(start_pass, self.num_iters)
-        decode_at = decode_indices(decode, passes)
-        check_chunk_size(decode_chunk)
-        kwargs = dict(call_kwargs)
-        steps = self.steps(call_default(params, "num_inference_steps", kwargs))
-        kwargs.pop("num_inference_steps", None)
-        batch = batch_size(params, kwargs)
-        # FreeNoise (applied to pipe) reschedules the initial noise and every pass's fresh noise.
-        transform = getattr(pipe, NOISE_TRANSFORM_ATTR, None)
-        noise = NoiseSource(self.rng, kwargs.pop("generator", None), batch, transform)
-        shape = latent_shape(pipe, params, kwargs, batch)
-        device = pipe._execution_device
-
+        steps = self.steps(call.num_inference_steps)
+        shape, device, noise = call.shape, call.device, call.noise
         lpf = lowpass_filter(
             (1, *shape[1:]), self.method, self.d_s, self.d_t, self.order, device, torch.float32
         )
         eps = noise.initial(shape, device, latent_dtype(pipe))
-        if previous is not None:
-            if tuple(previous.shape) != shape:
-                raise ValueError(
-                    f"previous must be the latents of pass {start_pass - 1} with shape {shape}, "
-                    f"got {tuple(previous.shape)}"
-                )
-            previous = previous.to(device=device, dtype=eps.dtype)
+        previous = call.check_previous(previous, "the latents", eps.dtype)
         latents, inputs, unet_calls, seconds = [], [], [], []
         counter = CallCounter(denoiser(pipe))
-        for k in passes:
+        for k in call.passes:
             start = time.perf_counter()
             if k == 0:
                 inputs.append(eps)
@@ -265,19 +235,7 @@ class FreeInit:
                 inputs.append(mixed.to(z0.dtype))
             calls_before = counter.count
             with counter:
-                out = pipe(
-                    **kwargs,
-                    latents=inputs[-1].clone(),  # keep pass_inputs intact whatever the pipe does
-                    num_inference_steps=steps[k],
-                    generator=noise.pipe_generator(),
-                    output_type="latent",
-                    return_dict=False,
-                )[0]
-            if not isinstance(out, torch.Tensor) or tuple(out.shape) != shape:
-                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                raise UnsupportedPipelineError(
-                    f"pipeline {type(pipe).__name__} returned latents {got}, expected {shape}"
-                )
+                out = call.check_output(call.run_pass(inputs[-1], steps[k]))
             latents.append(out)
             unet_calls.append(counter.count - calls_before)
             seconds.append(time.perf_counter() - start)
@@ -298,6 +256,6 @@ class FreeInit:
             first_pass=start_pass,
             eps=eps,
         )
-        for k in decode_at:
+        for k in call.decode_at:
             result.decode(pipe, k, decode_chunk)
         return result

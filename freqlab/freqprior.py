@@ -52,9 +52,11 @@ What freqlab does differently from the official code (fudan-zvg/FreqPrior @ 6fb7
   as the official; it matters only for odd F, h or w, where the fftshifted filter is off-centre
   and the mixed noise complex (for even sizes the imaginary parts are ~1e-7).
 
-References: the paper; the official ``animatediff/pipelines/pipeline_animation.py``
-(``AnimationFreqPriorPipeline.__call__``) and ``utils/freqprior_utils.py``
-(``freq_mix_noise_3d``); ``shared/reference/methods-more.md`` section 1.
+References: Yuan et al., "FreqPrior: Improving Video Diffusion Models with Frequency Filtering
+Gaussian Noise", arXiv 2502.03496 (ICLR 2025); the official code, github.com/fudan-zvg/FreqPrior
+at commit 6fb766e (``animatediff/pipelines/pipeline_animation.py``,
+``AnimationFreqPriorPipeline.__call__``, and ``animatediff/utils/freqprior_utils.py``,
+``freq_mix_noise_3d``).
 """
 
 from __future__ import annotations
@@ -71,26 +73,17 @@ import torch
 
 from freqlab.checks import check_bool, check_int
 from freqlab.sampling import (
-    NOISE_TRANSFORM_ATTR,
-    OWNED_KWARGS,
     RNG_MODES,
     CallCounter,
-    NoiseSource,
     PassDict,
     SamplingResult,
     UnsupportedPipelineError,
-    batch_size,
-    call_default,
-    call_parameters,
-    check_start,
-    decode_indices,
     denoiser,
     latent_dtype,
-    latent_shape,
+    prepare_call,
 )
 from freqlab.schedules import check_flow_sigma, noising_rule
 from freqlab.spectral import lowpass_filter, validate_filter_args
-from freqlab.vae import check_chunk_size
 
 __all__ = ["FreqPrior", "FreqPriorResult", "freqprior_noise", "renoise_from_mid"]
 
@@ -396,64 +389,42 @@ class FreqPrior:
         **call_kwargs: Any,
     ) -> FreqPriorResult:
         """Run passes ``start_pass .. num_iters - 1`` of ``pipe``; see the class docstring."""
-        params = call_parameters(pipe)
-        owned = [k for k in OWNED_KWARGS if k in call_kwargs]
-        if owned:
-            raise ValueError(
-                f"{', '.join(owned)} cannot be passed: FreqPrior sets the latents of every pass "
-                "and returns latents (decode them with decode= or result.decode)"
-            )
-        if "timesteps" in call_kwargs or "sigmas" in call_kwargs:
-            raise ValueError(
-                "timesteps/sigmas cannot be passed: FreqPrior sets num_inference_steps"
-            )
-        if getattr(pipe, "free_init_enabled", False):
-            raise ValueError(
-                "diffusers' FreeInit is enabled on pipe: call pipe.disable_free_init()"
-            )
-        check_start(start_pass, previous, self.num_iters, self.rng)
-        if on_pass is not None and not callable(on_pass):
-            raise ValueError(f"on_pass must be callable, got {type(on_pass).__name__}")
+        call = prepare_call(
+            "FreqPrior",
+            pipe,
+            call_kwargs,
+            rng=self.rng,
+            num_iters=self.num_iters,
+            start_pass=start_pass,
+            previous=previous,
+            on_pass=on_pass,
+            decode=decode,
+            decode_chunk=decode_chunk,
+        )
         scheduler = pipe.scheduler
         rule = noising_rule(scheduler)  # fail before sampling
-        kwargs = dict(call_kwargs)
-        num_steps = call_default(params, "num_inference_steps", kwargs)
-        kwargs.pop("num_inference_steps", None)
+        num_steps = call.num_inference_steps
         schedule = _inference_schedule(scheduler, num_steps)
         timesteps = [float(t) for t in schedule.timesteps]
         mid_index = mid_step_index(self.mid_step, timesteps, type(scheduler).__name__)
         steps = self.steps(num_steps, mid_index)
-        passes = range(start_pass, self.num_iters)
-        stopped = {k for k in passes if steps[k] < num_steps}
-        decode_at = decode_indices(decode, passes)
-        if stopped & set(decode_at):
+        stopped = {k for k in call.passes if steps[k] < num_steps}
+        if stopped & set(call.decode_at):
             raise ValueError(
-                f"decode: passes {sorted(stopped & set(decode_at))} stop at mid_step and have no "
-                "clean latent (save_intermediate=True runs them to the end)"
+                f"decode: passes {sorted(stopped & set(call.decode_at))} stop at mid_step and "
+                "have no clean latent (save_intermediate=True runs them to the end)"
             )
-        check_chunk_size(decode_chunk)
-        batch = batch_size(params, kwargs)
-        transform = getattr(pipe, NOISE_TRANSFORM_ATTR, None)  # FreeNoise's rescheduling
-        noise = NoiseSource(self.rng, kwargs.pop("generator", None), batch, transform)
-        shape = latent_shape(pipe, params, kwargs, batch)
-        device = pipe._execution_device
-
+        shape, device, noise = call.shape, call.device, call.noise
         lpf = lowpass_filter(
             (1, *shape[1:]), self.method, self.d_s, self.d_t, self.order, device, torch.float32
         )
         eps = noise.initial(shape, device, latent_dtype(pipe))
-        if previous is not None:
-            if tuple(previous.shape) != shape:
-                raise ValueError(
-                    f"previous must be z_mid of pass {start_pass - 1} with shape {shape}, "
-                    f"got {tuple(previous.shape)}"
-                )
-            previous = previous.to(device=device, dtype=eps.dtype)
+        previous = call.check_previous(previous, "z_mid", eps.dtype)
         latents: list[torch.Tensor | None] = []
         mids: list[torch.Tensor] = []
         inputs, unet_calls, seconds = [], [], []
         counter = CallCounter(denoiser(pipe))
-        for k in passes:
+        for k in call.passes:
             start = time.perf_counter()
             if k == 0:
                 inputs.append(eps)
@@ -467,26 +438,14 @@ class FreqPrior:
             capture = _MidCapture(scheduler, mid_index, stop=k in stopped)
             out = None
             with counter, capture:
-                out = pipe(
-                    **kwargs,
-                    latents=inputs[-1].clone(),
-                    num_inference_steps=num_steps,
-                    generator=noise.pipe_generator(),
-                    output_type="latent",
-                    return_dict=False,
-                )[0]
+                out = call.run_pass(inputs[-1], num_steps)
             if capture.latent is None:
                 raise UnsupportedPipelineError(
                     f"pipeline {type(pipe).__name__} never reached mid_step {self.mid_step}: its "
                     "scheduler.step was not called at the expected timesteps"
                 )
-            if k not in stopped and (
-                not isinstance(out, torch.Tensor) or tuple(out.shape) != shape
-            ):
-                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                raise UnsupportedPipelineError(
-                    f"pipeline {type(pipe).__name__} returned latents {got}, expected {shape}"
-                )
+            if k not in stopped:
+                call.check_output(out)
             latents.append(None if k in stopped else out)
             mids.append(capture.latent)
             unet_calls.append(counter.count - calls_before)
@@ -511,6 +470,6 @@ class FreqPrior:
             mid_step=self.mid_step,
             mid_index=mid_index,
         )
-        for k in decode_at:
+        for k in call.decode_at:
             result.decode(pipe, k, decode_chunk)
         return result

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-from freqlab.vae import decode_latents
+from freqlab.vae import check_chunk_size, decode_latents
 
 __all__ = [
     "NOISE_TRANSFORM_ATTR",
@@ -30,6 +30,7 @@ __all__ = [
     "CallCounter",
     "NoiseSource",
     "PassDict",
+    "SamplerCall",
     "SamplingResult",
     "UnsupportedPipelineError",
     "batch_size",
@@ -42,6 +43,7 @@ __all__ = [
     "latent_dtype",
     "latent_shape",
     "pass_seed",
+    "prepare_call",
 ]
 
 RNG_MODES = ("per_sample", "diffusers")
@@ -423,3 +425,109 @@ def check_start(start_pass: object, previous: object, num_iters: int, rng: str) 
         raise ValueError(
             f"start_pass={start_pass} needs previous=, the clean latents of pass {start_pass - 1}"
         )
+
+
+# --------------------------------------------------------------------------- one sampler call
+
+
+@dataclass
+class SamplerCall:
+    """What a sampler's ``__call__`` reads off the pipeline and its arguments, checked before
+    any sampling (:func:`prepare_call`).
+
+    Attributes:
+        kwargs: the caller's pipeline arguments without ``num_inference_steps`` and
+            ``generator`` (the sampler sets both on every pass).
+        num_inference_steps: the call's (or the pipeline's default) step count.
+        noise: the run's draws (the caller's generator, the RNG protocol, FreeNoise's
+            rescheduling when it is applied to the pipeline).
+        shape: the latents' ``(B, C, T, h, w)``.
+        passes: the passes to run; ``decode_at`` the ones to decode after sampling.
+    """
+
+    pipe: Any
+    kwargs: dict[str, Any]
+    num_inference_steps: int
+    noise: NoiseSource
+    shape: tuple[int, int, int, int, int]
+    device: torch.device
+    passes: range
+    decode_at: list[int]
+
+    def check_previous(
+        self, previous: torch.Tensor | None, what: str, dtype: torch.dtype
+    ) -> torch.Tensor | None:
+        """``previous`` (what pass ``passes.start`` continues from) on the device, or None."""
+        if previous is None:
+            return None
+        if tuple(previous.shape) != self.shape:
+            raise ValueError(
+                f"previous must be {what} of pass {self.passes.start - 1} with shape "
+                f"{self.shape}, got {tuple(previous.shape)}"
+            )
+        return previous.to(device=self.device, dtype=dtype)
+
+    def run_pass(self, latents: torch.Tensor, num_inference_steps: int) -> Any:
+        """One ordinary pipeline call from ``latents`` (cloned: the caller's stay intact whatever
+        the pipeline does), returning the pipeline's latents unchecked."""
+        return self.pipe(
+            **self.kwargs,
+            latents=latents.clone(),
+            num_inference_steps=num_inference_steps,
+            generator=self.noise.pipe_generator(),
+            output_type="latent",
+            return_dict=False,
+        )[0]
+
+    def check_output(self, out: Any) -> torch.Tensor:
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != self.shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise UnsupportedPipelineError(
+                f"pipeline {type(self.pipe).__name__} returned latents {got}, expected {self.shape}"
+            )
+        return out
+
+
+def prepare_call(
+    method: str,
+    pipe: Any,
+    call_kwargs: dict[str, Any],
+    *,
+    rng: str,
+    num_iters: int,
+    start_pass: int,
+    previous: object,
+    on_pass: object,
+    decode: Any,
+    decode_chunk: int,
+) -> SamplerCall:
+    """The checks every sampler-level method (named ``method`` in messages) makes before
+    sampling, and what it reads off ``pipe``: see :class:`SamplerCall`."""
+    params = call_parameters(pipe)
+    owned = [k for k in OWNED_KWARGS if k in call_kwargs]
+    if owned:
+        raise ValueError(
+            f"{', '.join(owned)} cannot be passed: {method} sets the latents of every pass and "
+            "returns latents (decode them with decode= or result.decode)"
+        )
+    if "timesteps" in call_kwargs or "sigmas" in call_kwargs:
+        raise ValueError(f"timesteps/sigmas cannot be passed: {method} sets num_inference_steps")
+    if getattr(pipe, "free_init_enabled", False):
+        raise ValueError("diffusers' FreeInit is enabled on pipe: call pipe.disable_free_init()")
+    check_start(start_pass, previous, num_iters, rng)
+    if on_pass is not None and not callable(on_pass):
+        raise ValueError(f"on_pass must be callable, got {type(on_pass).__name__}")
+    passes = range(start_pass, num_iters)
+    decode_at = decode_indices(decode, passes)
+    check_chunk_size(decode_chunk)
+    kwargs = dict(call_kwargs)
+    num_steps = call_default(params, "num_inference_steps", kwargs)
+    kwargs.pop("num_inference_steps", None)
+    batch = batch_size(params, kwargs)
+    # FreeNoise (applied to pipe) reschedules the initial noise and every pass's fresh noise.
+    transform = getattr(pipe, NOISE_TRANSFORM_ATTR, None)
+    noise = NoiseSource(rng, kwargs.pop("generator", None), batch, transform)
+    shape = latent_shape(pipe, params, kwargs, batch)
+    return SamplerCall(
+        pipe, kwargs, num_steps, noise, shape, pipe._execution_device, passes, decode_at
+    )

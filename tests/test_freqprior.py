@@ -2,8 +2,8 @@
 and its UNet-call count, both RNG protocols, resume, schedulers and errors.
 
 The official code draws from numpy's and torch's global (CUDA) RNGs, so bit parity with it is
-not possible: the formulas are tested instead, against a reference written here from
-shared/reference/methods-more.md section 1 (spectra shifted as the official, not the mask).
+not possible: the formulas are tested instead, against a reference written here from the paper
+and the official pipeline's description (spectra shifted as the official, not the mask).
 """
 
 from __future__ import annotations

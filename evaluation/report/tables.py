@@ -267,6 +267,13 @@ def table1(sweep: Sweep, diffs: pd.DataFrame, metric: str, ci: str = "95% CI") -
     notes += [f"Baseline of coarse-to-fine rows: {s}." for s in sorted(sources)]
     notes += _small_n(final.n)
     title = f"Baseline vs {refiners}: {metric}"
+    if not (final.iteration > 0).any():  # one pass per video (e.g. long videos): no refinement
+        n = "; ".join(
+            f"{DATASET_NAMES.get(d, d)} {final[final.dataset == d].n.max()}" for d in datasets
+        )
+        notes = [f"Mean over videos, one sampling pass each (no refinement). n = {n} videos."]
+        notes += _small_n(final.n)
+        title = f"{metric} by setting"
     return Table(f"table1_{slug(metric)}", title, header, rows, notes, metric, ci)
 
 
