@@ -54,7 +54,6 @@ import inspect
 import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from types import TracebackType
 from typing import Any
 
 import torch
@@ -62,6 +61,7 @@ from diffusers import UNetMotionModel
 
 from freqlab.checks import check_bool, check_int
 from freqlab.freenoise_attention import WEIGHTINGS, temporal_blocks, windowed_forward
+from freqlab.handles import ModelHandle, run_undo
 from freqlab.sampling import NOISE_TRANSFORM_ATTR
 
 __all__ = [
@@ -232,7 +232,7 @@ def _prompt_hook(travel: _PromptTravel) -> Callable[..., Any]:
 # --------------------------------------------------------------------------- handle
 
 
-class FreeNoiseHandle:
+class FreeNoiseHandle(ModelHandle):
     """What one :meth:`FreeNoise.apply` changed: a context manager, and ``remove()``.
 
     ``remove()`` undoes every change in reverse order and is idempotent; it runs on leaving the
@@ -240,50 +240,11 @@ class FreeNoiseHandle:
     """
 
     def __init__(self, unet: torch.nn.Module, blocks: list[str], undo: list[Callable[[], None]]):
-        self.unet = unet
+        super().__init__(unet, undo, _ACTIVE)
         self.blocks = blocks
-        self._undo = undo
-        self._attached = True
 
-    @property
-    def active(self) -> bool:
-        return self._attached
-
-    def remove(self) -> None:
-        if not self._attached:
-            return
-        try:
-            _run_undo(self._undo)
-        finally:
-            self._attached = False
-            _ACTIVE.discard(self.unet)
-
-    def __enter__(self) -> FreeNoiseHandle:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.remove()
-
-    def __repr__(self) -> str:
-        state = "active" if self.active else "removed"
-        return f"FreeNoiseHandle({type(self.unet).__name__}, {len(self.blocks)} blocks, {state})"
-
-
-def _run_undo(undo: list[Callable[[], None]]) -> None:
-    """Run every undo step, last first; the first error is raised after all have run."""
-    error = None
-    while undo:
-        try:
-            undo.pop()()
-        except BaseException as exc:  # noqa: BLE001 - keep restoring, re-raise below
-            error = error or exc
-    if error is not None:
-        raise error
+    def _changed(self) -> str:
+        return f"{len(self.blocks)} blocks"
 
 
 def _set_attr(obj: Any, name: str, value: Any, undo: list[Callable[[], None]]) -> None:
@@ -476,7 +437,7 @@ class FreeNoise:
             if unet is not pipe:
                 self._patch_pipeline(pipe, unet, undo)
         except BaseException:
-            _run_undo(undo)
+            run_undo(undo)
             raise
         _ACTIVE.add(unet)
         return FreeNoiseHandle(unet, [b.name for b in blocks], undo)

@@ -41,7 +41,6 @@ import numbers
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 
 import torch
 from diffusers import UNet2DConditionModel, UNet3DConditionModel, UNetMotionModel
@@ -49,6 +48,7 @@ from diffusers.models.unets.unet_2d_blocks import CrossAttnUpBlock2D, UpBlock2D
 from diffusers.models.unets.unet_3d_blocks import CrossAttnUpBlock3D, UpBlock3D
 from diffusers.models.unets.unet_motion_model import CrossAttnUpBlockMotion, UpBlockMotion
 
+from freqlab.handles import ModelHandle
 from freqlab.spectral import FREEU_VARIANTS, _backbone_scale, _skip_filter
 
 __all__ = ["FREEU_STAGES", "FreeU", "FreeUHandle", "FreeUTarget"]
@@ -161,11 +161,12 @@ def _freeu_pre_hook(
     return hook
 
 
-class FreeUHandle:
+class FreeUHandle(ModelHandle):
     """The hooks of one :meth:`FreeU.apply`: a context manager, and ``remove()`` for notebooks.
 
-    ``remove()`` is idempotent; it runs on leaving the ``with`` block, also on an exception (which
-    then propagates).
+    ``remove()`` detaches every hook (the UNet then behaves exactly as before :meth:`FreeU.apply`)
+    and is idempotent; it runs on leaving the ``with`` block, also on an exception (which then
+    propagates). ``active``: whether the hooks are still attached.
     """
 
     def __init__(
@@ -174,39 +175,11 @@ class FreeUHandle:
         hooks: list[torch.utils.hooks.RemovableHandle],
         targets: list[FreeUTarget],
     ) -> None:
-        self.unet = unet
+        super().__init__(unet, [hook.remove for hook in hooks], _ACTIVE)
         self.targets = targets
-        self._hooks = hooks
-        self._attached = True
 
-    @property
-    def active(self) -> bool:
-        """Whether the hooks are still attached."""
-        return self._attached
-
-    def remove(self) -> None:
-        """Detach every hook; the UNet behaves exactly as before :meth:`FreeU.apply`."""
-        if not self._attached:
-            return  # a second remove() must not unregister a later FreeU on the same UNet
-        while self._hooks:
-            self._hooks.pop().remove()
-        self._attached = False
-        _ACTIVE.discard(self.unet)
-
-    def __enter__(self) -> FreeUHandle:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.remove()
-
-    def __repr__(self) -> str:
-        state = "active" if self.active else "removed"
-        return f"FreeUHandle({type(self.unet).__name__}, {len(self.targets)} targets, {state})"
+    def _changed(self) -> str:
+        return f"{len(self.targets)} targets"
 
 
 @dataclass(frozen=True)
