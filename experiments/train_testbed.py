@@ -14,11 +14,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from experiments import wandb_logger
 from experiments.settings import ConfigError
+from experiments.training import check_group, group_values, training_run
 from freqlab.testbed.train import TrainConfig, TrainConfigV2, train_testbed
 
 log = logging.getLogger(__name__)
@@ -27,24 +26,15 @@ log = logging.getLogger(__name__)
 def train_config(cfg: DictConfig) -> TrainConfig:
     """The ``train`` group as a :class:`TrainConfig`, or a :class:`TrainConfigV2` when it sets
     v2's keys (``train=testbed_v2``); unknown keys raise a ConfigError."""
-    values = OmegaConf.to_container(cfg.train, resolve=True)
-    values.pop("out_dir", None)
+    values = group_values(cfg, "train")
     v1 = {f.name for f in fields(TrainConfig)}
     kind = TrainConfig if set(values) <= v1 else TrainConfigV2
-    known = {f.name: f.type for f in fields(kind)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(f"train.{unknown[0]} is not a training setting; known: {sorted(known)}")
-    for key, value in values.items():
-        default = getattr(kind(), key)
-        if isinstance(value, bool) or not isinstance(value, type(default) | int):
-            raise ConfigError(f"train.{key} must be a {type(default).__name__}, got {value!r}")
-        if value < 0 or (key in ("steps", "batch_size", "num_clips", "log_every") and value < 1):
-            raise ConfigError(f"train.{key} is out of range: {value!r}")
-        if key == "min_lr_ratio" and value > 1:
-            raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {value!r}")
-        if key == "ema_decay" and value >= 1:
-            raise ConfigError(f"train.ema_decay must be in [0, 1), got {value!r}")
+    positive = ("steps", "batch_size", "num_clips", "log_every")
+    check_group("train", values, kind, what="training", positive=positive)
+    if values.get("min_lr_ratio", 0) > 1:
+        raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {values['min_lr_ratio']!r}")
+    if values.get("ema_decay", 0) >= 1:
+        raise ConfigError(f"train.ema_decay must be in [0, 1), got {values['ema_decay']!r}")
     return kind(**values)
 
 
@@ -77,21 +67,10 @@ def plot_loss(loss_csv: Path, path: Path, window: int = 50) -> None:
 
 def run_train_testbed(cfg: DictConfig) -> dict[str, Any]:
     """Train the testbed as ``cfg.train`` says; returns the summary (final losses, scale)."""
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
     settings = train_config(cfg)
-    out_dir = Path(cfg.train.out_dir or cfg.paths.output_dir).expanduser()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run, log_fn = wandb_logger.start_training_run(
-        cfg, out_dir, group="train_testbed", config=cfg.train
-    )
-    try:
-        summary = train_testbed(settings, out_dir, log_fn)
-        if run is not None:
-            run.summary.update({k: v for k, v in summary.items() if k != "config"})
-    finally:
-        if run is not None:
-            run.finish()
-    plot_loss(out_dir / "loss.csv", out_dir / "loss.png")
-    log.info("final loss %.4f; weights in %s", summary["final_loss"], out_dir / "weights")
+    with training_run(cfg, "train", group="train_testbed") as job:
+        summary = train_testbed(settings, job.out_dir, job.log_fn)
+        job.summarize({k: v for k, v in summary.items() if k != "config"})
+    plot_loss(job.out_dir / "loss.csv", job.out_dir / "loss.png")
+    log.info("final loss %.4f; weights in %s", summary["final_loss"], job.out_dir / "weights")
     return summary
