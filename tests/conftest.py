@@ -55,3 +55,30 @@ def compose_task(overrides: list[str], out_dir: Path):
 def task_config():
     """:func:`compose_task`, for tests (conftest modules are not importable by name)."""
     return compose_task
+
+
+# The files of a diffusers ModelScope pipeline folder, as the weights fingerprint reads them.
+MS_FILES = (
+    "model_index.json",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.safetensors",
+    "text_encoder/config.json",
+    "text_encoder/model.safetensors",
+    "tokenizer/vocab.json",
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+)
+
+
+def write_pipeline_layout(folder: Path, files=MS_FILES, content: bytes = b"x") -> Path:
+    """The file layout of a diffusers pipeline folder (contents do not matter: nothing loads)."""
+    for name in files:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
+    return folder
+
+
+@pytest.fixture
+def pipeline_layout():
+    """:func:`write_pipeline_layout`, for tests (conftest modules are not importable by name)."""
+    return write_pipeline_layout

@@ -175,20 +175,9 @@ def test_methods_join_the_identity_only_when_on():
     assert fn.sampler == "freeinit" and "freqprior" not in fn.identity
 
 
-def test_identity_records_the_weights_a_local_copy_holds(tmp_path):
+def test_identity_records_the_weights_a_local_copy_holds(tmp_path, pipeline_layout):
     """A local directory whose files are replaced gives other cache keys."""
-    local = tmp_path / "ms"
-    for name in (
-        "vae/config.json",
-        "vae/diffusion_pytorch_model.safetensors",
-        "text_encoder/config.json",
-        "text_encoder/model.safetensors",
-        "tokenizer/vocab.json",
-        "unet/config.json",
-        "unet/diffusion_pytorch_model.safetensors",
-    ):
-        (local / name).parent.mkdir(parents=True, exist_ok=True)
-        (local / name).write_bytes(b"x")
+    local = pipeline_layout(tmp_path / "ms")
     cfg = _compose(["model=modelscope", f"model.path={local}", "device=cpu"])
     first = resolve(cfg).identity
     assert first["weights_digest"].startswith("pipeline=local:")

@@ -172,31 +172,14 @@ def test_tiny_models_take_no_weight_sources():
 
 # --------------------------------------------------------------------------- fingerprints
 
-MS_FILES = (
-    "model_index.json",
-    "vae/config.json",
-    "vae/diffusion_pytorch_model.safetensors",
-    "text_encoder/config.json",
-    "text_encoder/model.safetensors",
-    "tokenizer/vocab.json",
-    "unet/config.json",
-    "unet/diffusion_pytorch_model.safetensors",
-)
 
-
-def _layout(folder, files=MS_FILES, content=b"x"):
-    """The file layout of a diffusers pipeline folder (contents do not matter: nothing loads)."""
-    for name in files:
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(content)
-    return folder
-
-
-def test_fingerprint_of_a_hub_model_is_its_cached_commit(hub_cache, tmp_path, network_attempts):
+def test_fingerprint_of_a_hub_model_is_its_cached_commit(
+    hub_cache, tmp_path, network_attempts, pipeline_layout
+):
     from freqlab.models.registry import weights_fingerprint
 
     assert weights_fingerprint("modelscope") is None  # not on this machine
-    src = _layout(tmp_path / "ms")
+    src = pipeline_layout(tmp_path / "ms")
     first = "a" * 40
     hub_cache.put("ali-vilab/text-to-video-ms-1.7b", src, sha=first)
     assert weights_fingerprint("modelscope") == f"pipeline={first}"
@@ -207,12 +190,12 @@ def test_fingerprint_of_a_hub_model_is_its_cached_commit(hub_cache, tmp_path, ne
     assert network_attempts == []
 
 
-def test_fingerprint_of_a_local_copy_follows_its_files(tmp_path):
+def test_fingerprint_of_a_local_copy_follows_its_files(tmp_path, pipeline_layout):
     import os
 
     from freqlab.models.registry import weights_fingerprint
 
-    local = _layout(tmp_path / "ms")
+    local = pipeline_layout(tmp_path / "ms")
     first = weights_fingerprint("modelscope", path=local)
     assert first is not None and first.startswith("pipeline=local:")
     assert weights_fingerprint("modelscope", path=local) == first  # stable
@@ -235,12 +218,12 @@ def test_fingerprint_of_models_built_in_code():
     assert weights_fingerprint("testbed") == weights_digest()
 
 
-def test_locate_weights_finds_without_loading(hub_cache, tmp_path):
+def test_locate_weights_finds_without_loading(hub_cache, tmp_path, pipeline_layout):
     from freqlab.models.registry import locate_weights
 
     with pytest.raises(WeightsNotFoundError, match="hf download ali-vilab/text-to-video-ms-1.7b"):
         locate_weights("modelscope")
-    hub_cache.put("ali-vilab/text-to-video-ms-1.7b", _layout(tmp_path / "ms"))
+    hub_cache.put("ali-vilab/text-to-video-ms-1.7b", pipeline_layout(tmp_path / "ms"))
     found = locate_weights("modelscope")  # empty files: loading would fail, locating does not
     assert found["pipeline"].commit == "0123456789abcdef0123456789abcdef01234567"
     assert locate_weights("tiny_animatediff") == {}
