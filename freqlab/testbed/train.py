@@ -89,20 +89,38 @@ def vae_loss(
     return F.mse_loss(recon, frames) + kl_weight * posterior.kl().mean()
 
 
+def _vae_frames(cfg: TrainConfig, seed: int) -> torch.Tensor:
+    """A VAE-stage batch: every other frame of ``cfg.vae_batch // 4`` fresh clips of ``seed``,
+    ``(vae_batch // 4 * T // 2, 3, H, W)`` in [-1, 1]."""
+    clips, _ = make_clips(cfg.vae_batch // 4, seed=seed)
+    return torch.from_numpy(clips[:, ::2].reshape(-1, *clips.shape[2:])) * 2 - 1
+
+
+def _vae_step(
+    opt: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    cfg: TrainConfig,
+    step: int,
+    key: str,
+    log_fn: LogFn | None,
+) -> None:
+    """One optimiser step of a VAE stage on ``loss``, logged as ``key`` every ``cfg.log_every``."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if log_fn and step % cfg.log_every == 0:
+        log_fn({key: loss.item()}, step)
+
+
 def train_vae(vae: torch.nn.Module, cfg: TrainConfig, log_fn: LogFn | None = None) -> float:
     """Train the VAE in place on random frames of fresh clips; returns the last loss."""
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=cfg.weight_decay)
     vae.train()
     loss = torch.tensor(float("nan"))
     for step in tqdm(range(cfg.vae_steps), desc="vae", mininterval=5):
-        clips, _ = make_clips(cfg.vae_batch // 4, seed=cfg.seed * 7919 + step)
-        frames = torch.from_numpy(clips[:, ::2].reshape(-1, *clips.shape[2:])) * 2 - 1
+        frames = _vae_frames(cfg, cfg.seed * 7919 + step)
         loss = vae_loss(vae, frames, cfg.vae_kl_weight, _generator(cfg.seed, step, 1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if log_fn and step % cfg.log_every == 0:
-            log_fn({"vae/loss": loss.item()}, step)
+        _vae_step(opt, loss, cfg, step, "vae/loss", log_fn)
     vae.eval()
     return loss.item()
 
@@ -119,16 +137,11 @@ def finetune_decoder(vae: torch.nn.Module, cfg: TrainConfig, log_fn: LogFn | Non
     vae.decoder.train()
     loss = torch.tensor(float("nan"))
     for step in tqdm(range(cfg.decoder_steps), desc="decoder", mininterval=5):
-        clips, _ = make_clips(cfg.vae_batch // 4, seed=cfg.seed * 7919 + 500_000 + step)
-        frames = torch.from_numpy(clips[:, ::2].reshape(-1, *clips.shape[2:])) * 2 - 1
+        frames = _vae_frames(cfg, cfg.seed * 7919 + 500_000 + step)
         with torch.no_grad():
             z = vae.encode(frames).latent_dist.mean
         loss = F.mse_loss(vae.decode(z).sample, frames)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if log_fn and step % cfg.log_every == 0:
-            log_fn({"decoder/loss": loss.item()}, step)
+        _vae_step(opt, loss, cfg, step, "decoder/loss", log_fn)
     vae.eval()
     return loss.item()
 
