@@ -141,12 +141,7 @@ def start_run(
                 out_dir,
             )
         else:
-            log.warning(
-                "W&B logging failed (%s: %s); the results are on disk in %s",
-                type(err).__name__,
-                _first_line(err),
-                out_dir,
-            )
+            _warn_failed(err, out_dir)
         return None
 
 
@@ -169,6 +164,16 @@ def start_training_run(
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
+
+
+def _warn_failed(err: BaseException, out_dir: Path) -> None:
+    """The one warning of a W&B failure: the job goes on, its results are on disk."""
+    log.warning(
+        "W&B logging failed (%s: %s); the results are on disk in %s",
+        type(err).__name__,
+        _first_line(err),
+        out_dir,
+    )
 
 
 @contextmanager
@@ -236,12 +241,7 @@ def log_job(cfg: DictConfig, frame: pd.DataFrame, summary: dict[str, Any]) -> st
             _log(cfg, run, frame, summary, out_dir)
         return run.dir
     except Exception as err:  # noqa: BLE001 - W&B must never lose or fail a finished job
-        log.warning(
-            "W&B logging failed (%s: %s); the results are on disk in %s",
-            type(err).__name__,
-            _first_line(err),
-            out_dir,
-        )
+        _warn_failed(err, out_dir)
         return None
     finally:
         try:
