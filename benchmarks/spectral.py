@@ -37,13 +37,23 @@ RATIO_TARGET = 1000.0
 CACHED_TARGET_US = 50.0
 
 
-def loop_filter(shape: tuple[int, ...], method: str, d_s: float, d_t: float, order: float):
-    """The official construction: one Python ``__setitem__`` per (t, h, w) bin."""
+def loop_filter(
+    shape: tuple[int, ...],
+    method: str,
+    d_s: float,
+    d_t: float,
+    order: float = 4,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """The official construction: one Python ``__setitem__`` per (t, h, w) bin, each value
+    computed in Python floats (``dtype=torch.float64`` keeps them exactly: the tests' reference).
+    """
     T, H, W = shape[-3:]
-    mask = torch.zeros(shape)
+    mask = torch.zeros(shape, dtype=dtype)
     if d_s == 0 or d_t == 0:
         return mask
     if method == "box":
+        # The official slices, including Python's slice semantics and the H-derived th_s on W.
         th_s = round(int(H // 2) * d_s)
         th_t = round(T // 2 * d_t)
         rows_t = range(T)[T // 2 - th_t : T // 2 + th_t]

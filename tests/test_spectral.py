@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import freqlab
+from benchmarks.spectral import loop_filter
 from freqlab import (
     FILTER_METHODS,
     freeu_backbone_scale,
@@ -42,44 +43,9 @@ def _randn(shape, seed, dtype=torch.float32) -> torch.Tensor:
 
 
 def ref_lowpass(shape, method, d_s, d_t, order=4) -> torch.Tensor:
-    """Official-style filter: a triple loop over (t, h, w), one value per bin (float64)."""
-    T, H, W = shape[-3:]
-    if d_s == 0 or d_t == 0:
-        return torch.zeros(shape, dtype=torch.float64)
-    if method == "box":
-        # The official slices, including Python's slice semantics and the H-derived th_s on W.
-        th_s = round(int(H // 2) * d_s)
-        th_t = round(T // 2 * d_t)
-        rows_t = range(T)[T // 2 - th_t : T // 2 + th_t]
-        rows_h = range(H)[H // 2 - th_s : H // 2 + th_s]
-        rows_w = range(W)[W // 2 - th_s : W // 2 + th_s]
-    values = []
-    for t in range(T):
-        plane = []
-        for h in range(H):
-            row = []
-            for w in range(W):
-                if method == "box":
-                    row.append(1.0 if (t in rows_t and h in rows_h and w in rows_w) else 0.0)
-                    continue
-                d_square = (
-                    ((d_s / d_t) * (2 * t / T - 1)) ** 2
-                    + (2 * h / H - 1) ** 2
-                    + (2 * w / W - 1) ** 2
-                )
-                if method == "gaussian":
-                    row.append(math.exp(-1 / (2 * d_s**2) * d_square))
-                elif method == "butterworth":
-                    row.append(1 / (1 + (d_square / d_s**2) ** order))
-                elif method == "ideal":
-                    row.append(1.0 if d_square <= d_s * 2 else 0.0)
-                elif method == "ideal_exact":
-                    row.append(1.0 if d_square <= d_s**2 else 0.0)
-                else:
-                    raise AssertionError(method)
-            plane.append(row)
-        values.append(plane)
-    return torch.tensor(values, dtype=torch.float64).expand(shape)
+    """Official-style filter: the benchmark's triple loop over (t, h, w), one value per bin
+    (:func:`benchmarks.spectral.loop_filter`), in float64."""
+    return loop_filter(shape, method, d_s, d_t, order, dtype=torch.float64)
 
 
 def ref_freq_mix(x, noise, lpf, variance_preserving=False) -> torch.Tensor:
