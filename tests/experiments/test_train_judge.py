@@ -10,15 +10,9 @@ from experiments.train_judge import judge_config, run_train_judge
 from freqlab.testbed.judge import ATTRIBUTES
 from freqlab.testbed.train_judge import JudgeConfig
 
-SMALL = [
-    "task=train_judge",
-    "train_judge.steps=2",
-    "train_judge.batch_size=2",
-    "train_judge.width=8",
-    "train_judge.eval_clips=2",
-    "train_judge.checkpoint_every=1",
-    "train_judge.log_every=1",
-]
+# A few steps of a tiny judge, each key overridden on the command line.
+TINY = dict(steps=2, batch_size=2, width=8, eval_clips=2, checkpoint_every=1, log_every=1)
+SMALL = ["task=train_judge", *(f"train_judge.{key}={value}" for key, value in TINY.items())]
 
 
 def test_judge_task_trains_writes_weights_and_logs_offline(tmp_path, monkeypatch, task_config):
