@@ -70,6 +70,7 @@ __all__ = [
     "FreeNoise",
     "FreeNoiseHandle",
     "interpolate_keyframes",
+    "patch_noise",
 ]
 
 NOISE_TYPES = ("shuffle_context", "repeat_context", "random")
@@ -450,34 +451,55 @@ class FreeNoise:
             handle = unet.register_forward_pre_hook(_prompt_hook(travel), with_kwargs=True)
             undo.append(handle.remove)
             undo.append(travel.clear)  # drop the last call's embeddings on exit
-        prepare = getattr(pipe, "prepare_latents", None)
-        # Text-to-video prepare_latents(..., num_frames, ..., generator, latents=None) draws the
-        # (B, C, F, h, w) noise itself; others (video-to-video: noised encoded frames) are left
-        # alone, and so are their latents.
-        if callable(prepare) and {"num_frames", "generator", "latents"} <= set(
-            inspect.signature(prepare).parameters
-        ):
-            _set_attr(pipe, "prepare_latents", self._wrap_prepare_latents(prepare, travel), undo)
-        _set_attr(pipe, NOISE_TRANSFORM_ATTR, self.reschedule, undo)
 
-    def _wrap_prepare_latents(
-        self, original: Callable[..., Any], travel: _PromptTravel | None
-    ) -> Callable[..., Any]:
-        signature = inspect.signature(original)
+        def before_draw(num_frames: int) -> None:
+            self.check_frames(num_frames)
+            if travel is not None:
+                travel.build(num_frames)
+
+        patch_noise(pipe, self.reschedule, undo, before_draw)
+
+
+def patch_noise(
+    pipe: Any,
+    transform: Callable[[torch.Tensor, Any], torch.Tensor],
+    undo: list[Callable[[], None]],
+    before_draw: Callable[[int], None] | None = None,
+) -> None:
+    """Make ``pipe`` sample from ``transform(noise, generator)`` instead of its i.i.d. noise.
+
+    * A text-to-video ``pipe.prepare_latents`` (it takes ``num_frames``, ``generator`` and
+      ``latents``) is wrapped: ``before_draw(num_frames)`` runs first (checks that must fail before
+      any sampling), and with ``latents=None`` it returns ``transform`` of the ``(B, C, F, h, w)``
+      noise it drew, with the generator it drew it from (continued). Given latents are used as
+      they are; other pipelines' ``prepare_latents`` (video-to-video: noised encoded frames) are
+      left alone, and so is their noise.
+    * ``pipe._freqlab_noise_transform`` (:data:`NOISE_TRANSFORM_ATTR`) is ``transform``: samplers
+      that draw their own noise (FreeInit, FreqPrior) apply it.
+
+    Every change appends the step that undoes it to ``undo``. :meth:`FreeNoise.apply` and
+    :meth:`freqlab.freelong.FreeLong.apply` (FreeNoise's noise without its window fusion) use it.
+    """
+    prepare = getattr(pipe, "prepare_latents", None)
+    signature = inspect.signature(prepare) if callable(prepare) else None
+    # Text-to-video prepare_latents(..., num_frames, ..., generator, latents=None) draws the
+    # (B, C, F, h, w) noise itself.
+    if signature is not None and {"num_frames", "generator", "latents"} <= set(
+        signature.parameters
+    ):
 
         def prepare_latents(*args: Any, **kwargs: Any) -> Any:
             arguments = signature.bind(*args, **kwargs).arguments
             num_frames = arguments.get("num_frames")
-            if num_frames is not None:
-                self.check_frames(int(num_frames))
-                if travel is not None:
-                    travel.build(int(num_frames))
-            latents = original(*args, **kwargs)
+            if num_frames is not None and before_draw is not None:
+                before_draw(int(num_frames))
+            latents = prepare(*args, **kwargs)
             if arguments.get("latents") is None:
                 # The pipeline drew i.i.d. noise (and scaled it by init_noise_sigma, which a
                 # permutation commutes with); the shuffles draw from the same generator after it,
                 # in diffusers' order.
-                latents = self.reschedule(latents, arguments.get("generator"))
+                latents = transform(latents, arguments.get("generator"))
             return latents
 
-        return prepare_latents
+        _set_attr(pipe, "prepare_latents", prepare_latents, undo)
+    _set_attr(pipe, NOISE_TRANSFORM_ATTR, transform, undo)
