@@ -7,7 +7,7 @@ A generation job writes one row per (prompt, seed, iteration) (``experiments.gen
   videos (:data:`VIDEO_COLUMNS`, relative to the folder holding the results file; absolute in
   older files; None when the job saved none);
 - the job's config, flat, one group of columns per concept (:data:`GROUPS`): the run (model,
-  prompts), FreeInit, FreqPrior, FreeU, FreeNoise, sampling. A new method declares its
+  prompts), FreeInit, FreqPrior, FreeU, ByTheWay, FreeNoise, FreeLong, sampling. A new method declares its
   :class:`ColumnGroup` here, once: the job fills it from its settings with :func:`config_row`, the report groups and pairs by it,
   W&B tells it from the metrics;
 - one column per metric the job measured (every other numeric column, :func:`metric_columns`).
@@ -118,12 +118,41 @@ FREENOISE = ColumnGroup(
     },
     enabled="freenoise",
 )
+# ByTheWay (freqlab.ByTheWay): on/off and its temporal-attention settings (pass 0 changes too).
+BYTHEWAY = ColumnGroup(
+    "bytheway",
+    {f"bytheway_{key}": key for key in ("tau", "alpha", "beta", "fraction", "clamp")},
+    enabled="bytheway",
+)
+# FreeLong (freqlab.FreeLong): on/off, local window and SpectralBlend filter (pass 0 changes too).
+FREELONG = ColumnGroup(
+    "freelong",
+    {
+        f"freelong_{key}": key
+        for key in (
+            "window",
+            "method",
+            "d_s",
+            "d_t",
+            "skip_highest_resolution",
+            "freenoise",
+        )
+    },
+    enabled="freelong",
+)
 # The pipeline call: size, steps, guidance, and the resolved dtype.
 SAMPLING = ColumnGroup(
     "sampling",
     _same("num_frames", "height", "width", "num_inference_steps", "guidance_scale", "dtype"),
 )
-GROUPS = (RUN, FREEINIT, FREQPRIOR, FREEU, FREENOISE, SAMPLING)
+GROUPS = (RUN, FREEINIT, FREQPRIOR, FREEU, BYTHEWAY, FREENOISE, FREELONG, SAMPLING)
+# The model-level methods, each with its on/off column, in the order a method's name lists them.
+MODEL_METHODS = {
+    "FreeU": "freeu",
+    "ByTheWay": "bytheway",
+    "FreeNoise": "freenoise",
+    "FreeLong": "freelong",
+}
 
 # Every config column, in display order.
 CONFIG_COLUMNS = tuple(c for g in GROUPS for c in g.names)

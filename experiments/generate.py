@@ -64,7 +64,9 @@ def _config_columns(settings: JobSettings, dataset: str) -> dict[str, Any]:
         freeinit=settings.freeinit,
         freqprior=settings.freqprior,
         freeu=settings.freeu,
+        bytheway=settings.bytheway,
         freenoise=settings.freenoise,
+        freelong=settings.freelong,
         sampling=dict(settings.call_kwargs, dtype=settings.dtype),
     )
 

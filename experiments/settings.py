@@ -68,6 +68,8 @@ class JobSettings:
     identity: dict[str, Any] = field(default_factory=dict)  # what determines a sample's result
     freqprior: dict[str, Any] | None = None  # FreqPrior constructor arguments, or None when off
     freenoise: dict[str, Any] | None = None  # FreeNoise constructor arguments, or None when off
+    bytheway: dict[str, Any] | None = None  # ByTheWay constructor arguments, or None when off
+    freelong: dict[str, Any] | None = None  # FreeLong constructor arguments, or None when off
 
     @property
     def sampler(self) -> str:

@@ -14,8 +14,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from evaluation.report.pairing import freeinit_differences, freeu_differences
-from evaluation.report.plots import plot_consistency_vs_motion, plot_metric_vs_iteration
+from evaluation.report.plots import (
+    motion_metric,
+    plot_consistency_vs_motion,
+    plot_metric_vs_iteration,
+)
 from evaluation.report.tables import Table, build_tables, primary_metric
+from evaluation.report.zoo import method_differences, plot_method_tradeoff
 from evaluation.results import Sweep, load_sweep
 
 
@@ -31,6 +36,7 @@ class Report:
     confidence: float = 0.95
     n_resamples: int = 10_000
     seed: int = 0
+    method_differences: pd.DataFrame | None = None  # zoo.method_differences (empty: no zoo)
 
     @property
     def primary_metric(self) -> str:
@@ -62,5 +68,13 @@ def build_report(
     motion = plot_consistency_vs_motion(sweep)
     if motion is not None:
         figures["consistency_vs_motion"] = motion
-    tables = build_tables(sweep, diffs, freeu, confidence)
-    return Report(sweep, diffs, freeu, tables, figures, confidence, n_resamples, seed)
+    zoo = method_differences(sweep, **options)
+    motion_column = motion_metric(sweep.metrics)
+    if motion_column is not None:
+        tradeoff = plot_method_tradeoff(
+            zoo, primary_metric(sweep.metrics), motion_column, confidence
+        )
+        if tradeoff is not None:
+            figures["methods_consistency_vs_motion"] = tradeoff
+    tables = build_tables(sweep, diffs, freeu, confidence, zoo)
+    return Report(sweep, diffs, freeu, tables, figures, confidence, n_resamples, seed, zoo)

@@ -409,6 +409,38 @@ def freeu_table(sweep: Sweep, freeu: pd.DataFrame, metric: str, ci: str = "95% C
     return Table(f"freeu_{slug(metric)}", title, header, rows, notes, metric, ci)
 
 
+def method_table(sweep: Sweep, zoo: pd.DataFrame, ci: str = "95% CI") -> Table | None:
+    """The method zoo: a row per method (per context), each metric's paired change from plain
+    sampling with its CI, and the UNet steps relative to plain sampling."""
+    if zoo.empty:
+        return None
+    contexts = [c for c in ("model", "dataset", "num_frames") if zoo[c].nunique() > 1]
+    header = [*contexts, "method", "n", "UNet steps", "× plain", *(f"Δ {m}" for m in sweep.metrics)]
+    digits = {m: _digits(zoo[zoo.metric == m].baseline) for m in sweep.metrics}
+    rows: list[list[Cell]] = []
+    for _, g in zoo.groupby("setting", sort=False):
+        first = g.iloc[0]
+        by_metric = g.set_index("metric")
+        row: list[Cell] = [fmt(first[c]) for c in contexts] + [first.method, str(first.n)]
+        row += [f"{first.unet_steps:g}", f"{first.unet_ratio:.2f}"]
+        for m in sweep.metrics:
+            r = by_metric.loc[m]
+            row.append(
+                _num(r.value, digits[m])
+                if first.method == "plain sampling"
+                else Delta(r.delta, r.ci_low, r.ci_high, digits[m], int(r.n))
+            )
+        rows.append(row)
+    notes = [
+        "Each method's last pass minus plain sampling (iteration 0 with no model-level method: "
+        f"the same noise) on the same prompt and seed, mean over videos with a paired bootstrap "
+        f"{ci}; a plain sampling run's row gives its means. UNet steps: per video, all passes, as "
+        "each method spends them (FreqPrior's earlier passes stop at mid_step)."
+    ]
+    notes += _small_n(zoo.n)
+    return Table("methods_vs_plain", "Methods vs plain sampling", header, rows, notes, None, ci)
+
+
 def primary_metric(metrics: Sequence[str]) -> str:
     """The metric tables and plots lead with: FreeInit's DINO consistency when measured."""
     for test in (
@@ -423,13 +455,19 @@ def primary_metric(metrics: Sequence[str]) -> str:
 
 
 def build_tables(
-    sweep: Sweep, diffs: pd.DataFrame, freeu: pd.DataFrame, confidence: float = 0.95
+    sweep: Sweep,
+    diffs: pd.DataFrame,
+    freeu: pd.DataFrame,
+    confidence: float = 0.95,
+    zoo: pd.DataFrame | None = None,
 ) -> list[Table]:
-    """Every table of the report, primary metric first."""
+    """Every table of the report, primary metric first (the method zoo's table leads when the
+    sweep compares methods)."""
     first = primary_metric(sweep.metrics)
     metrics = [first] + [m for m in sweep.metrics if m != first]
     ci = f"{confidence:.0%} CI"
-    tables: list[Table | None] = [table1(sweep, diffs, m, ci) for m in metrics]
+    tables: list[Table | None] = [method_table(sweep, pd.DataFrame() if zoo is None else zoo, ci)]
+    tables += [table1(sweep, diffs, m, ci) for m in metrics]
     tables.append(summary_table(sweep, diffs, ci))
     tables += [iteration_table(sweep, diffs, m, ci) for m in metrics]
     tables += [ablation_table(sweep, diffs, m, ci) for m in metrics]

@@ -32,7 +32,9 @@ def _config(**changes) -> dict:
         freeinit=FREEINIT,
         freeu=None,
         freqprior=None,
+        bytheway=None,
         freenoise=None,
+        freelong=None,
         sampling=SAMPLING,
     )
     return config_row(**(settings | changes))
@@ -83,9 +85,17 @@ def test_config_row_fills_every_column_and_marks_a_method_off():
 
 def test_config_row_refuses_missing_or_unknown_groups():
     with pytest.raises(ValueError, match="missing \\['freeu'\\]"):
-        config_row(run={}, freeinit=FREEINIT, freqprior=None, freenoise=None, sampling=SAMPLING)
-    with pytest.raises(ValueError, match="unknown \\['bytheway'\\]"):
-        _config(bytheway={})
+        config_row(
+            run={},
+            freeinit=FREEINIT,
+            freqprior=None,
+            bytheway=None,
+            freenoise=None,
+            freelong=None,
+            sampling=SAMPLING,
+        )
+    with pytest.raises(ValueError, match="unknown \\['freelongg'\\]"):
+        _config(freelongg={})
     with pytest.raises(KeyError, match="freeinit: settings lack rng"):
         _config(freeinit={k: v for k, v in FREEINIT.items() if k != "rng"})
     with pytest.raises(ValueError, match="sampling: settings are required"):

@@ -32,7 +32,9 @@ def _job(
         ),
         freeu=freeu if iterations == 1 else None,
         freqprior=None,
+        bytheway=None,
         freenoise=None,
+        freelong=None,
         sampling=dict(
             num_frames=8,
             height=32,
