@@ -293,8 +293,6 @@ def _attention_forward(
 ) -> Callable[..., torch.Tensor]:
     """A replacement for ``attn.forward``: ``(B·h·w, F, C)`` -> ``(B·h·w, F, C)``, the two
     streams blended (or the local one alone at the highest resolution)."""
-    # The scale each default processor uses: AttnProcessor2_0 leaves SDPA's 1/sqrt(head_dim).
-    scale = None if isinstance(attn.processor, AttnProcessor2_0) else attn.scale
 
     def streams(x: torch.Tensor, mask: torch.Tensor | None, both: bool) -> list[torch.Tensor]:
         """The local stream (``mask``), and the global one if ``both`` and they differ, each
@@ -307,6 +305,8 @@ def _attention_forward(
             return t.view(tokens, -1, attn.heads, head_dim).transpose(1, 2)
 
         query, key, value = heads(query), heads(key), heads(value)
+        # The scale each default processor uses: AttnProcessor2_0 leaves SDPA's 1/sqrt(head_dim).
+        scale = None if isinstance(attn.processor, AttnProcessor2_0) else attn.scale
         if attn.norm_q is not None:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
@@ -331,6 +331,13 @@ def _attention_forward(
             raise ValueError(
                 f"FreeLong: {path} got encoder_hidden_states or attention_mask; it replaces "
                 "temporal self-attention only"
+            )
+        if type(attn.processor) not in _PROCESSORS:
+            # Set after apply() (e.g. by ByTheWay): FreeLong's own attention would bypass it.
+            raise ValueError(
+                f"FreeLong: {path}'s processor was replaced by {type(attn.processor).__name__} "
+                "after FreeLong was applied; FreeLong computes temporal attention itself and "
+                "would bypass it (apply the other method first to get one clear refusal)"
             )
         if level.hw is None or hidden_states.dim() != 3:
             raise ValueError(

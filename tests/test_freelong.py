@@ -440,3 +440,7 @@ def test_errors(tiny_animatediff):
     attn.set_processor(AttnProcessor())
     with FreeLong().apply(pipe.unet), pytest.raises(ValueError, match="temporal transformer"):
         attn(torch.zeros(2, 8, attn.to_q.in_features))  # outside its transformer: no (h, w)
+    with FreeLong().apply(pipe):
+        attn.set_processor(Custom())  # another method's processor, set after FreeLong
+        with pytest.raises(ValueError, match="replaced by Custom"):
+            run(pipe, 8)
