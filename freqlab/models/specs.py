@@ -43,7 +43,8 @@ class ModelSpec:
     guidance_scale, and model-specific ones such as VideoCrafter2's ``fps``/``eta``); ``freeu`` the
     recommended FreeU factors (b1, b2, s1, s2, variant, stages; empty when FreeU does not apply);
     ``decode_chunk`` the number of frames the VAE decodes at once; ``scheduler`` the scheduler's
-    diffusers config (``_class_name`` plus arguments).
+    diffusers config (``_class_name`` plus arguments); ``bytheway`` the recommended
+    :class:`freqlab.bytheway.ByTheWay` arguments (``None`` where ByTheWay does not apply).
 
     Size rules, checked before a model loads (:meth:`check_sizes`): ``height`` and ``width`` must be
     multiples of ``size_multiple`` (the pipeline's own check: diffusers' UNet video pipelines ask
@@ -75,6 +76,7 @@ class ModelSpec:
     size_multiple: int = 8
     temporal_factor: int = 1
     max_frames: int | None = None
+    bytheway: dict[str, Any] | None = None
 
     def check_sizes(self, num_frames: int, height: int, width: int) -> list[tuple[str, str]]:
         """The size rules ``(num_frames, height, width)`` break: ``(argument, what is required)``
@@ -207,6 +209,26 @@ FREEU_SD15 = _freeu(1.5, 1.6, 0.9, 0.2)  # FreeU README SD1.5 row; diffusers ima
 FREEU_VIDEO = _freeu(1.2, 1.4, 0.9, 0.2)  # diffusers docs for ModelScope/ZeroScope (lyn-rgb)
 FREEU_SDXL = _freeu(1.3, 1.4, 0.9, 0.2)  # FreeU README SDXL row; diffusers image_quality.md
 
+# --------------------------------------------------------------------------- ByTheWay settings
+
+
+def _bytheway(tau: int, alpha: float, beta: float) -> dict[str, Any]:
+    # The first 20% of the steps, negative weights kept (ByTheWay's README, after BroadWay v1).
+    return dict(tau=tau, alpha=alpha, beta=beta, fraction=0.2, clamp=False)
+
+
+# Bujiazi/ByTheWay README "ByTheWay Parameters" (16-frame models; tau = 7 is every temporal
+# frequency but DC at 16 frames, so other frame counts take tau = F/2 - 1 to keep that band).
+BYTHEWAY_ANIMATEDIFF = _bytheway(7, 0.6, 1.5)
+BYTHEWAY_VIDEOCRAFTER2 = _bytheway(7, 0.1, 10.0)
+# ModelScope: no published settings. Its UNet3D is the layout VideoCrafter2 builds on (the same
+# diffusers class, temporal attention without positional embedding in up_blocks.1-3, 64-channel
+# heads), and ByTheWay acts only on those maps, so it takes VideoCrafter2's settings, the
+# authors' choice for that family. Unverified on ModelScope.
+BYTHEWAY_MODELSCOPE = dict(BYTHEWAY_VIDEOCRAFTER2)
+# Tiny models and the testbed sample 8 frames: tau = 3 is all but DC there.
+BYTHEWAY_TINY = _bytheway(3, 0.6, 1.5)
+
 # --------------------------------------------------------------------------- the table
 # One entry a model (see the module docstring, "Adding a model").
 
@@ -238,6 +260,7 @@ def _animatediff(
         },
         pipeline_kwargs=dict(feature_extractor=None, image_encoder=None),
         max_frames=max_frames,
+        bytheway=dict(BYTHEWAY_ANIMATEDIFF),
         references=(
             _DIFFUSERS_DOCS,
             "TianxingWu/FreeInit examples/AnimateDiff (16x512x512, 25 DDIM steps, CFG 7.5)",
@@ -268,6 +291,7 @@ MODELS: dict[str, ModelSpec] = {
         description="AnimateDiffPipeline (UNetMotionModel) with seeded random weights, offline.",
         scheduler=dict(TINY_SCHEDULER),
         max_frames=tiny.MOTION_MAX_FRAMES,
+        bytheway=dict(BYTHEWAY_TINY),
     ),
     "tiny_modelscope": ModelSpec(
         name="tiny_modelscope",
@@ -278,6 +302,9 @@ MODELS: dict[str, ModelSpec] = {
         decode_chunk=16,
         description="TextToVideoSDPipeline (UNet3DConditionModel) with seeded random weights, offline.",
         scheduler=dict(TINY_SCHEDULER),
+        # None: its UpBlock3D has no temporal attention, so one decoder block has it and
+        # ByTheWay (a guide block and a block to guide) refuses the model.
+        bytheway=None,
     ),
     "testbed": ModelSpec(
         name="testbed",
@@ -292,6 +319,7 @@ MODELS: dict[str, ModelSpec] = {
         references=("freqlab/testbed/weights/testbed.json (training settings)",),
         weights_digest=_testbed_digest,
         max_frames=tiny.MOTION_MAX_FRAMES,  # the testbed's UNetMotionModel has tiny's config
+        bytheway=dict(BYTHEWAY_TINY),
     ),
     "animatediff": _animatediff(
         "animatediff",
@@ -325,6 +353,7 @@ MODELS: dict[str, ModelSpec] = {
         scheduler=dict(T2V_SCHEDULER),
         pipeline="TextToVideoSDPipeline",
         sources={"pipeline": HubSource(MODELSCOPE, _T2V_COMPONENTS, note="ModelScope T2V 1.7B")},
+        bytheway=dict(BYTHEWAY_MODELSCOPE),
         references=(
             "ali-vilab/text-to-video-ms-1.7b scheduler_config.json and model card (256x256, 16 frames)",
             "diffusers TextToVideoSDPipeline defaults (50 steps, guidance 9.0)",
@@ -351,6 +380,8 @@ MODELS: dict[str, ModelSpec] = {
                 note="ZeroScope v2",
             )
         },
+        # ModelScope's settings, tau = 11: all but DC at its 24 frames (as 7 at 16).
+        bytheway=dict(BYTHEWAY_MODELSCOPE, tau=11),
         references=(
             "cerspense/zeroscope_v2_576w model card (576x320, 24 frames, 40 steps)",
             "diffusers FreeU docs / lyn-rgb/FreeU_Diffusers (ZeroScope: 1.2, 1.4, 0.9, 0.2)",
@@ -387,6 +418,7 @@ MODELS: dict[str, ModelSpec] = {
         },
         # The conversion's config has sample_size null; 512 / 8.
         fill_config={"unet": {"sample_size": 64}},
+        bytheway=dict(BYTHEWAY_VIDEOCRAFTER2),
         references=(
             "AILab-CVC/VideoCrafter scripts/run_text2video.sh (320x512, 50 steps, eta 1.0, CFG 12, fps 28)",
             "configs/inference_t2v_512_v2.0.yaml (betas, use_scale, scale_b 0.7, fps_cond)",
@@ -416,6 +448,7 @@ MODELS: dict[str, ModelSpec] = {
         },
         pipeline_kwargs=dict(feature_extractor=None, image_encoder=None),
         max_frames=32,  # mm_sdxl_v10_beta: motion_max_seq_length 32 (diffusers MotionAdapter)
+        bytheway=dict(BYTHEWAY_ANIMATEDIFF),  # AnimateDiff's (the README's are for SD 1.5)
         references=(
             "guoyww/animatediff-motion-adapter-sdxl-beta model card (1024x1024, 16 frames, 20 steps, CFG 8)",
             "FreeU README SDXL row (1.3, 1.4, 0.9, 0.2)",
