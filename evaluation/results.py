@@ -134,8 +134,11 @@ FREELONG = ColumnGroup(
             "method",
             "d_s",
             "d_t",
+            "order",
             "skip_highest_resolution",
             "freenoise",
+            "mask",
+            "positions",
         )
     },
     enabled="freelong",

@@ -151,6 +151,14 @@ class _Job:
                 self.methods.enter_context(FreeU(**s.freeu).apply(self.pipe.unet))
             if s.freenoise:
                 self.methods.enter_context(FreeNoise(**s.freenoise).apply(self.pipe))
+            if s.bytheway:
+                from freqlab.bytheway import ByTheWay
+
+                self.methods.enter_context(ByTheWay(**s.bytheway).apply(self.pipe))
+            if s.freelong:
+                from freqlab.freelong import FreeLong
+
+                self.methods.enter_context(FreeLong(**s.freelong).apply(self.pipe))
 
     def sample(self, batch: list[SampleWork], bar: tqdm) -> None:
         """Sample the missing passes of ``batch`` (all start at the same pass), storing each

@@ -251,14 +251,90 @@ def _freqprior(cfg: DictConfig, spec: ModelSpec, num_inference_steps: int) -> di
     return {key: built.config[key] for key in args}
 
 
-def _check_windowable(spec: ModelSpec) -> None:
-    """FreeNoise windows a UNet's temporal attention: refused, before the frame checks, for a
-    model that has none (a DiT attends over all frames at once)."""
+def _check_windowable(spec: ModelSpec, method: str = "freenoise") -> None:
+    """FreeNoise, FreeLong and ByTheWay act on a UNet's temporal attention: refused, before the
+    frame checks, for a model that has none (a DiT attends over all frames at once)."""
     if spec.family not in TEMPORAL_ATTENTION_FAMILIES:
         raise ConfigError(
-            f"freenoise.enabled: model {spec.name} has no temporal attention to window (FreeNoise "
-            f"needs a UNet with a motion module: {', '.join(TEMPORAL_ATTENTION_FAMILIES)} models)"
+            f"{method}.enabled: model {spec.name} has no temporal attention to act on (it needs "
+            f"a UNet with a motion module: {', '.join(TEMPORAL_ATTENTION_FAMILIES)} models)"
         )
+
+
+# Model-level methods that cannot share a model: each pair is refused naming both keys.
+_EXCLUSIVE = {
+    ("freenoise", "freelong"): "FreeLong brings FreeNoise's noise (freelong.freenoise) and "
+    "replaces its window fusion",
+    ("bytheway", "freelong"): "both replace the temporal attention",
+}
+
+
+def _check_exclusive(cfg: DictConfig) -> None:
+    for (a, b), why in _EXCLUSIVE.items():
+        if (
+            a in cfg
+            and b in cfg
+            and bool_value(cfg, f"{a}.enabled")
+            and bool_value(cfg, f"{b}.enabled")
+        ):
+            raise ConfigError(f"{a}.enabled and {b}.enabled are both true: {why}; use one")
+
+
+def _bytheway(cfg: DictConfig, spec: ModelSpec, num_frames: int) -> dict[str, Any] | None:
+    """ByTheWay's constructor arguments: ``bytheway.*`` over the model's recommended settings
+    (``null``), validated by :class:`ByTheWay` itself; None when off."""
+    if not bool_value(cfg, "bytheway.enabled"):
+        return None
+    _check_windowable(spec, "bytheway")
+    from freqlab.bytheway import ByTheWay
+
+    recommended = dict(getattr(spec, "bytheway", None) or {})
+    if recommended.get("tau") is not None:
+        # The recommendations are for 16 frames, where tau 7 is every bin but DC: at fewer
+        # frames the same band is tau = F/2 - 1 (a set tau is checked, never changed).
+        recommended["tau"] = min(recommended["tau"], max(num_frames // 2 - 1, 0))
+    keys = ("tau", "alpha", "beta", "fraction", "clamp")
+    args = {}
+    for key in keys:
+        value = config_value(cfg, f"bytheway.{key}")
+        args[key] = recommended.get(key) if value is None else value
+    unset = [k for k, v in args.items() if v is None]
+    if unset:
+        raise ConfigError(
+            f"bytheway: model {spec.name} has no recommended {', '.join(unset)}; set "
+            + ", ".join(f"bytheway.{k}" for k in unset)
+        )
+    try:
+        built = ByTheWay(**args)
+    except ValueError as err:
+        raise _keyed("bytheway", args, err) from None
+    if built.tau >= num_frames / 2:
+        raise ConfigError(
+            f"bytheway.tau must be < model.num_frames / 2 ({num_frames / 2:g}), got {built.tau}"
+        )
+    return {key: getattr(built, key) for key in keys}
+
+
+def _freelong(cfg: DictConfig, spec: ModelSpec) -> dict[str, Any] | None:
+    """FreeLong's constructor arguments from ``freelong.*``, validated by :class:`FreeLong`
+    itself; None when off."""
+    if not bool_value(cfg, "freelong.enabled"):
+        return None
+    _check_windowable(spec, "freelong")
+    try:  # d0 is the config's shorthand for d_s and d_t
+        check_number("freelong.d0", config_value(cfg, "freelong.d0"), 0, 1)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    from freqlab.freelong import FreeLong
+
+    keys = ("window", "method", "d_s", "d_t", "order", "skip_highest_resolution", "freenoise")
+    keys += ("mask", "positions")
+    args = {key: config_value(cfg, f"freelong.{key}") for key in keys}
+    try:
+        built = FreeLong(**args)
+    except ValueError as err:
+        raise _keyed("freelong", args, err) from None
+    return {key: built.config[key] for key in keys}
 
 
 def _freenoise(cfg: DictConfig, spec: ModelSpec, num_frames: int) -> dict[str, Any] | None:
@@ -402,6 +478,7 @@ def resolve(cfg: DictConfig) -> JobSettings:
     spec = get_model_spec(name)
     _runtime(cfg)
     own_adapter = OmegaConf.select(cfg, "model.adapter") is not None
+    _check_exclusive(cfg)
     windowed = "freenoise" in cfg and bool_value(cfg, "freenoise.enabled")
     if windowed:
         _check_windowable(spec)
@@ -428,6 +505,8 @@ def resolve(cfg: DictConfig) -> JobSettings:
             _freqprior(cfg, spec, call["num_inference_steps"]) if "freqprior" in cfg else None
         ),
         freenoise=_freenoise(cfg, spec, call["num_frames"]) if "freenoise" in cfg else None,
+        bytheway=_bytheway(cfg, spec, call["num_frames"]) if "bytheway" in cfg else None,
+        freelong=_freelong(cfg, spec) if "freelong" in cfg else None,
         seeds=[seed + i for i in range(num_seeds)],
         batch_size=int_value(cfg, "batch_size", 1),
         device=device,
@@ -445,7 +524,7 @@ def resolve(cfg: DictConfig) -> JobSettings:
         dtype=dtype,
     )
     # Added only when on, so that the keys of samples made before these methods existed hold.
-    for method in ("freqprior", "freenoise"):
+    for method in ("freqprior", "freenoise", "bytheway", "freelong"):
         if getattr(settings, method) is not None:
             settings.identity[method] = getattr(settings, method)
     # What the weights are, not only where: a hub branch that moves to a new commit, a local

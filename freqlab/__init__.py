@@ -1,5 +1,5 @@
-"""freqlab: training-free frequency-domain methods (FreeInit, FreeU, FreqPrior, FreeNoise) for video
-diffusion."""
+"""freqlab: training-free frequency-domain methods (FreeInit, FreeU, FreqPrior, FreeNoise, ByTheWay,
+FreeLong) for video diffusion."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from freqlab.spectral import (
 )
 
 if TYPE_CHECKING:
+    from freqlab.bytheway import ByTheWay, ByTheWayHandle
     from freqlab.freeinit import FreeInit, FreeInitResult
+    from freqlab.freelong import FreeLong, FreeLongHandle
     from freqlab.freenoise import FreeNoise, FreeNoiseHandle
     from freqlab.freeu import FreeU, FreeUHandle
     from freqlab.freqprior import FreqPrior, FreqPriorResult
@@ -31,6 +33,10 @@ __version__ = "0.1.0"
 # Names whose modules import diffusers (seconds): loaded on first use, so that `import freqlab`
 # and the spectral functions stay fast.
 _LAZY = {
+    "ByTheWay": "freqlab.bytheway",
+    "ByTheWayHandle": "freqlab.bytheway",
+    "FreeLong": "freqlab.freelong",
+    "FreeLongHandle": "freqlab.freelong",
     "decode_latents": "freqlab.vae",
     "FreeInit": "freqlab.freeinit",
     "FreeInitResult": "freqlab.freeinit",
@@ -53,8 +59,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "FILTER_METHODS",
     "FREEU_VARIANTS",
+    "ByTheWay",
+    "ByTheWayHandle",
     "FreeInit",
     "FreeInitResult",
+    "FreeLong",
+    "FreeLongHandle",
     "FreeNoise",
     "FreeNoiseHandle",
     "FreeU",

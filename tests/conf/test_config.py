@@ -240,13 +240,16 @@ GENERATION = {
     "freeu",
     "freqprior",
     "freenoise",
+    "bytheway",
+    "freelong",
     "logger",
 }
 # The groups each task pulls in (conf/task/<task>.yaml): nothing of another task's.
 TASK_GROUPS = {
     "generate": GENERATION,
     "plan": GENERATION,
-    "snr": GENERATION - {"freqprior", "freenoise"} | {"snr"},  # FreeInit's refined noise only
+    # FreeInit's refined noise only
+    "snr": GENERATION - {"freqprior", "freenoise", "bytheway", "freelong"} | {"snr"},
     "train_testbed": {"train", "logger"},
     "train_judge": {"train_judge", "logger"},
 }

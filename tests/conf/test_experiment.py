@@ -32,6 +32,7 @@ JOBS = {
     "freeinit_x_freeu": 2,
     "freqprior_vs_freeinit": 2,
     "long_video": 4,
+    "method_zoo": 8,
 }
 
 
@@ -201,6 +202,32 @@ def test_long_video_arms():
         _settings("long_video", ("+long_video=plain_32", "model.num_frames=64"))
 
 
+def test_method_zoo_arms():
+    arms = {j[0].split("=")[1]: _settings("method_zoo", j)[1] for j in _jobs("method_zoo")}
+    on = {
+        name: tuple(
+            m
+            for m in ("freeinit", "freqprior", "freeu", "bytheway")
+            if (s.freeinit["num_iters"] > 1 if m == "freeinit" else getattr(s, m) is not None)
+        )
+        for name, s in arms.items()
+    }
+    assert on == {
+        "plain": (),
+        "freeinit": ("freeinit",),
+        "freqprior": ("freqprior",),
+        "freeu": ("freeu",),
+        "bytheway": ("bytheway",),
+        "freeinit_freeu": ("freeinit", "freeu"),
+        "freeinit_bytheway": ("freeinit", "bytheway"),
+        "freqprior_bytheway": ("freqprior", "bytheway"),
+    }
+    assert arms["freeinit"].freeinit["num_iters"] == arms["freqprior"].freqprior["num_iters"] == 3
+    # AnimateDiff's recommendation, tau 7 at 16 frames (every bin but DC): 3 at the testbed's 8
+    assert arms["bytheway"].bytheway["tau"] == 3
+    assert len({tuple(s.seeds) for s in arms.values()}) == 1
+
+
 PAPER = OmegaConf.load(CONF / "metrics" / "paper.yaml")
 PIXEL = OmegaConf.load(CONF / "metrics" / "pixel.yaml")
 LONG_VIDEO_METRICS = [
@@ -228,6 +255,7 @@ PRESET_GROUPS = {
         metrics=OmegaConf.merge(PIXEL, dict(names=LONG_VIDEO_METRICS)),
         limit=8,
     ),
+    "method_zoo": dict(model="testbed", dataset="shapes", metrics=PIXEL, limit=8),
 }
 SWEEPS = {
     "paper_table1": {"dataset", "model"},
@@ -239,6 +267,7 @@ SWEEPS = {
     "freeinit_x_freeu": {"freeu"},
     "freqprior_vs_freeinit": {"freqprior"},
     "long_video": {"+long_video"},
+    "method_zoo": {"+zoo"},
 }
 
 

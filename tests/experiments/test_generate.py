@@ -281,3 +281,16 @@ def test_per_frame_prompts_are_refused_before_loading(
     with pytest.raises(ConfigError, match=f"^dataset.path: prompt custom/0000 .*{match}"):
         run(tmp_path, "bad", "dataset=custom", f"dataset.path={prompts}", *overrides)
     assert unet_counter.calls == 0
+
+
+def test_bytheway_and_freelong_jobs_change_pass_zero_and_restore(run, tmp_path, unet_counter):
+    _, plain, _ = run(tmp_path, "plain", "freeinit.num_iters=1")
+    _, bw, _ = run(tmp_path, "bw", "bytheway=default", "freeinit.num_iters=2")
+    assert bw.bytheway.all() and set(bw.bytheway_tau) == {1}  # 4 frames: at most F/2 - 1
+    assert set(plain.pass_key).isdisjoint(bw.pass_key)  # ByTheWay changes pass 0 too
+    _, fl, _ = run(tmp_path, "fl", "freelong=default", "freelong.window=2", "freeinit.num_iters=1")
+    assert fl.freelong.all() and set(fl.freelong_window) == {2}
+    assert set(plain.pass_key).isdisjoint(fl.pass_key)
+    assert not plain.bytheway.any() and not plain.freelong.any()
+    # 1 + 2 + 1 passes of 2 videos in one batch, 2 steps each
+    assert unet_counter.calls == (1 + 2 + 1) * 2

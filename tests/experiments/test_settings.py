@@ -109,6 +109,31 @@ def _refused(overrides: list[str], match: str) -> str:
         (["freqprior=default", "freqprior.method=sharp"], r"freqprior\.method"),
         (["freqprior=default", "freqprior.num_iters=0"], r"freqprior\.num_iters"),
         (["freqprior=default", "freqprior.rng=global"], r"freqprior\.rng"),
+        (["bytheway=default", "bytheway.alpha=1.5"], r"bytheway\.alpha"),
+        (["bytheway=default", "bytheway.tau=-1"], r"bytheway\.tau"),
+        (["bytheway=default", "bytheway.fraction=0"], r"bytheway\.fraction"),
+        (["bytheway=default", "bytheway.beta=0.5"], r"bytheway\.beta"),
+        (
+            ["bytheway=default", "bytheway.tau=4"],  # the testbed samples 8 frames
+            r"bytheway\.tau must be < model\.num_frames / 2 \(4\), got 4",
+        ),
+        (
+            ["bytheway=default", "model=wan21_t2v_1_3b"],
+            r"bytheway\.enabled: model wan21_t2v_1_3b has no temporal attention",
+        ),
+        (["freelong=default", "freelong.window=0"], r"freelong\.window"),
+        (["freelong=default", "freelong.method=sharp"], r"freelong\.method"),
+        (["freelong=default", "freelong.d0=2"], r"freelong\.d0"),
+        (["freelong=default", "freelong.mask=soft"], r"freelong\.mask"),
+        (
+            ["freelong=default", "model=wan21_t2v_1_3b"],
+            r"freelong\.enabled: model wan21_t2v_1_3b has no temporal attention",
+        ),
+        (
+            ["freelong=default", "freenoise=default", "model.num_frames=20"],
+            r"freenoise\.enabled and freelong\.enabled are both true",
+        ),
+        (["bytheway=default", "freelong=default"], r"bytheway\.enabled and freelong\.enabled"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(overrides, message):
@@ -173,6 +198,13 @@ def test_methods_join_the_identity_only_when_on():
     fn = resolve(_compose(["freenoise=default", "model.num_frames=40", "device=cpu"]))
     assert fn.identity["freenoise"] == fn.freenoise and fn.call_kwargs["num_frames"] == 40
     assert fn.sampler == "freeinit" and "freqprior" not in fn.identity
+    bw = resolve(_compose(["bytheway=default", "device=cpu"]))
+    # null values take the model's recommendation (the testbed is AnimateDiff: 7, 0.6, 1.5), tau
+    # at most F/2 - 1 (every bin but DC, what 7 means at 16 frames): 3 at the testbed's 8
+    assert bw.bytheway == dict(tau=3, alpha=0.6, beta=1.5, fraction=0.2, clamp=False)
+    assert bw.identity["bytheway"] == bw.bytheway and "freelong" not in bw.identity
+    fl = resolve(_compose(["freelong=default", "device=cpu"]))
+    assert fl.identity["freelong"] == fl.freelong and fl.freelong["window"] == 16
 
 
 def test_identity_records_the_weights_a_local_copy_holds(tmp_path, pipeline_layout):
