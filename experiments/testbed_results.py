@@ -8,8 +8,11 @@
    percentile-bootstrap 95% CIs, for pixel-encoder temporal consistency, flicker and motion: the
    report's pairing (:mod:`evaluation.report.pairing`).
 3. FreeInit's SNR-by-frequency analysis (``task=snr``) on clips of the testbed's training data.
+4. The method zoo (``experiment=method_zoo``: plain, FreeInit, FreqPrior, FreeU, ByTheWay and
+   their combinations) on the same prompts and seeds, each against plain sampling
+   (:mod:`evaluation.report.zoo`), unless ``--skip-zoo``.
 
-Writes ``<out>/testbed_results.md``, ``<out>/testbed_freeinit.png`` and ``<out>/testbed_samples.png``
+Writes ``<out>/testbed_results.md``, ``<out>/testbed_freeinit.png``, ``<out>/testbed_zoo.png`` and ``<out>/testbed_samples.png``
 (frames of held-out prompts: plain, FreeInit, FreeU), and the SNR job's plots;
 with ``--docs DIR`` also copies the figures there. Samples are cached, so a re-run is cheap.
 """
@@ -28,6 +31,7 @@ from omegaconf import DictConfig, open_dict
 
 from evaluation.report.pairing import freeinit_differences, freeu_differences
 from evaluation.report.statistics import MIN_PAIRS
+from evaluation.report.zoo import method_differences, plot_method_tradeoff
 from evaluation.results import Sweep, load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +87,56 @@ def run_sweeps(
         print("+ run.py", " ".join([*common, *overrides]), flush=True)
         run_generate(compose_job([*common, *overrides], out / name))
     return [out / name for name in settings]
+
+
+# experiment=method_zoo's arms (conf/zoo/*.yaml), in the report's order.
+ZOO_ARMS = (
+    "plain",
+    "freeinit",
+    "freqprior",
+    "freeu",
+    "bytheway",
+    "freeinit_freeu",
+    "freeinit_bytheway",
+    "freqprior_bytheway",
+)
+
+
+def run_zoo(
+    out: Path, num_prompts: int, num_seeds: int, threads: int, extra: tuple[str, ...] = ()
+) -> list[Path]:
+    """Every arm of ``experiment=method_zoo`` on the testbed (the same prompts and seeds), one
+    job after another in this process; returns the job folders (``out/zoo/<arm>``). ``extra``:
+    more overrides (e.g. fewer steps)."""
+    from experiments.generate import run_generate
+
+    common = [
+        "experiment=method_zoo",
+        "model=testbed",
+        "dataset=shapes",
+        f"dataset.limit={num_prompts}",
+        f"num_seeds={num_seeds}",
+        "logger=none",
+        f"threads={threads}",
+        "batch_size=16",
+        "save_videos=false",
+        "device=cpu",
+        *extra,
+    ]
+    for arm in ZOO_ARMS:
+        print("+ run.py", " ".join([*common, f"+zoo={arm}"]), flush=True)
+        run_generate(compose_job([*common, f"+zoo={arm}"], out / "zoo" / arm))
+    return [out / "zoo" / arm for arm in ZOO_ARMS]
+
+
+def zoo_markdown(zoo: pd.DataFrame, sweep: Sweep) -> str:
+    """The README snippet of the method zoo: every method against plain sampling."""
+    from evaluation.report.tables import method_table
+
+    table = method_table(sweep, zoo)
+    if table is None:
+        return ""
+    return table.to_markdown().split("\n", 2)[2]  # without the "### title" heading
 
 
 def differences(sweep: Sweep) -> pd.DataFrame:
@@ -265,6 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--docs", type=Path, default=None, help="also copy the figures here")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the jobs")
     parser.add_argument("--skip-snr", action="store_true")
+    parser.add_argument("--skip-zoo", action="store_true", help="no experiment=method_zoo")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
@@ -296,11 +351,21 @@ def main(argv: list[str] | None = None) -> None:
     plot(diff, args.out / "testbed_freeinit.png")
     sample_figure(args.out / "testbed_samples.png")
     text = markdown(diff, args.prompts, args.seeds)
+    figures = ["testbed_freeinit.png", "testbed_samples.png"]
+    if not args.skip_zoo:
+        zoo_sweep = load_sweep(*run_zoo(args.out, args.prompts, args.seeds, args.threads))
+        zoo = method_differences(zoo_sweep)
+        zoo.to_csv(args.out / "testbed_zoo.csv", index=False)
+        figure = plot_method_tradeoff(zoo, "dino_consistency[pixel]", "motion")
+        if figure is not None:
+            figure.savefig(args.out / "testbed_zoo.png", dpi=110)
+            figures.append("testbed_zoo.png")
+        text += "\n### Every method vs plain sampling\n\n" + zoo_markdown(zoo, zoo_sweep)
     (args.out / "testbed_results.md").write_text(text)
     print(text)
     if args.docs:
         args.docs.mkdir(parents=True, exist_ok=True)
-        for name in ("testbed_freeinit.png", "testbed_samples.png"):
+        for name in figures:
             shutil.copy(args.out / name, args.docs / name)
         snr_plot = args.out / "snr" / "snr_first_step.png"
         if snr_plot.exists():

@@ -112,3 +112,27 @@ def test_bad_arguments_are_one_message(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         tr.main(argv)
     assert exit_info.value.code == 2 and "must be" in capsys.readouterr().err
+
+
+def test_the_method_zoo_runs_every_arm_against_plain_sampling(tmp_path):
+    from evaluation.report.zoo import PLAIN, method_differences
+
+    tiny = ("model.num_inference_steps=3", "model.num_frames=4", f"paths.cache_dir={tmp_path}/c")
+    jobs = tr.run_zoo(tmp_path, num_prompts=2, num_seeds=1, threads=1, extra=tiny)
+    assert [j.name for j in jobs] == list(tr.ZOO_ARMS)
+    sweep = load_sweep(*jobs)
+    zoo = method_differences(sweep, n_resamples=200)
+    assert list(dict.fromkeys(zoo.method)) == [
+        PLAIN,
+        "FreeInit",
+        "FreqPrior",
+        "FreeU",
+        "ByTheWay",
+        "FreeInit + FreeU",
+        "FreeInit + ByTheWay",
+        "FreqPrior + ByTheWay",
+    ]
+    steps = zoo.drop_duplicates("method").set_index("method").unet_steps
+    assert steps[PLAIN] == 3 and steps["FreeInit"] == 9 and steps["FreqPrior"] < 9
+    text = tr.zoo_markdown(zoo, sweep)
+    assert text.startswith("| method | n | UNet steps |") and "| FreqPrior + ByTheWay | 2 |" in text
