@@ -288,7 +288,12 @@ def _bytheway(cfg: DictConfig, spec: ModelSpec, num_frames: int) -> dict[str, An
     _check_windowable(spec, "bytheway")
     from freqlab.bytheway import ByTheWay
 
-    recommended = dict(getattr(spec, "bytheway", None) or {})
+    if spec.bytheway is None:  # the registry's way of saying it does not apply
+        raise ConfigError(
+            f"bytheway.enabled: ByTheWay does not apply to model {spec.name} (it needs at least "
+            "two decoder blocks with temporal attention: it guides them toward up_blocks.1)"
+        )
+    recommended = dict(spec.bytheway)
     if recommended.get("tau") is not None:
         # The recommendations are for 16 frames, where tau 7 is every bin but DC: at fewer
         # frames the same band is tau = F/2 - 1 (a set tau is checked, never changed).
@@ -379,8 +384,9 @@ def _call_kwargs(
 ) -> dict[str, Any]:
     """The pipeline's sampling arguments: the registry's defaults, overridden by ``model.*``,
     checked against the model's size rules (``spec.check_sizes``) before anything loads.
-    ``windowed`` (FreeNoise): the motion module sees windows, so its frame limit binds
-    ``freenoise.context_length`` instead of ``model.num_frames``."""
+    ``windowed`` (FreeNoise, or FreeLong with ``freelong.positions``): the motion module sees
+    windows (its frame limit binds ``freenoise.context_length``), or its positions are extended
+    or interpolated, so ``model.num_frames`` may exceed it."""
     call = dict(spec.defaults)
     for key in (*SAMPLING_KEYS, "negative_prompt"):
         value = OmegaConf.select(cfg, f"model.{key}")
@@ -480,6 +486,12 @@ def resolve(cfg: DictConfig) -> JobSettings:
     own_adapter = OmegaConf.select(cfg, "model.adapter") is not None
     _check_exclusive(cfg)
     windowed = "freenoise" in cfg and bool_value(cfg, "freenoise.enabled")
+    # FreeLong past the motion module's positions only with a position strategy (it refuses
+    # more frames than positions without one, before any sampling).
+    if "freelong" in cfg and bool_value(cfg, "freelong.enabled"):
+        _check_windowable(spec, "freelong")
+        if config_value(cfg, "freelong.positions") is not None:
+            windowed = True
     if windowed:
         _check_windowable(spec)
     call = _call_kwargs(cfg, spec, own_adapter, windowed)

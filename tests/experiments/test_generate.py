@@ -294,3 +294,12 @@ def test_bytheway_and_freelong_jobs_change_pass_zero_and_restore(run, tmp_path, 
     assert not plain.bytheway.any() and not plain.freelong.any()
     # 1 + 2 + 1 passes of 2 videos in one batch, 2 steps each
     assert unet_counter.calls == (1 + 2 + 1) * 2
+
+
+def test_freelong_samples_past_the_motion_modules_positions_when_told_how(run, tmp_path):
+    # The testbed's motion module holds 32 positions: 40 frames with interpolated positions.
+    fl = ("freelong=default", "freelong.positions=interpolate", "freeinit.num_iters=1")
+    _, frame, _ = run(tmp_path, "fl40", *fl, "model.num_frames=40")
+    assert frame.num_frames.unique().tolist() == [40] and set(frame.freelong_positions) == {
+        "interpolate"
+    }

@@ -121,6 +121,14 @@ def _refused(overrides: list[str], match: str) -> str:
             ["bytheway=default", "model=wan21_t2v_1_3b"],
             r"bytheway\.enabled: model wan21_t2v_1_3b has no temporal attention",
         ),
+        (
+            ["bytheway=default", "model=tiny_modelscope"],
+            r"bytheway\.enabled: ByTheWay does not apply to model tiny_modelscope",
+        ),
+        (
+            ["freelong=default", "model.num_frames=40"],  # the testbed's motion module: 32
+            r"model\.num_frames must be at most 32",
+        ),
         (["freelong=default", "freelong.window=0"], r"freelong\.window"),
         (["freelong=default", "freelong.method=sharp"], r"freelong\.method"),
         (["freelong=default", "freelong.d0=2"], r"freelong\.d0"),
@@ -205,6 +213,18 @@ def test_methods_join_the_identity_only_when_on():
     assert bw.identity["bytheway"] == bw.bytheway and "freelong" not in bw.identity
     fl = resolve(_compose(["freelong=default", "device=cpu"]))
     assert fl.identity["freelong"] == fl.freelong and fl.freelong["window"] == 16
+    # past the motion module's 32 positions with a position strategy
+    fl = resolve(
+        _compose(
+            [
+                "freelong=default",
+                "freelong.positions=interpolate",
+                "model.num_frames=40",
+                "device=cpu",
+            ]
+        )
+    )
+    assert fl.call_kwargs["num_frames"] == 40 and fl.freelong["positions"] == "interpolate"
 
 
 def test_identity_records_the_weights_a_local_copy_holds(tmp_path, pipeline_layout):
