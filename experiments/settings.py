@@ -315,9 +315,19 @@ def _bytheway(cfg: DictConfig, spec: ModelSpec, num_frames: int) -> dict[str, An
         raise _keyed("bytheway", args, err) from None
     if built.tau >= num_frames / 2:
         raise ConfigError(
-            f"bytheway.tau must be < model.num_frames / 2 ({num_frames / 2:g}), got {built.tau}"
+            f"bytheway.tau must be < half the frames its attention sees ({num_frames / 2:g}: "
+            f"model.num_frames, or freenoise.context_length with FreeNoise), got {built.tau}"
         )
     return {key: getattr(built, key) for key in keys}
+
+
+def _attention_frames(cfg: DictConfig, num_frames: int) -> int:
+    """The frames a temporal attention sees: FreeNoise's window when it is on, else them all."""
+    if "freenoise" in cfg and bool_value(cfg, "freenoise.enabled"):
+        length = config_value(cfg, "freenoise.context_length")
+        if isinstance(length, int) and not isinstance(length, bool):
+            return min(length, num_frames)
+    return num_frames
 
 
 def _freelong(cfg: DictConfig, spec: ModelSpec) -> dict[str, Any] | None:
@@ -517,7 +527,11 @@ def resolve(cfg: DictConfig) -> JobSettings:
             _freqprior(cfg, spec, call["num_inference_steps"]) if "freqprior" in cfg else None
         ),
         freenoise=_freenoise(cfg, spec, call["num_frames"]) if "freenoise" in cfg else None,
-        bytheway=_bytheway(cfg, spec, call["num_frames"]) if "bytheway" in cfg else None,
+        bytheway=(
+            _bytheway(cfg, spec, _attention_frames(cfg, call["num_frames"]))
+            if "bytheway" in cfg
+            else None
+        ),
         freelong=_freelong(cfg, spec) if "freelong" in cfg else None,
         seeds=[seed + i for i in range(num_seeds)],
         batch_size=int_value(cfg, "batch_size", 1),

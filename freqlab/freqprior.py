@@ -42,7 +42,7 @@ What freqlab does differently from the official code (fudan-zvg/FreqPrior @ 6fb7
 * **mid_step.** The official ``__call__`` default ``mid_step=0`` crashes when iterating (t = 0
   never occurs with ``steps_offset=1``, so z_mid stays ``None``); freqlab's default is the
   scripts' 321 and any value must be one of the schedule's timesteps after the first (else one
-  ValueError listing the nearest ones). 321 exists in DDIM "leading" schedules with
+  ValueError listing the nearest ones; 0 works where the schedule reaches t = 0, e.g. linspace). 321 exists in DDIM "leading" schedules with
   ``steps_offset=1`` over 1000 training steps at 25 and 50 steps (e.g. AnimateDiff's); not at
   25 ``linspace`` steps (freqlab's testbed: 333 is the nearest) or in flow schedules. The runner's
   ``freqprior.mid_step=auto`` picks the timestep nearest 321.
@@ -332,7 +332,7 @@ class FreqPrior:
             raise ValueError(f"ratio must be a number in (0, 1], got {ratio!r}")
         if not 0.0 < float(ratio) <= 1.0:
             raise ValueError(f"ratio must be in (0, 1], got {ratio}")
-        check_int("mid_step", mid_step, 1)
+        check_int("mid_step", mid_step, 0)
         validate_filter_args(method, d_s, d_t, order)
         check_bool("save_intermediate", save_intermediate)
         if rng not in RNG_MODES:

@@ -306,7 +306,7 @@ def test_flow_matching_pipeline():
         (dict(ratio=0), "ratio"),
         (dict(ratio=1.5), "ratio"),
         (dict(ratio=True), "ratio"),
-        (dict(mid_step=0), "mid_step"),
+        (dict(mid_step=-1), "mid_step"),
         (dict(mid_step=32.1), "mid_step"),
         (dict(num_iters=0), "num_iters"),
         (dict(method="lowpass"), "method"),

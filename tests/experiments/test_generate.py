@@ -303,3 +303,20 @@ def test_freelong_samples_past_the_motion_modules_positions_when_told_how(run, t
     assert frame.num_frames.unique().tolist() == [40] and set(frame.freelong_positions) == {
         "interpolate"
     }
+
+
+@pytest.mark.parametrize(
+    "methods",
+    [
+        ("freqprior=default", "freelong=default", "freelong.window=2", "freeu=model"),
+        ("bytheway=default", "freenoise=default", "freenoise.context_length=4"),
+        ("freeinit.num_iters=2", "bytheway=default", "freeu=model"),
+    ],
+    ids=["freqprior+freelong+freeu", "bytheway+freenoise", "freeinit+bytheway+freeu"],
+)
+def test_methods_compose_in_one_job(run, tmp_path, methods):
+    _, frame, _ = run(tmp_path, "job", *methods, "model.num_frames=8")
+    on = {m.split("=")[0] for m in methods if m.endswith(("=default", "=model"))}
+    for column in ("freqprior", "freelong", "freeu", "bytheway", "freenoise"):
+        assert frame[column].all() == (column in on)
+    assert frame.motion.notna().all()
