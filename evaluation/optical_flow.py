@@ -4,6 +4,9 @@ RAFT weights (torchvision's ``Raft_Large_Weights.C_T_V2`` / ``Raft_Small_Weights
 trained on FlyingChairs + FlyingThings like VBench's ``raft-things.pth``) are looked up as a
 local file given as ``flow_weights=``, then in torch hub's checkpoint cache
 (``$TORCH_HOME/hub/checkpoints/``, where torchvision puts them), and are never downloaded.
+``"raft_large_v1"`` is RAFT-Large with ``Raft_Large_Weights.C_T_V1``: the original paper's
+``raft-things.pth`` (princeton-vl RAFT, the checkpoint VBench's dynamic degree loads) ported to
+torchvision, where ``C_T_V2`` was retrained by torchvision.
 
 Frames are resized so that the shorter side is ``size`` pixels (default 256, VBench's reference
 scale) and both sides are multiples of 8, as RAFT needs; with ``size=None`` they keep their
@@ -49,23 +52,34 @@ def _raft_models() -> dict[str, tuple[Callable[..., nn.Module], object]]:
     return {
         "raft_large": (raft_large, Raft_Large_Weights.C_T_V2),
         "raft_small": (raft_small, Raft_Small_Weights.C_T_V2),
+        "raft_large_v1": (raft_large, Raft_Large_Weights.C_T_V1),
     }
 
 
-RAFT_MODELS = ("raft_large", "raft_small")
+RAFT_MODELS = ("raft_large", "raft_small", "raft_large_v1")
 _CACHE: dict[tuple[str, str, str], nn.Module] = {}
 _LOCK = threading.Lock()
 
 
-def resolve_raft_weights(name: str, weights: str | os.PathLike | None = None) -> WeightsSource:
+_MOTION_ALTERNATIVE = "leave flow out: flow=None (motion as mean frame difference only)"
+
+
+def resolve_raft_weights(
+    name: str,
+    weights: str | os.PathLike | None = None,
+    *,
+    alternative: str | None = _MOTION_ALTERNATIVE,
+) -> WeightsSource:
     """Where RAFT ``name``'s weights are (no loading, no download).
+
+    ``alternative`` is the way to run without RAFT that the error names (``None``: none).
 
     Raises:
         WeightsNotFoundError: neither ``weights`` nor torch hub's cache has them.
     """
     if name not in RAFT_MODELS:
         raise ValueError(f"flow model must be one of {RAFT_MODELS}, got {name!r}")
-    _, enum = _raft_models()[name]
+    builder, enum = _raft_models()[name]
     url = enum.url
     cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
     return resolve_weights(
@@ -73,13 +87,43 @@ def resolve_raft_weights(name: str, weights: str | os.PathLike | None = None) ->
         weights,
         cache_files=[cached],
         download_hint=(
-            f'python -c "import torchvision; torchvision.models.optical_flow.{name}'
+            f'python -c "import torchvision; torchvision.models.optical_flow.{builder.__name__}'
             f"(weights='{enum.name}')\"   # fetches {url} into {cached.parent}"
         ),
         argument="flow_weights",
-        alternative="leave flow out: flow=None (motion as mean frame difference only)",
+        alternative=alternative,
         cache_env="TORCH_HOME",
     )
+
+
+def _check_raft_keys(
+    model: nn.Module, state: dict[str, torch.Tensor], name: str, path: Path
+) -> None:
+    """One error naming the first key (in the model's order) that the checkpoint lacks, has in
+    another shape, or has in excess; princeton-vl's own ``raft-things.pth`` gets a pointer to
+    torchvision's port of it."""
+    expected = model.state_dict()
+    problem = None
+    for key, tensor in expected.items():
+        if key not in state:
+            problem = f"missing key {key!r}"
+        elif tuple(state[key].shape) != tuple(tensor.shape):
+            problem = f"{key!r} has shape {tuple(state[key].shape)}, expected {tuple(tensor.shape)}"
+        if problem:
+            break
+    if problem is None:
+        extra = next((key for key in state if key not in expected), None)
+        problem = None if extra is None else f"unexpected key {extra!r}"
+    if problem is None:
+        return
+    hint = ""
+    if any(key.startswith(("fnet.", "cnet.", "update_block.")) for key in state):
+        hint = (
+            "; its keys are princeton-vl RAFT's (e.g. VBench's raft-things.pth): torchvision "
+            "ships the same weights ported as Raft_Large_Weights.C_T_V1 (flow model "
+            "'raft_large_v1', file raft_large_C_T_V1-22a6c225.pth)"
+        )
+    raise ValueError(f"{path} is not a torchvision {name!r} checkpoint: {problem}{hint}")
 
 
 def load_raft(
@@ -90,9 +134,14 @@ def load_raft(
     """torchvision RAFT ``name`` with local weights, built once per process, weights and device.
 
     Args:
-        name: ``"raft_large"`` or ``"raft_small"``.
+        name: ``"raft_large"``, ``"raft_small"`` or ``"raft_large_v1"`` (see the module
+            docstring).
         weights: ``None`` (torch hub cache), ``"random"`` (seed 0; tests only) or a local file.
         device: where the model lives.
+
+    Raises:
+        WeightsNotFoundError: the weights are not on this machine.
+        ValueError: the checkpoint's keys or shapes are not the model's (first mismatch named).
     """
     source = resolve_raft_weights(name, weights)
     key = (name, str(source), str(torch.device(device)))
@@ -103,7 +152,9 @@ def load_raft(
                 torch.manual_seed(0)
                 model = builder(weights=None, progress=False)
             if source.path is not None:
-                model.load_state_dict(load_state_dict(source.path))
+                state = load_state_dict(source.path)
+                _check_raft_keys(model, state, name, source.path)
+                model.load_state_dict(state)
             _CACHE[key] = model.eval().requires_grad_(False).to(device)
         return _CACHE[key]
 
