@@ -383,6 +383,8 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     suite = MetricSuite.from_config(cfg.metrics, device=settings.device)
+    call = settings.call_kwargs
+    suite.check_video_size(call["num_frames"], call["height"], call["width"])
     samples, dataset = plan_samples(cfg, settings)
     job = _Job(cfg, settings, suite)
     resumable = settings.sampler_config["rng"] == "per_sample"

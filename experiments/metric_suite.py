@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import evaluation
-from evaluation.checkpoints import check_checkpoint
+from evaluation.checkpoints import WeightsSource, check_checkpoint
 from evaluation.encoders import ENCODERS, PIXEL, resolve_encoder_weights
 from experiments.settings import ConfigError
 from freqlab.hub import WeightsNotFoundError
@@ -23,8 +23,58 @@ from freqlab.hub import WeightsNotFoundError
 @dataclass(frozen=True)
 class _Metric:
     fn: Callable[..., torch.Tensor]
-    default_encoder: str | None  # None: no encoder (pixel statistics)
+    default_encoder: str | None  # None: no encoder (pixel statistics, or its own network)
     needs_prompts: bool = False
+    # A metric with its own network (RAFT, AMT-S, MUSIQ, ...): the name of its weights, which is
+    # its column tag and its key under metrics.weights; resolve(weights, argument) finds them
+    # without loading (WeightsSource), check(path) validates the file at start-up.
+    model: str | None = None
+    resolve: Callable[[Any, str], WeightsSource] | None = None
+    check: Callable[[Any], Any] | None = None
+    min_side: int = 1  # the network's smallest frame side (AMT-S: 113, 128 once padded)
+    min_frames: int = 2
+
+
+def _raft(weights: Any, argument: str) -> WeightsSource:
+    from evaluation.optical_flow import resolve_raft_weights
+
+    try:
+        return resolve_raft_weights("raft_large", weights)
+    except WeightsNotFoundError as err:
+        raise WeightsNotFoundError(f"{err}\nOr set {argument}=/path/to/the/checkpoint.") from None
+
+
+def _amt(weights: Any, argument: str) -> WeightsSource:
+    from evaluation.amt import resolve_amt_weights
+
+    return resolve_amt_weights(weights, argument=argument)
+
+
+def _check_amt(path: Any) -> None:
+    from evaluation.amt import check_amt_checkpoint
+
+    check_amt_checkpoint(path)
+
+
+def _musiq(weights: Any, argument: str) -> WeightsSource:
+    from evaluation.musiq import resolve_musiq_weights
+
+    return resolve_musiq_weights(weights, argument=argument)
+
+
+def _model_metric(module: str, name: str) -> Callable[..., torch.Tensor]:
+    """``evaluation.metrics.<module>.<name>``, imported when first called (their networks'
+    modules are not needed by jobs that do not select them)."""
+
+    def call(*args: Any, **kwargs: Any) -> torch.Tensor:
+        import importlib
+
+        return getattr(importlib.import_module(f"evaluation.metrics.{module}"), name)(
+            *args, **kwargs
+        )
+
+    call.__name__ = name
+    return call
 
 
 METRICS: dict[str, _Metric] = {
@@ -36,7 +86,28 @@ METRICS: dict[str, _Metric] = {
     "clip_score": _Metric(evaluation.clip_score, "clip_vitb32", needs_prompts=True),
     "temporal_flicker": _Metric(evaluation.temporal_flicker, None),
     "motion": _Metric(evaluation.motion, None),
+    "flow_magnitude": _Metric(
+        evaluation.flow_magnitude, None, model="raft_large", resolve=_raft, check=check_checkpoint
+    ),
+    "motion_smoothness": _Metric(
+        _model_metric("motion_smoothness", "motion_smoothness"),
+        None,
+        model="amt_s",
+        resolve=_amt,
+        check=_check_amt,
+        min_side=113,
+        min_frames=3,
+    ),
+    "imaging_quality": _Metric(
+        _model_metric("imaging_quality", "imaging_quality"),
+        None,
+        model="musiq_spaq",
+        resolve=_musiq,
+        check=check_checkpoint,
+    ),
 }
+# The weights keys of metrics with their own network (metrics.weights.<model>).
+MODEL_WEIGHTS = {m.model: name for name, m in METRICS.items() if m.model is not None}
 
 
 class MetricSuite:
@@ -81,6 +152,33 @@ class MetricSuite:
         suite._check_weight_keys()
         return suite
 
+    def check_video_size(self, num_frames: int, height: int, width: int) -> None:
+        """Refuse, before anything loads, videos a selected metric's network cannot measure."""
+        for name in self.names:
+            metric = METRICS[name]
+            if min(height, width) < metric.min_side:
+                raise ConfigError(
+                    f"metrics.names: {name} needs frames of at least {metric.min_side} pixels a "
+                    f"side ({metric.model}), got model.height x model.width = {height}x{width}"
+                )
+            if num_frames < metric.min_frames:
+                raise ConfigError(
+                    f"metrics.names: {name} needs at least {metric.min_frames} frames, got "
+                    f"model.num_frames={num_frames}"
+                )
+
+    def models(self) -> list[str]:
+        """The networks of the selected metrics that have their own (not an encoder)."""
+        return [METRICS[n].model for n in self.names if METRICS[n].model is not None]
+
+    def resolve_model(self, name: str) -> WeightsSource:
+        """Where metric ``name``'s own network's weights are (no loading); the message of a
+        missing file names ``metrics.weights.<model>``."""
+        metric = METRICS[name]
+        assert metric.model is not None and metric.resolve is not None
+        key = f"metrics.weights.{metric.model}"
+        return metric.resolve(self.weights.get(metric.model), key)
+
     def encoders(self) -> list[str]:
         """The registered encoders the selected metrics use (``pixel`` is not one)."""
         used = [self._encoder_of(n) for n in self.names]
@@ -88,13 +186,14 @@ class MetricSuite:
 
     def _check_weight_keys(self) -> None:
         """``metrics.weights`` names registered encoders that a selected metric uses."""
-        unknown = [k for k in self.weights if k not in ENCODERS]
+        known = [*ENCODERS, *MODEL_WEIGHTS]
+        unknown = [k for k in self.weights if k not in known]
         if unknown:
             raise ConfigError(
-                f"metrics.weights.{unknown[0]}: unknown encoder {unknown[0]!r}; "
-                f"known: {', '.join(ENCODERS)}"
+                f"metrics.weights.{unknown[0]}: unknown encoder or metric model {unknown[0]!r}; "
+                f"known: {', '.join(known)}"
             )
-        used = self.encoders()
+        used = self.encoders() + self.models()
         unused = [k for k, v in self.weights.items() if v is not None and k not in used]
         if unused:
             keys = ", ".join(f"metrics.weights.{k}" for k in unused)
@@ -131,6 +230,22 @@ class MetricSuite:
                     where = f"{key}={given}" if given is not None else f"{key} (unset: {source})"
                     raise ConfigError(f"{where}: {err}") from None
             found[name] = str(source)
+        for name in self.names:
+            metric = METRICS[name]
+            if metric.model is None:
+                continue
+            key = f"metrics.weights.{metric.model}"
+            try:
+                source = self.resolve_model(name)
+            except WeightsNotFoundError as err:
+                missing.append(str(err))
+                continue
+            if source.path is not None and metric.check is not None:
+                try:
+                    metric.check(source.path)
+                except ValueError as err:
+                    raise ConfigError(f"{key} ({source}): {err}") from None
+            found[metric.model] = str(source)
         if missing:
             raise WeightsNotFoundError("\n\n".join(missing))
         return found
@@ -142,7 +257,12 @@ class MetricSuite:
         return self.encoder or default
 
     def column(self, name: str) -> str:
-        """The result column of metric ``name``: ``name[encoder]`` for feature metrics."""
+        """The result column of metric ``name``: ``name[encoder]`` for feature metrics,
+        ``name[model]`` for metrics with their own network (``@random`` with random weights)."""
+        model = METRICS[name].model
+        if model is not None:
+            random = self.weights.get(model) == "random"
+            return f"{name}[{model}{'@random' if random else ''}]"
         encoder = self._encoder_of(name)
         return name if encoder is None else f"{name}[{encoder}]"
 
@@ -150,9 +270,10 @@ class MetricSuite:
         """Column -> metric, encoder and weights, for the job summary."""
         out = {}
         for name in self.names:
-            encoder = self._encoder_of(name)
+            encoder, model = self._encoder_of(name), METRICS[name].model
+            weights = self.weights.get(model or encoder) if (model or encoder) else None
             out[self.column(name)] = dict(
-                metric=name, encoder=encoder, weights=self.weights.get(encoder) if encoder else None
+                metric=name, encoder=encoder, weights=weights, model=model
             )
         return out
 
@@ -162,7 +283,9 @@ class MetricSuite:
         for name in self.names:
             metric, encoder = METRICS[name], self._encoder_of(name)
             kwargs: dict[str, Any] = {}
-            if encoder is not None:
+            if metric.model is not None:
+                kwargs = dict(weights=self.weights.get(metric.model), device=self.device)
+            elif encoder is not None:
                 kwargs = dict(
                     encoder=encoder,
                     weights=self.weights.get(encoder),

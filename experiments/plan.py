@@ -12,6 +12,7 @@ metric values to compute, and a time estimate from this machine's measured secon
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -177,10 +178,16 @@ def _weights_fingerprint(encoder: str, weights: str | None, missing_ok: bool) ->
     made without them counts those metric values as still to compute).
     """
     from evaluation.encoders import resolve_encoder_weights
+
+    return _fingerprint(lambda: resolve_encoder_weights(encoder, weights), missing_ok)
+
+
+def _fingerprint(resolve: Any, missing_ok: bool) -> str | None:
+    """:func:`_weights_fingerprint` of whatever ``resolve()`` finds (a ``WeightsSource``)."""
     from freqlab.hub import WeightsNotFoundError
 
     try:
-        source = resolve_encoder_weights(encoder, weights)
+        source = resolve()
     except WeightsNotFoundError:
         if missing_ok:
             return "missing"
@@ -196,14 +203,18 @@ def metric_identities(suite: MetricSuite, missing_ok: bool = False) -> dict[str,
     :func:`_weights_fingerprint`)."""
     out = {}
     for column, about in suite.describe().items():
-        encoder = about["encoder"]
+        encoder, model = about["encoder"], about.get("model")
         named = encoder is not None and encoder != PIXEL
-        out[column] = dict(
+        identity = dict(
             column=column,
             metric=about["metric"],
             encoder=encoder,
             weights=_weights_fingerprint(encoder, about["weights"], missing_ok) if named else None,
         )
+        if model is not None:  # a metric's own network: its weights file identifies it
+            resolve = functools.partial(suite.resolve_model, about["metric"])
+            identity["weights"] = _fingerprint(resolve, missing_ok)
+        out[column] = identity
     return out
 
 

@@ -241,11 +241,13 @@ def check_job(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         check_writable(path, key)
     if task in ("generate", "plan", "snr"):
         settings = resolve(cfg)  # every value, before anything loads
-        if task == "plan":
-            from experiments.metric_suite import MetricSuite
+        from experiments.metric_suite import MetricSuite
 
-            MetricSuite.from_config(cfg.metrics, device=settings.device)
-        else:
+        if task != "snr":
+            call = settings.call_kwargs
+            suite = MetricSuite.from_config(cfg.metrics, device=settings.device)
+            suite.check_video_size(call["num_frames"], call["height"], call["width"])
+        if task != "plan":
             check_weights(cfg)
     else:
         int_value(cfg, "threads", 1, allow_none=True)
