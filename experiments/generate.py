@@ -240,6 +240,7 @@ class _Job:
                 self.suite.weights,
                 self.suite.batch_size,
                 self.suite.device,
+                self.suite.fps,
             )
             scores = suite(videos[rows], [group[j].sample.prompt.text for j in rows])
             for column in columns:
@@ -382,7 +383,7 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(int(cfg.threads))
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    suite = MetricSuite.from_config(cfg.metrics, device=settings.device)
+    suite = MetricSuite.from_config(cfg.metrics, device=settings.device, fps=int(cfg.fps))
     call = settings.call_kwargs
     suite.check_video_size(call["num_frames"], call["height"], call["width"])
     samples, dataset = plan_samples(cfg, settings)

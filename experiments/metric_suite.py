@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,6 +34,8 @@ class _Metric:
     check: Callable[[Any], Any] | None = None
     min_side: int = 1  # the network's smallest frame side (AMT-S: 113, 128 once padded)
     min_frames: int = 2
+    weights_arg: str = "weights"  # the function's argument that takes the model's weights
+    needs_fps: bool = False  # called as fn(videos, fps, ...): the job's fps
 
 
 def _raft(weights: Any, argument: str) -> WeightsSource:
@@ -54,6 +57,18 @@ def _check_amt(path: Any) -> None:
     from evaluation.amt import check_amt_checkpoint
 
     check_amt_checkpoint(path)
+
+
+def _raft_v1(weights: Any, argument: str) -> WeightsSource:
+    from evaluation.optical_flow import resolve_raft_weights
+
+    return resolve_raft_weights("raft_large_v1", weights, alternative=f"set {argument}")
+
+
+def _laion(weights: Any, argument: str) -> WeightsSource:
+    from evaluation.metrics.aesthetic_quality import resolve_aesthetic_head
+
+    return resolve_aesthetic_head(weights, argument=argument)
 
 
 def _musiq(weights: Any, argument: str) -> WeightsSource:
@@ -105,7 +120,26 @@ METRICS: dict[str, _Metric] = {
         resolve=_musiq,
         check=check_checkpoint,
     ),
+    "dynamic_degree": _Metric(
+        _model_metric("dynamic_degree", "dynamic_degree"),
+        None,
+        model="raft_large_v1",
+        resolve=_raft_v1,
+        check=check_checkpoint,
+        min_side=128,  # RAFT at the native resolution (no resize: the threshold scales with it)
+        needs_fps=True,
+    ),
+    "aesthetic_quality": _Metric(
+        _model_metric("aesthetic_quality", "aesthetic_quality"),
+        "clip_vitl14",
+        model="laion_v1",
+        resolve=_laion,
+        check=check_checkpoint,
+        weights_arg="head_weights",
+    ),
 }
+# The metrics config group (conf/metrics/*.yaml).
+CONF_METRICS = Path(__file__).resolve().parents[1] / "conf" / "metrics"
 # The weights keys of metrics with their own network (metrics.weights.<model>).
 MODEL_WEIGHTS = {m.model: name for name, m in METRICS.items() if m.model is not None}
 
@@ -120,6 +154,7 @@ class MetricSuite:
         weights: dict[str, str] | None = None,
         batch_size: int = 64,
         device: str | None = None,
+        fps: float | None = None,
     ) -> None:
         unknown = [n for n in names if n not in METRICS]
         if unknown:
@@ -134,9 +169,12 @@ class MetricSuite:
         self.weights = dict(weights or {})
         self.batch_size = batch_size
         self.device = device
+        self.fps = fps  # the videos' frame rate (dynamic_degree sub-samples to ~8 fps)
 
     @classmethod
-    def from_config(cls, cfg: DictConfig, device: str | None = None) -> MetricSuite:
+    def from_config(
+        cls, cfg: DictConfig, device: str | None = None, fps: float | None = None
+    ) -> MetricSuite:
         """From the ``metrics`` group: ``names``, ``encoder`` (``pixel`` or null for each
         metric's own), ``weights`` (encoder name -> local checkpoint) and ``batch_size``.
 
@@ -148,7 +186,7 @@ class MetricSuite:
         if encoder is not None and encoder != PIXEL and encoder not in ENCODERS:
             known = ", ".join([PIXEL, *ENCODERS])
             raise ConfigError(f"metrics.encoder must be null or one of {known}, got {encoder!r}")
-        suite = cls(list(names), encoder, weights, cfg.get("batch_size", 64), device)
+        suite = cls(list(names), encoder, weights, cfg.get("batch_size", 64), device, fps)
         suite._check_weight_keys()
         return suite
 
@@ -252,8 +290,8 @@ class MetricSuite:
 
     def _encoder_of(self, name: str) -> str | None:
         default = METRICS[name].default_encoder
-        if default is None:
-            return None
+        if default is None or METRICS[name].model is not None:
+            return default  # a metric's own network pairs with its own encoder only
         return self.encoder or default
 
     def column(self, name: str) -> str:
@@ -272,9 +310,10 @@ class MetricSuite:
         for name in self.names:
             encoder, model = self._encoder_of(name), METRICS[name].model
             weights = self.weights.get(model or encoder) if (model or encoder) else None
-            out[self.column(name)] = dict(
-                metric=name, encoder=encoder, weights=weights, model=model
-            )
+            about = dict(metric=name, encoder=encoder, weights=weights, model=model)
+            if METRICS[name].needs_fps:
+                about["fps"] = self.fps
+            out[self.column(name)] = about
         return out
 
     @torch.inference_mode()
@@ -284,7 +323,9 @@ class MetricSuite:
             metric, encoder = METRICS[name], self._encoder_of(name)
             kwargs: dict[str, Any] = {}
             if metric.model is not None:
-                kwargs = dict(weights=self.weights.get(metric.model), device=self.device)
+                kwargs = {metric.weights_arg: self.weights.get(metric.model), "device": self.device}
+                if encoder is not None:
+                    kwargs |= dict(weights=self.weights.get(encoder), batch_size=self.batch_size)
             elif encoder is not None:
                 kwargs = dict(
                     encoder=encoder,
@@ -293,5 +334,7 @@ class MetricSuite:
                     device=self.device,
                 )
             args = (videos, list(prompts)) if metric.needs_prompts else (videos,)
+            if metric.needs_fps:
+                args = (videos, self.fps)
             scores[self.column(name)] = metric.fn(*args, **kwargs).float().cpu()
         return scores

@@ -328,7 +328,7 @@ def _job_plan(cfg: DictConfig, exclude: set[str], exclude_values: set[str]) -> d
     """The plan of one job; passes in ``exclude`` and metric values (``"<pass key>/<metric
     key>"``) in ``exclude_values``, planned by earlier jobs of the sweep, count as cached."""
     settings = resolve(cfg)
-    suite = MetricSuite.from_config(cfg.metrics, device=settings.device)
+    suite = MetricSuite.from_config(cfg.metrics, device=settings.device, fps=int(cfg.fps))
     samples, dataset = plan_samples(cfg, settings)
     cache_dir = Path(cfg.paths.cache_dir)
     identities = metric_identities(suite, missing_ok=True)

@@ -10,7 +10,13 @@ from experiments.metric_suite import METRICS, MODEL_WEIGHTS, MetricSuite
 from experiments.settings import ConfigError
 from freqlab.hub import WeightsNotFoundError
 
-MODEL_METRICS = ["flow_magnitude", "motion_smoothness", "imaging_quality"]
+MODEL_METRICS = [
+    "flow_magnitude",
+    "motion_smoothness",
+    "imaging_quality",
+    "dynamic_degree",
+    "aesthetic_quality",
+]
 
 
 @pytest.fixture
@@ -27,12 +33,25 @@ def test_columns_name_the_network():
         "flow_magnitude[raft_large]",
         "motion_smoothness[amt_s]",
         "imaging_quality[musiq_spaq]",
+        "dynamic_degree[raft_large_v1]",
+        "aesthetic_quality[laion_v1]",
     ]
     assert MODEL_WEIGHTS == {
         "raft_large": "flow_magnitude",
         "amt_s": "motion_smoothness",
         "musiq_spaq": "imaging_quality",
+        "raft_large_v1": "dynamic_degree",
+        "laion_v1": "aesthetic_quality",
     }
+    # aesthetic quality pairs LAION's head with its own CLIP ViT-L/14, whatever metrics.encoder
+    pixel = MetricSuite(["aesthetic_quality", "dino_consistency"], encoder="pixel")
+    assert pixel.encoders() == ["clip_vitl14"] and pixel.column("dino_consistency").endswith(
+        "[pixel]"
+    )
+    assert (
+        MetricSuite(["dynamic_degree"], fps=8).describe()["dynamic_degree[raft_large_v1]"]["fps"]
+        == 8
+    )
     random = MetricSuite(["imaging_quality"], weights={"musiq_spaq": "random"})
     assert random.column("imaging_quality") == "imaging_quality[musiq_spaq@random]"
     assert suite.describe()["motion_smoothness[amt_s]"]["model"] == "amt_s"
@@ -53,6 +72,17 @@ def test_missing_weights_name_the_config_key(empty_caches, name):
         MetricSuite([name]).check_weights()
 
 
+def test_the_vbench_group_names_every_weights_key():
+    from omegaconf import OmegaConf
+
+    from experiments.metric_suite import CONF_METRICS
+
+    cfg = OmegaConf.load(CONF_METRICS / "vbench.yaml")
+    suite = MetricSuite.from_config(cfg)
+    assert sorted(cfg.weights) == sorted([*suite.encoders(), *suite.models()])
+    assert suite.column("dynamic_degree") == "dynamic_degree[raft_large_v1]"
+
+
 def test_a_corrupt_checkpoint_names_the_key(tmp_path, empty_caches):
     bad = tmp_path / "amt-s.pth"
     bad.write_bytes(b"not a checkpoint")
@@ -65,6 +95,8 @@ def test_sizes_the_networks_cannot_measure_are_refused():
     suite = MetricSuite(["motion", "motion_smoothness"])
     with pytest.raises(ConfigError, match=r"motion_smoothness needs frames of at least 113"):
         suite.check_video_size(8, 32, 32)
+    with pytest.raises(ConfigError, match=r"dynamic_degree needs frames of at least 128"):
+        MetricSuite(["dynamic_degree"]).check_video_size(8, 120, 256)
     with pytest.raises(ConfigError, match=r"motion_smoothness needs at least 3 frames"):
         suite.check_video_size(2, 128, 128)
     suite.check_video_size(3, 113, 200)
