@@ -320,6 +320,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the jobs")
     parser.add_argument("--skip-snr", action="store_true")
     parser.add_argument("--skip-zoo", action="store_true", help="no experiment=method_zoo")
+    parser.add_argument(
+        "--skip-freeinit", action="store_true", help="no FreeInit filter sweeps / sample figure"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
@@ -345,13 +348,15 @@ def main(argv: list[str] | None = None) -> None:
         ]
         print("+ run.py", " ".join(overrides), flush=True)
         run_snr(compose_job(overrides, args.out / "snr"))
-    jobs = run_sweeps(args.out, args.prompts, args.seeds, args.threads, args.refinements)
-    diff = differences(load_sweep(*jobs))
-    diff.to_csv(args.out / "testbed_differences.csv", index=False)
-    plot(diff, args.out / "testbed_freeinit.png")
-    sample_figure(args.out / "testbed_samples.png")
-    text = markdown(diff, args.prompts, args.seeds)
-    figures = ["testbed_freeinit.png", "testbed_samples.png"]
+    text, figures = "", []
+    if not args.skip_freeinit:
+        jobs = run_sweeps(args.out, args.prompts, args.seeds, args.threads, args.refinements)
+        diff = differences(load_sweep(*jobs))
+        diff.to_csv(args.out / "testbed_differences.csv", index=False)
+        plot(diff, args.out / "testbed_freeinit.png")
+        sample_figure(args.out / "testbed_samples.png")
+        text = markdown(diff, args.prompts, args.seeds)
+        figures = ["testbed_freeinit.png", "testbed_samples.png"]
     if not args.skip_zoo:
         zoo_sweep = load_sweep(*run_zoo(args.out, args.prompts, args.seeds, args.threads))
         zoo = method_differences(zoo_sweep)
