@@ -1,4 +1,5 @@
-"""Numbers reported by the FreeInit paper (Wu et al., arXiv 2312.07537), to stand beside ours.
+"""Numbers reported by the FreeInit paper (Wu et al., arXiv 2312.07537) and the VBench leaderboard,
+to stand beside ours.
 
 All are DINO ViT-S/16 temporal consistency x 100 (higher is better), our
 ``dino_consistency[dino_vits16]``. Provenance:
@@ -105,3 +106,47 @@ def reported(model: str, dataset: str, metric: str, arm: str) -> Reported | None
     if metric != METRIC or model not in PAPER_MODELS:
         return None
     return REPORTED.get((PAPER_MODELS[model][0], dataset, arm))
+
+
+# --------------------------------------------------------------------------- VBench leaderboard
+
+VBENCH = "VBench leaderboard (Huang et al., CVPR 2024)"
+VBENCH_SOURCE = (
+    "Show-o2 Table 8 citing the VBench leaderboard (totals and dynamic degree of AnimateDiff-V2 "
+    "and VideoCrafter-2.0 repeated in Goku Table 7); not checked against the leaderboard itself"
+)
+# Our registry name -> the leaderboard's model name.
+VBENCH_MODELS = {
+    "modelscope": "ModelScope",
+    "animatediff": "AnimateDiff-V2",  # motion module v1-5-2 (mm_sd_v15_v2)
+    "videocrafter2": "VideoCrafter-2.0",
+}
+# The leaderboard's values in % (our per-video values x 100), by our metric name.
+_VBENCH_NUMBERS = {
+    "ModelScope": dict(
+        motion_smoothness=95.79,
+        dynamic_degree=66.39,
+        aesthetic_quality=52.06,
+        imaging_quality=58.57,
+    ),
+    "AnimateDiff-V2": dict(
+        motion_smoothness=97.76,
+        dynamic_degree=40.83,
+        aesthetic_quality=67.16,
+        imaging_quality=70.10,
+    ),
+    "VideoCrafter-2.0": dict(
+        motion_smoothness=97.73,
+        dynamic_degree=42.50,
+        aesthetic_quality=63.13,
+        imaging_quality=67.22,
+    ),
+}
+VBENCH_DIMENSIONS = ("motion_smoothness", "dynamic_degree", "aesthetic_quality", "imaging_quality")
+
+
+def vbench_reported(model: str, metric: str) -> float | None:
+    """The leaderboard's value (%) of VBench dimension ``metric`` (our metric name, without the
+    network tag) for our ``model``, or None. UNCONFIRMED: see :data:`VBENCH_SOURCE`."""
+    name = VBENCH_MODELS.get(model)
+    return None if name is None else _VBENCH_NUMBERS[name].get(metric)

@@ -20,6 +20,7 @@ from evaluation.report.plots import (
     plot_metric_vs_iteration,
 )
 from evaluation.report.tables import Table, build_tables, primary_metric
+from evaluation.report.vbench import vbench_table
 from evaluation.report.zoo import method_differences, plot_method_tradeoff
 from evaluation.results import Sweep, load_sweep
 
@@ -77,4 +78,8 @@ def build_report(
         if tradeoff is not None:
             figures["methods_consistency_vs_motion"] = tradeoff
     tables = build_tables(sweep, diffs, freeu, confidence, zoo)
+    vbench = vbench_table(sweep)
+    if vbench is not None:  # after the method comparison, before the FreeInit tables
+        lead = 1 if tables and tables[0].name == "methods_vs_plain" else 0
+        tables.insert(lead, vbench)
     return Report(sweep, diffs, freeu, tables, figures, confidence, n_resamples, seed, zoo)
