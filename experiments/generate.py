@@ -35,6 +35,7 @@ from experiments.cache import (
     write_atomic,
     write_json_atomic,
 )
+from experiments.fvd_job import check_fvd, job_fvd
 from experiments.metric_suite import MetricSuite
 from experiments.plan import (
     SampleWork,
@@ -386,6 +387,7 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
     suite = MetricSuite.from_config(cfg.metrics, device=settings.device, fps=int(cfg.fps))
     call = settings.call_kwargs
     suite.check_video_size(call["num_frames"], call["height"], call["width"])
+    fvd_options = check_fvd(cfg, settings)  # FVD against a reference folder (a set metric)
     samples, dataset = plan_samples(cfg, settings)
     job = _Job(cfg, settings, suite)
     resumable = settings.sampler_config["rng"] == "per_sample"
@@ -436,6 +438,14 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
         if timer.calls:
             record_speed(Path(cfg.paths.cache_dir), settings, sampling_seconds, timer.calls)
     job.timings["generation"] = time.perf_counter() - start
+    fvd = None
+    if fvd_options is not None:
+        t0 = time.perf_counter()
+        try:
+            fvd = job_fvd(job, works, fvd_options)
+        finally:
+            job.methods.close()
+        job.timings["fvd"] = time.perf_counter() - t0
 
     videos = _job_videos(job, works, out_dir)
     frame = results_frame(
@@ -456,6 +466,7 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
         seconds=round(time.perf_counter() - start, 3),
         timings={k: round(v, 3) for k, v in job.timings.items()},
         metrics=suite.describe(),
+        fvd=fvd,
         results=str(out_dir / "results.parquet"),
         video_root=".",
         cache_dir=str(Path(cfg.paths.cache_dir)),

@@ -249,5 +249,9 @@ def check_job(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
             suite.check_video_size(call["num_frames"], call["height"], call["width"])
         if task != "plan":
             check_weights(cfg)
+        if task == "generate":
+            from experiments.fvd_job import check_fvd
+
+            check_fvd(cfg, settings)
     else:
         int_value(cfg, "threads", 1, allow_none=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from evaluation.report.fvd import fvd_table
 from evaluation.report.pairing import freeinit_differences, freeu_differences
 from evaluation.report.plots import (
     motion_metric,
@@ -78,8 +79,8 @@ def build_report(
         if tradeoff is not None:
             figures["methods_consistency_vs_motion"] = tradeoff
     tables = build_tables(sweep, diffs, freeu, confidence, zoo)
-    vbench = vbench_table(sweep)
-    if vbench is not None:  # after the method comparison, before the FreeInit tables
-        lead = 1 if tables and tables[0].name == "methods_vs_plain" else 0
-        tables.insert(lead, vbench)
+    lead = 1 if tables and tables[0].name == "methods_vs_plain" else 0
+    for extra in (fvd_table(sweep), vbench_table(sweep)):
+        if extra is not None:  # after the method comparison, before the FreeInit tables
+            tables.insert(lead, extra)
     return Report(sweep, diffs, freeu, tables, figures, confidence, n_resamples, seed, zoo)

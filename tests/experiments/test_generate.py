@@ -320,3 +320,34 @@ def test_methods_compose_in_one_job(run, tmp_path, methods):
     for column in ("freqprior", "freelong", "freeu", "bytheway", "freenoise"):
         assert frame[column].all() == (column in on)
     assert frame.motion.notna().all()
+
+
+def test_fvd_against_a_reference_folder_lands_in_the_job_summary(run, tmp_path, unet_counter):
+    from freqlab.video.write import save_video
+
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    g = torch.Generator().manual_seed(0)
+    for i in range(3):
+        save_video(torch.rand(16, 3, 32, 32, generator=g), reference / f"clip{i}.mp4", fps=8)
+    fvd = (f"metrics.fvd.reference={reference}", "metrics.fvd.weights=random")
+    summary, frame, out = run(tmp_path, "fvd", *fvd, "model.num_frames=16", "freeinit.num_iters=2")
+    result = summary["fvd"]
+    assert result["column"] == "fvd[i3d_k400]" and result["reference_videos"] == 3
+    assert [i["iteration"] for i in result["iterations"]] == [0, 1]
+    assert all(i["videos"] == 2 and i["fvd"] > 0 for i in result["iterations"])
+    from evaluation.report import build_report
+
+    table = build_report(out, n_resamples=100).table("fvd")
+    assert [row[1:4] for row in table.rows] == [["0", "2", "3"], ["1", "2", "3"]]
+    assert "biased upward" in table.notes[-1]
+
+
+def test_fvd_needs_sixteen_frames_and_a_folder(run, tmp_path, unet_counter):
+    from experiments.settings import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^metrics\.fvd\.reference must be a folder"):
+        run(tmp_path, "a", f"metrics.fvd.reference={tmp_path / 'none'}")
+    with pytest.raises(ConfigError, match=r"^metrics\.fvd\.reference: FVD compares 16-frame"):
+        run(tmp_path, "b", f"metrics.fvd.reference={tmp_path}")
+    assert unet_counter.calls == 0
