@@ -1,10 +1,11 @@
 """Latents <-> frames: a video model's VAE, both ways, in bounded-memory chunks.
 
-* **decoding**: ``decode_latents(pipe, latents)`` reproduces what AnimateDiffPipeline and
-  TextToVideoSDPipeline do for ``output_type="pt"`` (``latents / scaling_factor``, frame-wise
-  ``vae.decode``, float32, ``x * 0.5 + 0.5`` clamped to [0, 1]), but never runs the VAE on more
-  than ``chunk_size`` frames at once (AnimateDiff chunks the same way; TextToVideoSD decodes every
-  frame of the batch at once).
+* **decoding**: ``decode_latents(pipe, latents)`` reproduces what the model's pipeline does for
+  ``output_type="pt"``. Image VAEs (AnimateDiffPipeline, TextToVideoSDPipeline): ``latents /
+  scaling_factor``, frame-wise ``vae.decode``, float32, ``x * 0.5 + 0.5`` clamped to [0, 1], never
+  more than ``chunk_size`` frames per VAE call (AnimateDiff chunks the same way; TextToVideoSD
+  decodes every frame of the batch at once). Video VAEs (:data:`VIDEO_VAES`, one entry a family:
+  Wan's AutoencoderKLWan): whole clips, with their pipeline's normalisation before ``vae.decode``.
 * **encoding**: ``encode_frames(vae, videos)`` turns videos into the clean latents a model is
   trained on, in batches (``latent_dist.mean`` times ``scaling_factor``, as diffusers' training
   scripts; Wan-style video VAEs normalised with ``latents_mean`` / ``latents_std``).
@@ -15,7 +16,8 @@ of a metric's image encoder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,6 +25,8 @@ import torch
 from freqlab.checks import check_int
 
 __all__ = [  # FRAME_VAES: see __getattr__
+    "VIDEO_VAES",
+    "VideoVae",
     "check_chunk_size",
     "decode_latents",
     "encode_frames",
@@ -58,29 +62,57 @@ def check_chunk_size(chunk_size: object) -> int:
 # --------------------------------------------------------------------------- decoding
 
 
-@torch.no_grad()
-def decode_latents(pipe: Any, latents: torch.Tensor, chunk_size: int = 16) -> torch.Tensor:
-    """Decode video latents to frames with ``pipe.vae``, ``chunk_size`` frames at a time.
+@dataclass(frozen=True)
+class VideoVae:
+    """How one video-VAE family decodes: what its pipeline does to latents before ``vae.decode``.
 
-    Args:
-        pipe: a pipeline with an image VAE (``pipe.vae``, one of :func:`frame_vaes`), e.g.
-            AnimateDiffPipeline or TextToVideoSDPipeline.
-        latents: clean latents ``(B, C, T, h, w)`` as the pipeline returns for
-            ``output_type="latent"``.
-        chunk_size: at most this many frames (over the flattened ``B*T``) per VAE call.
-
-    Returns:
-        Frames ``(B, T, C, H, W)``, float32 in [0, 1], on the VAE's device: the pipeline's own
-        ``output_type="pt"`` result.
+    ``unnormalise(vae, latents)`` takes the loop's latents ``(B, C, t, h, w)`` (already on the VAE's
+    device and dtype) to the VAE's own latent scale, with the pipeline's own expression (same
+    order of operations, so the numbers match). ``vae.decode`` then returns ``(B, 3, T, H, W)``
+    in [-1, 1], post-processed as ``VideoProcessor.postprocess_video``. ``frames(vae, t)`` is the
+    decoded frame count (it sizes the VAE calls).
     """
-    check_chunk_size(chunk_size)
-    vae = getattr(pipe, "vae", None)
-    vaes = frame_vaes()
-    if not isinstance(vae, vaes):
-        names = ", ".join(c.__name__ for c in vaes)
-        raise ValueError(
-            f"pipe.vae must be a per-frame image VAE ({names}), got {type(vae).__name__}"
-        )
+
+    pipeline: str  # the diffusers pipeline whose decode this reproduces (for messages and docs)
+    unnormalise: Callable[[Any, torch.Tensor], torch.Tensor]
+    frames: Callable[[Any, int], int]  # (vae, latent frames t) -> decoded frames T
+
+
+def _wan_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
+    # WanPipeline.__call__ (diffusers 0.42): latents / (1 / std) + mean, per latent channel.
+    shape = (1, vae.config.z_dim, 1, 1, 1)
+    mean = torch.tensor(vae.config.latents_mean).view(shape).to(latents.device, latents.dtype)
+    inv_std = 1.0 / torch.tensor(vae.config.latents_std).view(shape).to(
+        latents.device, latents.dtype
+    )
+    return latents / inv_std + mean
+
+
+def _wan_frames(vae: Any, t: int) -> int:
+    # The first latent frame is one frame, every later one scale_factor_temporal (4) frames.
+    return (t - 1) * vae.config.scale_factor_temporal + 1
+
+
+# diffusers VAE class name -> how its pipeline decodes. A new family (CogVideoX's
+# AutoencoderKLCogVideoX, LTX's AutoencoderKLLTXVideo, HunyuanVideo's, Mochi's) is one entry here,
+# with its pipeline's normalisation before ``vae.decode`` (and a test against that pipeline).
+VIDEO_VAES: dict[str, VideoVae] = {
+    "AutoencoderKLWan": VideoVae("WanPipeline", _wan_unnormalise, _wan_frames),
+}
+
+
+def _video_vae(vae: Any) -> VideoVae | None:
+    """The :data:`VIDEO_VAES` entry whose class ``vae`` is an instance of (None if none)."""
+    import diffusers
+
+    for name, entry in VIDEO_VAES.items():
+        cls = getattr(diffusers, name, None)
+        if cls is not None and isinstance(vae, cls):
+            return entry
+    return None
+
+
+def _check_latents(latents: object) -> None:
     if not isinstance(latents, torch.Tensor) or latents.dim() != 5:
         shape = (
             tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
@@ -88,6 +120,45 @@ def decode_latents(pipe: Any, latents: torch.Tensor, chunk_size: int = 16) -> to
         raise ValueError(f"latents must be a (B, C, T, h, w) tensor, got {shape}")
     if not latents.is_floating_point():
         raise ValueError(f"latents must be a float tensor, got dtype {latents.dtype}")
+
+
+@torch.no_grad()
+def decode_latents(pipe: Any, latents: torch.Tensor, chunk_size: int = 16) -> torch.Tensor:
+    """Decode video latents to frames with ``pipe.vae``, as the model's own pipeline does.
+
+    * image VAEs (:func:`frame_vaes`: AnimateDiff, ModelScope, VideoCrafter2, SDXL): frame by
+      frame, at most ``chunk_size`` frames (over the flattened ``B*T``) per VAE call;
+    * video VAEs (:data:`VIDEO_VAES`: Wan's causal, temporally compressing AutoencoderKLWan):
+      whole clips, normalised as their pipeline does, ``max(1, chunk_size // T)`` videos per VAE
+      call (one 81-frame Wan video per call at the default 16). Within a clip, memory is the
+      VAE's own business: ``vae.enable_tiling()`` / ``enable_slicing()`` (the runner's
+      ``model.vae_tiling`` / ``model.vae_slicing``) are honoured, never forced.
+
+    Args:
+        pipe: a pipeline whose ``vae`` is a frame VAE or a :data:`VIDEO_VAES` class.
+        latents: clean latents ``(B, C, t, h, w)`` as the pipeline returns for
+            ``output_type="latent"``.
+        chunk_size: at most this many decoded frames per VAE call (a video VAE: at least one
+            whole video).
+
+    Returns:
+        Frames ``(B, T, C, H, W)``, float32 in [0, 1], on the VAE's device: the pipeline's own
+        ``output_type="pt"`` result. ``T = t`` for frame VAEs; for a video VAE the decoded frame
+        count (Wan: ``4 (t - 1) + 1``).
+    """
+    check_chunk_size(chunk_size)
+    vae = getattr(pipe, "vae", None)
+    vaes = frame_vaes()
+    video_vae = None if isinstance(vae, vaes) else _video_vae(vae)
+    if video_vae is None and not isinstance(vae, vaes):
+        names = ", ".join([*(c.__name__ for c in vaes), *VIDEO_VAES])
+        raise ValueError(
+            f"pipe.vae must be a per-frame image VAE or a video VAE freqlab knows how to decode "
+            f"({names}), got {type(vae).__name__}"
+        )
+    _check_latents(latents)
+    if video_vae is not None:
+        return _decode_videos(vae, video_vae, latents, chunk_size)
 
     # Same expression as the pipelines' decode_latents, so the numbers match bit for bit.
     latents = 1 / vae.config.scaling_factor * latents
@@ -100,6 +171,25 @@ def decode_latents(pipe: Any, latents: torch.Tensor, chunk_size: int = 16) -> to
     decoded = [vae.decode(chunk).sample for chunk in frames.split(chunk_size)]
     video = torch.cat(decoded).reshape(b, t, *decoded[0].shape[1:]).float()
     # VaeImageProcessor.denormalize, as postprocess_video(..., output_type="pt").
+    return (video * 0.5 + 0.5).clamp(0, 1)
+
+
+def _decode_videos(
+    vae: Any, entry: VideoVae, latents: torch.Tensor, chunk_size: int
+) -> torch.Tensor:
+    """A video VAE's decode: ``(B, C, t, h, w)`` -> ``(B, T, 3, H, W)`` float32 in [0, 1]."""
+    from diffusers.utils.torch_utils import get_module_execution_device
+
+    # As the pipelines: the device the VAE runs on (its offload hook's, if offloaded).
+    latents = latents.to(get_module_execution_device(vae), dtype=vae.dtype)
+    z = entry.unnormalise(vae, latents)
+    # Whole videos per VAE call, up to chunk_size decoded frames (the pipeline decodes the whole
+    # batch at once: equal up to float round-off, ~5e-6 on the tiny Wan).
+    per_call = max(1, chunk_size // entry.frames(vae, z.shape[2]))
+    parts = [vae.decode(part).sample.float() for part in z.split(per_call)]
+    # postprocess_video(..., "pt"): (B, C, T, H, W) -> (B, T, C, H, W), then denormalize. In
+    # float32 (the pipeline denormalises in the VAE's dtype; the same for Wan's float32 VAE).
+    video = torch.cat(parts).permute(0, 2, 1, 3, 4)
     return (video * 0.5 + 0.5).clamp(0, 1)
 
 

@@ -1,5 +1,5 @@
-"""freqlab.vae: chunked decoding matches unchunked decoding and each pipeline's own ``output_type="pt"``;
-encoding batches videos into the clean latents a model is trained on."""
+"""freqlab.vae: chunked decoding matches unchunked decoding and each pipeline's own ``output_type="pt"``
+(frame VAEs and Wan's video VAE); encoding batches videos into the clean latents a model is trained on."""
 
 from __future__ import annotations
 
@@ -78,6 +78,77 @@ def test_bad_latents_and_vae(tiny_animatediff):
 
     with pytest.raises(ValueError, match="pipe.vae"):
         decode_latents(NoVae(), torch.randn(1, 4, 2, 4, 4))
+
+
+# --------------------------------------------------------------------------- video VAEs
+
+WAN_KW = dict(num_frames=9, height=32, width=32, num_inference_steps=2, guidance_scale=5.0)
+
+
+@pytest.fixture(scope="module")
+def wan():
+    from freqlab.models.tiny import tiny_wan
+
+    pipe = tiny_wan()
+    # Built from configs, its UMT5 text encoder is in train mode (dropout): without eval() two
+    # pipeline calls with the same generators give different latents.
+    for module in (pipe.text_encoder, pipe.transformer, pipe.vae):
+        module.eval()
+    return pipe
+
+
+def test_wan_decode_matches_the_pipeline(wan):
+    latents = wan(prompt=PROMPTS, generator=gens(1, 2), output_type="latent", **WAN_KW).frames
+    frames = wan(prompt=PROMPTS, generator=gens(1, 2), output_type="pt", **WAN_KW).frames
+    as_np = wan(prompt=PROMPTS, generator=gens(1, 2), output_type="np", **WAN_KW).frames
+    assert latents.shape == (2, 16, 3, 4, 4)  # 9 frames -> 1 + 2 latent frames
+    # All the batch in one VAE call, as the pipeline: the same numbers bit for bit.
+    video = decode_latents(wan, latents, chunk_size=18)
+    assert video.shape == frames.shape == (2, 9, 3, 32, 32)  # T: the decoded frame count
+    assert video.dtype == torch.float32 and 0 <= video.min() and video.max() <= 1
+    torch.testing.assert_close(video, frames, rtol=0, atol=0)
+    torch.testing.assert_close(video.permute(0, 1, 3, 4, 2).numpy(), as_np, rtol=0, atol=0)
+    # One video per call (default chunk 16 < 2 x 9 frames): float32 round-off of the VAE's batch
+    # size only (5e-6 measured); a wrong mean/std is off by > 0.01.
+    torch.testing.assert_close(decode_latents(wan, latents), frames, rtol=0, atol=VAE_ATOL)
+
+
+def test_wan_decode_calls_hold_whole_videos_up_to_chunk_size(wan):
+    sizes = []
+    handle = wan.vae.post_quant_conv.register_forward_pre_hook(
+        lambda module, args: sizes.append(args[0].shape[0])
+    )
+    latents = torch.randn(5, 16, 2, 4, 4, generator=torch.Generator().manual_seed(0))
+    try:
+        video = decode_latents(wan, latents, chunk_size=10)  # 5 frames a video: 2 per call
+        decode_latents(wan, latents[:2], chunk_size=1)  # never less than one video
+    finally:
+        handle.remove()
+    assert sizes == [2, 2, 1, 1, 1]
+    assert video.shape == (5, 5, 3, 32, 32)
+
+
+def test_wan_decode_honours_the_vaes_tiling(wan):
+    latents = torch.randn(1, 16, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    plain = decode_latents(wan, latents)
+    wan.vae.enable_tiling(32, 32, 16, 16)  # 64 px frames: 4 overlapping 32 px tiles
+    try:
+        tiled = decode_latents(wan, latents)
+    finally:
+        wan.vae.disable_tiling()
+    assert tiled.shape == plain.shape == (1, 5, 3, 64, 64)
+    # Tiles blend at their seams: close to the untiled decode, not equal.
+    assert 0 < (tiled - plain).abs().max() < 0.5
+
+
+def test_unknown_vae_is_refused_naming_the_known_ones(wan):
+    class Other:
+        vae = torch.nn.Conv3d(16, 3, 1)
+
+    with pytest.raises(ValueError, match=r"AutoencoderKLWan\), got Conv3d"):
+        decode_latents(Other(), torch.randn(1, 16, 2, 4, 4))
+    with pytest.raises(ValueError, match="latents"):
+        decode_latents(wan, torch.randn(16, 2, 4, 4))
 
 
 # --------------------------------------------------------------------------- encoding
