@@ -152,12 +152,18 @@ def _freeinit(cfg: DictConfig) -> dict[str, Any]:
     args = {
         key: config_value(cfg, f"freeinit.{key}")
         for key in ("num_iters", "method", "d_s", "d_t", "order")
-        + ("fast_sampling", "variance_preserving", "rng")
+        + ("fast_sampling", "variance_preserving", "rng", "flow_sigma", "renoise_timestep")
     }
     if not enabled:
         args["num_iters"] = 1
+    from freqlab.schedules import resolve_renoise_timestep
+
     try:
         built = FreeInit(**args)
+        # A timestep past the model's schedule is refused now, not at the first refinement.
+        resolve_renoise_timestep(
+            build_scheduler(get_model_spec(cfg.model.name).scheduler), built.renoise_timestep
+        )
     except ValueError as err:
         raise _keyed("freeinit", args, err) from None
     return {key: built.config[key] for key in args}
@@ -236,6 +242,7 @@ def _freqprior(cfg: DictConfig, spec: ModelSpec, num_inference_steps: int) -> di
     except ValueError as err:
         raise ConfigError(str(err)) from None
     keys = ("num_iters", "ratio", "method", "d_s", "d_t", "order", "rng")
+    keys += ("flow_sigma", "renoise_timestep")
     args = {key: config_value(cfg, f"freqprior.{key}") for key in keys}
     # The runner measures every pass: each runs to the end (z_mid is captured on the way).
     args["save_intermediate"] = True
@@ -243,9 +250,11 @@ def _freqprior(cfg: DictConfig, spec: ModelSpec, num_inference_steps: int) -> di
         config_value(cfg, "freqprior.mid_step"), schedule_timesteps(spec, num_inference_steps)
     )
     from freqlab.freqprior import FreqPrior
+    from freqlab.schedules import resolve_renoise_timestep
 
     try:
         built = FreqPrior(**args)
+        resolve_renoise_timestep(build_scheduler(spec.scheduler), built.renoise_timestep)
     except ValueError as err:
         raise _keyed("freqprior", args, err) from None
     return {key: built.config[key] for key in args}

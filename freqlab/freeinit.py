@@ -19,7 +19,11 @@ their own noise (1.0 for DDIM/DDPM/DPM-Solver; ``sigma_max`` or ``sqrt(sigma_max
 -type schedulers), and flow-matching pipelines (Wan) take them as they are.
 
 Re-noising ``z0`` follows :func:`freqlab.schedules.diffuse_to_last_timestep` (one rule per
-scheduler family, :func:`freqlab.schedules.noising_rule`).
+scheduler family, :func:`freqlab.schedules.noising_rule`). On a zero-terminal-SNR schedule
+(CogVideoX's, or ``rescale_betas_zero_snr=True``) the last timestep is pure noise, so a refinement
+would keep nothing of the previous pass; ``renoise_timestep="auto"`` (the default) re-noises there
+to the timestep with the SNR of the reference's t = 999 on AnimateDiff (-28 dB,
+:func:`freqlab.schedules.resolve_renoise_timestep`), and changes nothing on other schedules.
 
 References: the paper, Wu et al., "FreeInit: Bridging Initialization Gap in Video Diffusion
 Models", arXiv 2312.07537 (ECCV 2024); the official code, github.com/TianxingWu/FreeInit at commit
@@ -51,8 +55,10 @@ from freqlab.sampling import (
 )
 from freqlab.schedules import (
     UnsupportedSchedulerError,
+    check_renoise_timestep,
     diffuse_to_last_timestep,
     noising_rule,
+    resolve_renoise_timestep,
 )
 from freqlab.schedules import check_flow_sigma as _check_flow_sigma
 from freqlab.spectral import freq_mix_3d, lowpass_filter, validate_filter_args
@@ -109,6 +115,12 @@ class FreeInit:
             ``result.seeds``) instead of using torch's global RNG.
         flow_sigma: noise level of the re-noised latent for flow-matching schedulers (see
             :func:`diffuse_to_last_timestep`).
+        renoise_timestep: the training timestep the previous pass is re-noised to on DDPM-type
+            schedulers: ``"auto"`` (the last, unless the schedule has zero terminal SNR: then
+            the one whose SNR is the reference's -28 dB), ``"last"`` (the last, always; pure
+            noise on a zero-SNR schedule) or an int timestep. Ignored by flow-matching
+            schedulers (``flow_sigma`` sets their level). The timestep a run used is
+            ``result.config["renoise_to"]``.
 
     Call ``freeinit(pipe, decode=None, decode_chunk=16, **call_kwargs)``: ``call_kwargs`` are the
     pipeline's own arguments (prompt, negative_prompt, num_frames, height, width,
@@ -129,6 +141,7 @@ class FreeInit:
         variance_preserving: bool = False,
         rng: str = "per_sample",
         flow_sigma: float = 0.96,
+        renoise_timestep: int | str = "auto",
     ) -> None:
         check_int("num_iters", num_iters, 1)
         validate_filter_args(method, d_s, d_t, order)
@@ -137,6 +150,7 @@ class FreeInit:
         if rng not in RNG_MODES:
             raise ValueError(f"rng must be one of {RNG_MODES}, got {rng!r}")
         _check_flow_sigma(flow_sigma)
+        self.renoise_timestep = check_renoise_timestep(renoise_timestep)
         self.num_iters = num_iters
         self.method = method
         self.d_s, self.d_t, self.order = float(d_s), float(d_t), order
@@ -157,6 +171,7 @@ class FreeInit:
             variance_preserving=self.variance_preserving,
             rng=self.rng,
             flow_sigma=self.flow_sigma,
+            renoise_timestep=self.renoise_timestep,
         )
 
     def __repr__(self) -> str:
@@ -213,6 +228,8 @@ class FreeInit:
             decode_chunk=decode_chunk,
         )
         rule = noising_rule(pipe.scheduler)  # fail before sampling
+        # Resolved before sampling too: a timestep past the schedule fails here.
+        renoise_to = resolve_renoise_timestep(pipe.scheduler, self.renoise_timestep)
         steps = self.steps(call.num_inference_steps)
         shape, device, noise = call.shape, call.device, call.noise
         lpf = lowpass_filter(
@@ -229,7 +246,7 @@ class FreeInit:
             else:
                 z0 = latents[-1] if latents else previous
                 # As the reference: mix in float32, cast back to the latent dtype.
-                z_t = diffuse_to_last_timestep(pipe.scheduler, z0, eps, self.flow_sigma)
+                z_t = diffuse_to_last_timestep(pipe.scheduler, z0, eps, self.flow_sigma, renoise_to)
                 z_rand = noise.fresh(k, shape, device)
                 mixed = freq_mix_3d(z_t.to(torch.float32), z_rand, lpf, self.variance_preserving)
                 inputs.append(mixed.to(z0.dtype))
@@ -250,7 +267,7 @@ class FreeInit:
             lpf=lpf,
             seeds=noise.seeds,
             seconds=seconds,
-            config=self.config,
+            config=self.config | {"renoise_to": renoise_to},
             noising=rule,
             videos=PassDict(self.num_iters),
             first_pass=start_pass,

@@ -13,8 +13,11 @@
   captured on the way; passes before the last stop there (``save_intermediate=False``, the
   official default) and the next pass re-noises z_mid, not a clean latent, to the last training
   timestep with the *same* initial noise: ``z_T = sqrt(s) z_mid + sqrt(1 - s) eps``,
-  ``s = alpha_bar[T-1] / alpha_bar[mid_step]``. At 25 DDIM steps (timesteps 961, 921, ..., 1)
-  and ``mid_step=321`` (index 16), 3 passes cost 16 + 16 + 25 = 57 UNet calls, FreeInit's 75.
+  ``s = alpha_bar[T-1] / alpha_bar[mid_step]``. On a zero-terminal-SNR schedule (alpha_bar[T-1]
+  = 0) that is pure noise; ``renoise_timestep="auto"`` then targets the timestep with the SNR of
+  AnimateDiff's t = 999 instead, as FreeInit (:func:`freqlab.schedules.resolve_renoise_timestep`).
+  At 25 DDIM steps (timesteps 961, 921, ..., 1) and ``mid_step=321`` (index 16), 3 passes cost
+  16 + 16 + 25 = 57 UNet calls, FreeInit's 75.
 
 Every pass is one ordinary ``pipe(..., latents=..., output_type="latent")`` call. z_mid is
 captured by wrapping ``pipe.scheduler.step`` for the call (the latent it returns just before the
@@ -82,7 +85,12 @@ from freqlab.sampling import (
     latent_dtype,
     prepare_call,
 )
-from freqlab.schedules import check_flow_sigma, noising_rule
+from freqlab.schedules import (
+    check_flow_sigma,
+    check_renoise_timestep,
+    noising_rule,
+    resolve_renoise_timestep,
+)
 from freqlab.spectral import lowpass_filter, validate_filter_args
 
 __all__ = ["FreqPrior", "FreqPriorResult", "freqprior_noise", "renoise_from_mid"]
@@ -153,13 +161,19 @@ def renoise_from_mid(
     noise: torch.Tensor,
     mid_index: int,
     flow_sigma: float = 0.96,
+    renoise_timestep: int | str = "auto",
 ) -> torch.Tensor:
     """Diffuse the sampling loop's latent at inference step ``mid_index`` to the last training
     timestep with ``noise`` (FreqPrior's partial forward diffusion), in unit-variance units.
 
     ``scheduler`` must have run ``set_timesteps`` for the pass that produced ``z_mid`` (its
     ``timesteps`` / ``sigmas`` are read at ``mid_index``). See the module docstring for each
-    scheduler family's rule.
+    scheduler family's rule. ``renoise_timestep`` replaces the last timestep as in
+    :func:`freqlab.schedules.resolve_renoise_timestep` (DDPM-type schedulers only; ``"auto"``
+    changes it only on zero-terminal-SNR schedules).
+
+    Raises:
+        ValueError: when the target is less noisy than mid_step (re-noising cannot remove noise).
 
     Returns:
         ``z_mid``'s shape and dtype.
@@ -177,7 +191,8 @@ def renoise_from_mid(
         a = (1.0 - sigma_t) / (1.0 - sigma_mid)
         b = math.sqrt(max(0.0, sigma_t**2 - (a * sigma_mid) ** 2))
         return (a * z + b * eps).to(dtype)
-    last = float(scheduler.alphas_cumprod[int(scheduler.config.num_train_timesteps) - 1])
+    target = resolve_renoise_timestep(scheduler, renoise_timestep)
+    last = float(scheduler.alphas_cumprod[target])
     if rule == "add_noise":
         alpha_mid = float(scheduler.alphas_cumprod[int(scheduler.timesteps[mid_index])])
     else:  # a sigmas table: sigma = sqrt((1 - a) / a)
@@ -186,6 +201,11 @@ def renoise_from_mid(
         if abs(float(scheduler.init_noise_sigma) - 1.0) > 1e-6:  # loop in sigma units: x0 + s eps
             z = z * math.sqrt(alpha_mid)
     s = last / alpha_mid
+    if s > 1.0:
+        raise ValueError(
+            f"renoise_timestep {target} is less noisy than mid_step (alpha_bar {last:.4g} > "
+            f"{alpha_mid:.4g}): re-noising cannot remove noise"
+        )
     return (math.sqrt(s) * z + math.sqrt(max(0.0, 1.0 - s)) * eps).to(dtype)
 
 
@@ -307,6 +327,9 @@ class FreqPrior:
         rng: ``"per_sample"`` or ``"diffusers"``, as :class:`freqlab.FreeInit` (draw order in
             the module docstring).
         flow_sigma: the re-noised level for flow-matching schedulers, in (0, 1).
+        renoise_timestep: the re-noising target on DDPM-type schedulers, as
+            :class:`freqlab.FreeInit`'s: ``"auto"`` (the last training timestep, or on a
+            zero-terminal-SNR schedule the one at the reference's -28 dB), ``"last"`` or an int.
 
     Call ``freqprior(pipe, decode=None, decode_chunk=16, start_pass=0, previous=None,
     on_pass=None, **call_kwargs)`` as :class:`freqlab.FreeInit`, except that ``previous`` is
@@ -326,6 +349,7 @@ class FreqPrior:
         save_intermediate: bool = False,
         rng: str = "per_sample",
         flow_sigma: float = 0.96,
+        renoise_timestep: int | str = "auto",
     ) -> None:
         check_int("num_iters", num_iters, 1)
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)):
@@ -338,6 +362,7 @@ class FreqPrior:
         if rng not in RNG_MODES:
             raise ValueError(f"rng must be one of {RNG_MODES}, got {rng!r}")
         check_flow_sigma(flow_sigma)
+        self.renoise_timestep = check_renoise_timestep(renoise_timestep)
         self.num_iters, self.ratio, self.mid_step = num_iters, float(ratio), mid_step
         self.method, self.d_s, self.d_t, self.order = method, float(d_s), float(d_t), order
         self.save_intermediate, self.rng, self.flow_sigma = (
@@ -359,6 +384,7 @@ class FreqPrior:
             save_intermediate=self.save_intermediate,
             rng=self.rng,
             flow_sigma=self.flow_sigma,
+            renoise_timestep=self.renoise_timestep,
         )
 
     def __repr__(self) -> str:
@@ -407,6 +433,9 @@ class FreqPrior:
         schedule = _inference_schedule(scheduler, num_steps)
         timesteps = [float(t) for t in schedule.timesteps]
         mid_index = mid_step_index(self.mid_step, timesteps, type(scheduler).__name__)
+        # The re-noising target against mid_step, checked on a dummy latent before sampling.
+        dummy = torch.zeros(1)
+        renoise_from_mid(schedule, dummy, dummy, mid_index, self.flow_sigma, self.renoise_timestep)
         steps = self.steps(num_steps, mid_index)
         stopped = {k for k in call.passes if steps[k] < num_steps}
         if stopped & set(call.decode_at):
@@ -430,7 +459,9 @@ class FreqPrior:
                 inputs.append(eps)
             else:
                 z_mid = mids[-1] if mids else previous
-                z_t = renoise_from_mid(schedule, z_mid, eps, mid_index, self.flow_sigma)
+                z_t = renoise_from_mid(
+                    schedule, z_mid, eps, mid_index, self.flow_sigma, self.renoise_timestep
+                )
                 draws = noise.fresh_many(k, shape, device, 4)  # eta_1, eta_2, y_1, y_2
                 refined = freqprior_noise(z_t, tuple(draws[:2]), tuple(draws[2:]), lpf, self.ratio)
                 inputs.append(refined.to(eps.dtype))

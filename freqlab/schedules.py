@@ -6,8 +6,9 @@ over its training timesteps. This module answers both questions from any schedul
 * **how to get there**: :func:`noising_rule` says how a clean latent is noised under a scheduler
   (its own ``add_noise``, ``alphas_cumprod`` by hand, or a flow-matching path), and
   :func:`diffuse` noises ``z0`` to any training timestep with it; FreeInit's
-  :func:`diffuse_to_last_timestep` is the ``t = T - 1`` case, and FreqPrior's partial diffusion
-  from an intermediate timestep is the general one;
+  :func:`diffuse_to_last_timestep` is the ``t = T - 1`` case (or, on a zero-terminal-SNR
+  schedule, the timestep :func:`resolve_renoise_timestep` picks), and FreqPrior's partial
+  diffusion from an intermediate timestep is the general one;
 * **how noisy**: :class:`NoiseSchedule` holds the signal and noise weights by timestep and the
   first timestep of sampling (:func:`schedule_from_scheduler`), and :func:`compare_schedules`
   builds the variants compared by ``task=snr`` (the model's own, zero terminal SNR, ``linear``,
@@ -29,15 +30,21 @@ import torch
 from freqlab.checks import check_int
 
 __all__ = [
+    "REFERENCE_SNR_DB",
+    "RENOISE_RULES",
     "SCHEDULE_NAMES",
+    "ZERO_SNR_DB",
     "NoiseSchedule",
     "UnsupportedSchedulerError",
     "check_flow_sigma",
+    "check_renoise_timestep",
     "compare_schedules",
     "config_flow_shift",
     "diffuse",
     "diffuse_to_last_timestep",
+    "last_timestep_snr_db",
     "noising_rule",
+    "resolve_renoise_timestep",
     "schedule_from_scheduler",
     "shifted_sigmas",
 ]
@@ -45,6 +52,21 @@ __all__ = [
 SCHEDULE_NAMES = ("model", "zero_snr", "linear", "scaled_linear", "flow")
 # Beta endpoints of the comparison schedules when the model's own schedule has none (flow models).
 SD_BETAS = (0.00085, 0.012)
+
+# Re-noising on zero-terminal-SNR schedules (FreeInit, FreqPrior). FreeInit re-noises to the
+# last training timestep, t = 999; on AnimateDiff's schedule (linear betas 0.00085 -> 0.012,
+# where the method was designed) that level keeps some signal: alpha_bar_999 = 0.001579, an SNR
+# of -28.01 dB. A zero-terminal-SNR schedule (Lin et al. 2023; CogVideoX, or any
+# rescale_betas_zero_snr=True) has alpha_bar_999 = 0, so t = 999 is pure noise and a refinement
+# would keep nothing of the previous pass. There the re-noising goes instead to the training
+# timestep whose SNR is nearest the reference's (REFERENCE_SNR_DB), as flow_sigma = 0.96 does for
+# flow matching. "Zero" means an SNR below ZERO_SNR_DB at the last timestep: it catches an exact
+# 0 (DDIM/DDPM: -inf dB) and Euler's 2**-24 floor (-72.2 dB), and leaves every ordinary schedule
+# alone (SD's scaled_linear -23.3 dB, AnimateDiff's linear -28.0, DDPM's linear 1e-4 -> 0.02
+# -43.9 dB, VideoCrafter2 -26.4 with its data scale).
+REFERENCE_SNR_DB = -28.0
+ZERO_SNR_DB = -60.0
+RENOISE_RULES = ("auto", "last")
 
 
 class UnsupportedSchedulerError(ValueError):
@@ -101,6 +123,74 @@ def check_flow_sigma(flow_sigma: object) -> float:
     if not 0.0 < float(flow_sigma) < 1.0:
         raise ValueError(f"flow_sigma must be in (0, 1), got {flow_sigma}")
     return float(flow_sigma)
+
+
+def check_renoise_timestep(renoise: object) -> int | str:
+    """``renoise_timestep`` as given: ``"auto"``, ``"last"`` or an int training timestep >= 0
+    (its upper bound depends on the scheduler: :func:`resolve_renoise_timestep` checks it)."""
+    if isinstance(renoise, str):
+        if renoise not in RENOISE_RULES:
+            raise ValueError(
+                f"renoise_timestep must be auto, last or an int timestep, got {renoise!r}"
+            )
+        return renoise
+    if isinstance(renoise, bool) or not isinstance(renoise, (int, np.integer)) or renoise < 0:
+        raise ValueError(f"renoise_timestep must be auto, last or an int timestep, got {renoise!r}")
+    return int(renoise)
+
+
+def _ddpm_snr_db(scheduler: Any) -> np.ndarray:
+    """``10 log10(signal / noise)`` by training timestep, float64 ``(T,)``: the SNR of the
+    latent the ``add_noise`` / ``alphas_cumprod`` rules produce (VideoCrafter2's data scale
+    included, as :func:`schedule_from_scheduler`); -inf where alpha_bar is 0."""
+    alphas = scheduler.alphas_cumprod.detach().to(torch.float64).cpu().numpy()
+    scales = getattr(scheduler, "data_scales", None)
+    scale2 = 1.0 if scales is None else torch.as_tensor(scales).double().numpy() ** 2
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(alphas * scale2 / (1.0 - alphas))
+
+
+def last_timestep_snr_db(scheduler: Any) -> float:
+    """The SNR (dB) of the last training timestep of ``scheduler``: -inf for a zero-terminal-SNR
+    DDIM/DDPM schedule and for flow matching (sigma = 1 there), -28.0 for AnimateDiff's."""
+    if noising_rule(scheduler) == "flow":
+        return float("-inf")
+    return float(_ddpm_snr_db(scheduler)[-1])
+
+
+def resolve_renoise_timestep(
+    scheduler: Any, rule: int | str = "auto", target_snr_db: float = REFERENCE_SNR_DB
+) -> int:
+    """The training timestep that FreeInit and FreqPrior re-noise to under ``scheduler``.
+
+    Args:
+        scheduler: a diffusers scheduler (see :func:`noising_rule`).
+        rule: ``"auto"``: the last training timestep, unless its SNR is below
+            :data:`ZERO_SNR_DB` (a zero-terminal-SNR schedule, where it is pure noise); then the
+            timestep whose SNR (dB) is nearest ``target_snr_db`` (ties: the noisier one).
+            ``"last"``: always the last training timestep (the methods as written).
+            An int: that training timestep.
+        target_snr_db: the SNR "auto" matches; default the reference's t = 999 on AnimateDiff.
+
+    Returns:
+        A timestep in ``[0, num_train_timesteps - 1]``. For flow-matching schedulers the last one
+        (``flow_sigma`` sets their re-noised level; ``rule`` does not apply).
+    """
+    rule = check_renoise_timestep(rule)
+    flow = noising_rule(scheduler) == "flow"
+    last = _num_train_timesteps(scheduler) - 1
+    if isinstance(rule, int):
+        if rule > last:
+            raise ValueError(f"renoise_timestep must be in [0, {last}], got {rule}")
+        return last if flow else rule
+    if flow or rule == "last":
+        return last
+    snr = _ddpm_snr_db(scheduler)
+    if snr[-1] >= ZERO_SNR_DB:
+        return last
+    # Nearest in dB; the reversed argmin makes a tie go to the later (noisier) timestep.
+    distance = np.abs(snr - float(target_snr_db))[::-1]
+    return last - int(np.argmin(distance))
 
 
 def config_flow_shift(config: Any) -> float:
@@ -176,28 +266,36 @@ def diffuse(
 
 
 def diffuse_to_last_timestep(
-    scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, flow_sigma: float = 0.96
+    scheduler: Any,
+    z0: torch.Tensor,
+    noise: torch.Tensor,
+    flow_sigma: float = 0.96,
+    renoise_timestep: int | str = "auto",
 ) -> torch.Tensor:
     """:func:`diffuse` to the last training timestep: FreeInit's re-noising of ``z0``.
 
     For flow-matching schedulers the last training level is sigma = 1, which would erase ``z0``
     entirely, so ``flow_sigma`` < 1 is used instead; the default 0.96 gives the signal-to-noise
     ratio of the reference's t = 999 on AnimateDiff's schedule (``(1 - s) / s = sqrt(a / (1 - a))``
-    for a = 0.00158 gives s = 0.962, about -28 dB).
+    for a = 0.00158 gives s = 0.962, about -28 dB). On a zero-terminal-SNR schedule the last
+    timestep is pure noise too: ``renoise_timestep="auto"`` then goes to the timestep of that
+    same SNR (:func:`resolve_renoise_timestep`; e.g. 881 for AnimateDiff's betas rescaled to
+    zero terminal SNR), and leaves every other schedule at the last timestep, bit for bit.
 
     Args:
         scheduler: a diffusers scheduler (see :func:`noising_rule`).
         z0: clean latents, e.g. ``(B, C, T, h, w)``.
         noise: the initial noise, same shape (unit variance).
         flow_sigma: the noise level for flow-matching schedulers, in (0, 1).
+        renoise_timestep: the rule of :func:`resolve_renoise_timestep` (``"auto"``, ``"last"``
+            or a timestep); ignored by flow-matching schedulers.
 
     Returns:
         The noisy latents, shape of ``z0``, in ``z0``'s dtype (``add_noise`` may promote).
     """
     check_flow_sigma(flow_sigma)  # required here, optional in diffuse
-    noising_rule(scheduler)  # an unsupported scheduler fails before its config is read
-    last = _num_train_timesteps(scheduler) - 1
-    return diffuse(scheduler, z0, noise, last, flow_sigma=flow_sigma)
+    t = resolve_renoise_timestep(scheduler, renoise_timestep)  # unsupported schedulers fail here
+    return diffuse(scheduler, z0, noise, t, flow_sigma=flow_sigma)
 
 
 # --------------------------------------------------------------------------- schedules

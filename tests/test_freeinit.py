@@ -394,6 +394,9 @@ def test_flow_matching_pipeline_end_to_end():
         (dict(rng="global"), "rng"),
         (dict(flow_sigma=1.0), "flow_sigma"),
         (dict(flow_sigma=0), "flow_sigma"),
+        (dict(renoise_timestep="first"), "renoise_timestep"),
+        (dict(renoise_timestep=-1), "renoise_timestep"),
+        (dict(renoise_timestep=2.5), "renoise_timestep"),
     ],
 )
 def test_constructor_errors(kwargs, name):
@@ -557,3 +560,63 @@ def test_pass_zero_is_the_same_under_both_rng_protocols(pipe):
     b = FreeInit(num_iters=1, rng="diffusers")(pipe, prompt=["a", "b"], generator=gens(5, 6), **KW)
     assert torch.equal(a.initial_noise, b.initial_noise)
     torch.testing.assert_close(a.final, b.final, rtol=0, atol=0)
+
+
+# --------------------------------------------------------------------------- zero terminal SNR
+
+
+def test_zero_snr_refined_noise_keeps_the_previous_pass(tiny_animatediff):
+    """On a zero-terminal-SNR v-prediction DDIM (CogVideoX's kind of schedule) t = 999 is pure
+    noise: re-noised there, two runs with the same seed and different prompts get bit-identical
+    refined noise. The default rule re-noises to t = 881 (-28 dB, the reference's SNR), so the
+    difference of the refined noise is the low-passed difference of the first passes, times
+    sqrt(alpha_bar_881) = 0.040."""
+    pipe = tiny_animatediff
+    pipe.scheduler = DDIMScheduler.from_config(
+        pipe.scheduler.config, rescale_betas_zero_snr=True, prediction_type="v_prediction"
+    )
+    assert float(pipe.scheduler.alphas_cumprod[999]) == 0.0
+    prompts = ("a cat", "a red car on a road")
+    runs = {
+        rule: [
+            FreeInit(num_iters=2, renoise_timestep=rule)(pipe, prompt=p, generator=gens(0), **KW)
+            for p in prompts
+        ]
+        for rule in ("auto", "last")
+    }
+    auto, last = runs["auto"], runs["last"]
+    assert auto[0].config["renoise_to"] == 881 and last[0].config["renoise_to"] == 999
+    assert torch.equal(last[0].pass_inputs[1], last[1].pass_inputs[1])  # the issue's finding
+    d0 = auto[0].latents[0] - auto[1].latents[0]  # the first passes (= last's: same pass 0)
+    d1 = auto[0].pass_inputs[1] - auto[1].pass_inputs[1]
+    assert d0.abs().max() > 0.5 and d1.abs().max() > 0.01
+    # Same eps and same fresh noise in both runs: only the low-passed z0 term differs.
+    a = pipe.scheduler.alphas_cumprod[881]
+    expected = freq_mix_3d(a.sqrt() * d0, torch.zeros_like(d0), auto[0].lpf)
+    torch.testing.assert_close(d1, expected, rtol=0, atol=1e-5)
+    # The low frequencies follow: spatial means per (frame, channel) of the two differences
+    # (measured 0.993; the filter's temporal low-pass smooths them across frames).
+    means0, means1 = d0.mean(dim=(3, 4)).flatten(), d1.mean(dim=(3, 4)).flatten()
+    assert torch.corrcoef(torch.stack([means0, means1]))[0, 1] > 0.9
+
+
+def test_renoise_timestep_past_the_schedule_fails_before_sampling(pipe):
+    calls = []
+
+    def run():
+        with pytest.raises(ValueError, match=r"renoise_timestep must be in \[0, 999\]"):
+            FreeInit(num_iters=2, renoise_timestep=1000)(pipe, prompt="a cat", **KW)
+
+    calls.append(count_unet_calls(pipe, run))
+    assert calls == [0]
+
+
+def test_renoise_timestep_on_a_standard_schedule(pipe):
+    # auto and last are the same run on AnimateDiff's schedule; an int moves the target.
+    runs = [
+        FreeInit(num_iters=2, renoise_timestep=rule)(pipe, prompt="a cat", generator=gens(3), **KW)
+        for rule in ("auto", "last", 500)
+    ]
+    assert [r.config["renoise_to"] for r in runs] == [999, 999, 500]
+    assert torch.equal(runs[0].pass_inputs[1], runs[1].pass_inputs[1])
+    assert not torch.allclose(runs[0].pass_inputs[1], runs[2].pass_inputs[1])

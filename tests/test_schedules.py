@@ -20,12 +20,16 @@ from diffusers import (
 from freqlab.models import get_model_spec, load_model
 from freqlab.models.pretrained import build_scheduler
 from freqlab.schedules import (
+    REFERENCE_SNR_DB,
     SCHEDULE_NAMES,
+    ZERO_SNR_DB,
     UnsupportedSchedulerError,
     compare_schedules,
     diffuse,
     diffuse_to_last_timestep,
+    last_timestep_snr_db,
     noising_rule,
+    resolve_renoise_timestep,
     schedule_from_scheduler,
     shifted_sigmas,
 )
@@ -211,3 +215,168 @@ def test_flow_schedules():
     assert math.sqrt(plain.noise[499]) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="schedules"):
         compare_schedules(wan, ["cosine"])
+
+
+# --------------------------------------------------------------------------- re-noising target
+
+
+def _snr_db(scheduler, t: int) -> float:
+    return float(schedule_from_scheduler(scheduler).global_snr_db([t])[0])
+
+
+def test_reference_snr_is_animatediff_t999():
+    assert _snr_db(DDIMScheduler(**DDPM_CONFIG), 999) == pytest.approx(REFERENCE_SNR_DB, abs=0.01)
+
+
+# Zero-terminal-SNR schedules: AnimateDiff's betas rescaled (v-prediction, as the issue's
+# measurement), SD's scaled_linear betas rescaled, CogVideoX's DDIM (scaled_linear, rescaled,
+# SNR shifted by the class default snr_shift_scale=3) and Euler's 2**-24 floor (-72.2 dB). The
+# timestep at -28 dB: computed from the betas (881, 923, 877; Euler's rescaled linear as DDIM's).
+ZERO_SNR = {
+    "ddim_linear": (
+        lambda: DDIMScheduler(
+            **DDPM_CONFIG, rescale_betas_zero_snr=True, prediction_type="v_prediction"
+        ),
+        881,
+    ),
+    "ddim_scaled_linear": (
+        lambda: DDIMScheduler(
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            rescale_betas_zero_snr=True,
+        ),
+        923,
+    ),
+    "cogvideox_ddim": (
+        lambda: __import__("diffusers").CogVideoXDDIMScheduler(
+            rescale_betas_zero_snr=True, prediction_type="v_prediction"
+        ),
+        877,
+    ),
+    "euler_floor": (
+        lambda: EulerDiscreteScheduler(**DDPM_CONFIG, rescale_betas_zero_snr=True),
+        881,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(ZERO_SNR))
+def test_auto_renoises_to_the_reference_snr_on_zero_snr_schedules(name):
+    make, expected = ZERO_SNR[name]
+    scheduler = make()
+    assert last_timestep_snr_db(scheduler) < ZERO_SNR_DB
+    t = resolve_renoise_timestep(scheduler)
+    assert t == expected
+    assert _snr_db(scheduler, t) == pytest.approx(REFERENCE_SNR_DB, abs=0.1)
+    # The nearest in dB: its neighbours are further from -28 dB.
+    assert all(
+        abs(_snr_db(scheduler, n) - REFERENCE_SNR_DB)
+        >= abs(_snr_db(scheduler, t) - REFERENCE_SNR_DB)
+        for n in (t - 1, t + 1)
+    )
+    z0, eps = _latents(6)
+    out = diffuse_to_last_timestep(scheduler, z0, eps)
+    assert torch.equal(out, diffuse(scheduler, z0, eps, t))
+    # It keeps z0 with the reference's weight sqrt(alpha_bar) ~ 0.04, where t = 999 keeps none.
+    a = float(scheduler.alphas_cumprod[t])
+    assert math.sqrt(a) == pytest.approx(math.sqrt(0.001579), rel=0.02)
+    last = diffuse_to_last_timestep(scheduler, z0, eps, renoise_timestep="last")
+    if name != "euler_floor":  # exactly pure noise (Euler keeps 2**-12 of z0)
+        torch.testing.assert_close(last, eps, rtol=0, atol=1e-6)
+    assert resolve_renoise_timestep(scheduler, 900) == 900
+
+
+STANDARD = {**RULES, "scaled_linear": lambda: _scheduler("modelscope")}
+
+
+@pytest.mark.parametrize("name", list(STANDARD))
+def test_auto_keeps_the_last_timestep_on_standard_schedules(name):
+    scheduler = STANDARD[name]()
+    assert resolve_renoise_timestep(scheduler) == 999
+    assert resolve_renoise_timestep(scheduler, "last") == 999
+    z0, eps = _latents(7)
+    sigma = 0.96 if "flow" in name else None
+    expected = diffuse(scheduler, z0, eps, 999, flow_sigma=sigma)
+    for rule in ("auto", "last"):
+        assert torch.equal(
+            diffuse_to_last_timestep(scheduler, z0, eps, renoise_timestep=rule), expected
+        )
+    if "flow" in name:  # flow_sigma sets the level: the rule does not apply
+        assert resolve_renoise_timestep(scheduler, 500) == 999
+        assert torch.equal(
+            diffuse_to_last_timestep(scheduler, z0, eps, renoise_timestep=500), expected
+        )
+
+
+def test_ddpm_linear_betas_are_not_zero_snr():
+    # DDPM's linear 1e-4 -> 0.02 ends at -43.9 dB: low, but not zero; auto leaves it alone.
+    ddpm = DDIMScheduler(beta_start=1e-4, beta_end=0.02, beta_schedule="linear")
+    assert last_timestep_snr_db(ddpm) == pytest.approx(-43.9, abs=0.1)
+    assert resolve_renoise_timestep(ddpm) == 999
+
+
+# SNR at the last training timestep of each registry model's schedule (the values README's FreeInit
+# section quotes); flow matching ends at sigma = 1.
+REGISTRY_LAST_SNR_DB = {
+    "animatediff": -28.01,
+    "animatediff_v1": -28.01,
+    "animatediff_sdxl": -28.01,
+    "modelscope": -23.30,
+    "zeroscope": -23.30,
+    "videocrafter2": -26.39,
+    "wan21_t2v_1_3b": -math.inf,
+}
+
+
+@pytest.mark.parametrize("model", list(REGISTRY_LAST_SNR_DB))
+def test_last_timestep_snr_of_registry_models(model):
+    scheduler = _scheduler(model)
+    snr = last_timestep_snr_db(scheduler)
+    expected = REGISTRY_LAST_SNR_DB[model]
+    if math.isinf(expected):
+        assert snr == expected and noising_rule(scheduler) == "flow"
+    else:
+        assert snr == pytest.approx(expected, abs=0.01)
+        assert snr == pytest.approx(_snr_db(scheduler, 999))  # as task=snr's schedule says
+    assert resolve_renoise_timestep(scheduler) == 999
+
+
+@pytest.mark.parametrize(
+    ("rule", "match"),
+    [
+        ("first", r"renoise_timestep must be auto, last or an int timestep, got 'first'"),
+        (-1, r"renoise_timestep must be auto, last or an int timestep, got -1"),
+        (True, r"renoise_timestep must be auto, last or an int"),
+        (2.5, r"renoise_timestep must be auto, last or an int"),
+        (1000, r"renoise_timestep must be in \[0, 999\], got 1000"),
+    ],
+)
+def test_renoise_timestep_refuses_bad_values(rule, match):
+    with pytest.raises(ValueError, match=match):
+        resolve_renoise_timestep(DDIMScheduler(**DDPM_CONFIG), rule)
+    z0, eps = _latents(8)
+    with pytest.raises(ValueError, match="renoise_timestep"):
+        diffuse_to_last_timestep(DDIMScheduler(**DDPM_CONFIG), z0, eps, renoise_timestep=rule)
+
+
+def test_freqprior_renoises_z_mid_to_the_same_target():
+    # FreqPrior's partial diffusion z_T = sqrt(s) z_mid + sqrt(1 - s) eps with
+    # s = alpha_bar[target] / alpha_bar[mid]: target 881 on the zero-SNR schedule (s = 0 at 999).
+    from freqlab.freqprior import _inference_schedule, renoise_from_mid
+
+    s = _inference_schedule(ZERO_SNR["ddim_linear"][0](), 25)
+    index = 16  # timestep 320 (leading spacing, steps_offset 0)
+    mid = int(s.timesteps[index])
+    z, eps = _latents(9)
+    ratio = (s.alphas_cumprod[881] / s.alphas_cumprod[mid]).item()
+    expected = math.sqrt(ratio) * z + math.sqrt(1 - ratio) * eps
+    torch.testing.assert_close(renoise_from_mid(s, z, eps, index), expected)
+    torch.testing.assert_close(renoise_from_mid(s, z, eps, index, renoise_timestep="last"), eps)
+    with pytest.raises(ValueError, match="renoise_timestep 200 is less noisy than mid_step"):
+        renoise_from_mid(s, z, eps, index, renoise_timestep=200)
+    standard = _inference_schedule(DDIMScheduler(**DDPM_CONFIG), 25)
+    assert torch.equal(
+        renoise_from_mid(standard, z, eps, index),
+        renoise_from_mid(standard, z, eps, index, renoise_timestep=999),
+    )

@@ -109,6 +109,18 @@ def _refused(overrides: list[str], match: str) -> str:
         (["freqprior=default", "freqprior.method=sharp"], r"freqprior\.method"),
         (["freqprior=default", "freqprior.num_iters=0"], r"freqprior\.num_iters"),
         (["freqprior=default", "freqprior.rng=global"], r"freqprior\.rng"),
+        (
+            ["freeinit.renoise_timestep=first"],
+            r"freeinit\.renoise_timestep must be auto, last or an int timestep, got 'first'",
+        ),
+        (["freeinit.renoise_timestep=1000"], r"freeinit\.renoise_timestep must be in \[0, 999\]"),
+        (["freeinit.flow_sigma=1.5"], r"freeinit\.flow_sigma must be in \(0, 1\), got 1\.5"),
+        (["freeinit.flow_sigma=high"], r"freeinit\.flow_sigma must be a number"),
+        (
+            ["freqprior=default", "freqprior.renoise_timestep=-1"],
+            r"freqprior\.renoise_timestep must be auto, last or an int timestep, got -1",
+        ),
+        (["freqprior=default", "freqprior.flow_sigma=0"], r"freqprior\.flow_sigma must be in"),
         (["bytheway=default", "bytheway.alpha=1.5"], r"bytheway\.alpha"),
         (["bytheway=default", "bytheway.tau=-1"], r"bytheway\.tau"),
         (["bytheway=default", "bytheway.fraction=0"], r"bytheway\.fraction"),
@@ -225,6 +237,42 @@ def test_methods_join_the_identity_only_when_on():
         )
     )
     assert fl.call_kwargs["num_frames"] == 40 and fl.freelong["positions"] == "interpolate"
+
+
+def test_renoising_keys_reach_the_samplers():
+    # freeinit.flow_sigma / renoise_timestep (and freqprior's) pass through to the library,
+    # which validates them; the defaults are 0.96 and auto.
+    default = resolve(_compose(["device=cpu"]))
+    assert default.freeinit["flow_sigma"] == 0.96
+    assert default.freeinit["renoise_timestep"] == "auto"
+    off = resolve(_compose(["freeinit=off", "device=cpu"]))
+    assert off.freeinit["flow_sigma"] == 0.96 and off.freeinit["renoise_timestep"] == "auto"
+    assert default.make_sampler().renoise_timestep == "auto"  # the job's sampler takes them
+    set_ = resolve(
+        _compose(["freeinit.renoise_timestep=900", "freeinit.flow_sigma=0.9", "device=cpu"])
+    )
+    assert set_.freeinit["renoise_timestep"] == 900 and set_.freeinit["flow_sigma"] == 0.9
+    assert set_.identity["freeinit"] == set_.freeinit  # a new value is a new sample
+    assert (
+        resolve(_compose(["freeinit.renoise_timestep=last", "device=cpu"])).freeinit[
+            "renoise_timestep"
+        ]
+        == "last"
+    )
+    fp = resolve(
+        _compose(
+            [
+                "freqprior=default",
+                "freqprior.renoise_timestep=last",
+                "freqprior.flow_sigma=0.9",
+                "device=cpu",
+            ]
+        )
+    )
+    assert fp.freqprior["renoise_timestep"] == "last" and fp.freqprior["flow_sigma"] == 0.9
+    assert fp.make_sampler().config["renoise_timestep"] == "last"
+    fp = resolve(_compose(["freqprior=default", "device=cpu"]))
+    assert fp.freqprior["renoise_timestep"] == "auto" and fp.freqprior["flow_sigma"] == 0.96
 
 
 def test_identity_records_the_weights_a_local_copy_holds(tmp_path, pipeline_layout):
