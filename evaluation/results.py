@@ -92,7 +92,17 @@ def _same(*names: str) -> dict[str, str]:
 RUN = ColumnGroup("run", _same("model", "dataset"))
 # FreeInit (freqlab.FreeInit): its refinement settings, then its noise protocol (rng, which
 # decides how pass 0's noise is drawn too).
-_REFINEMENT = ("method", "d_s", "d_t", "order", "num_iters", "fast_sampling", "variance_preserving")
+_REFINEMENT = (
+    "method",
+    "d_s",
+    "d_t",
+    "order",
+    "num_iters",
+    "fast_sampling",
+    "variance_preserving",
+    "flow_sigma",
+    "renoise_timestep",
+)
 FREEINIT = ColumnGroup("freeinit", _same(*_REFINEMENT, "rng"), refinement_only=_REFINEMENT)
 # FreeU (freqlab.FreeU): on/off and its factors.
 FREEU = ColumnGroup(
@@ -102,7 +112,17 @@ FREEU = ColumnGroup(
 )
 # FreqPrior (freqlab.FreqPrior), the other sampling loop: on/off and its settings. All of them
 # change only refinement passes (its pass 0 is plain sampling, as FreeInit's).
-_FREQPRIOR = ("num_iters", "ratio", "mid_step", "method", "d_s", "d_t", "order")
+_FREQPRIOR = (
+    "num_iters",
+    "ratio",
+    "mid_step",
+    "method",
+    "d_s",
+    "d_t",
+    "order",
+    "flow_sigma",
+    "renoise_timestep",
+)
 FREQPRIOR = ColumnGroup(
     "freqprior",
     {f"freqprior_{key}": key for key in (*_FREQPRIOR, "rng")},

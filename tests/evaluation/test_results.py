@@ -19,6 +19,8 @@ FREEINIT = dict(
     num_iters=3,
     fast_sampling=False,
     variance_preserving=False,
+    flow_sigma=0.96,
+    renoise_timestep="auto",
     rng="per_sample",
 )
 SAMPLING = dict(

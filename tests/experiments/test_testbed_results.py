@@ -28,6 +28,8 @@ def _job(
             num_iters=iterations,
             fast_sampling=False,
             variance_preserving=False,
+            flow_sigma=0.96,
+            renoise_timestep="auto",
             rng="per_sample",
         ),
         freeu=freeu if iterations == 1 else None,
