@@ -293,7 +293,9 @@ def tiny_sdxl_motion_adapter(seed: int = 0) -> MotionAdapter:
 def tiny_wan(seed: int = 0) -> WanPipeline:
     """A Wan 2.1-layout WanPipeline (DiT, causal video VAE, UMT5) with seeded random weights."""
     torch.manual_seed(seed)
-    text_encoder = UMT5EncoderModel(UMT5Config(**UMT5_CONFIG))
+    # Inference mode: a transformers model is built in training mode, and UMT5's dropout (0.1)
+    # would make two calls with the same generators differ.
+    text_encoder = UMT5EncoderModel(UMT5Config(**UMT5_CONFIG)).eval()
     torch.manual_seed(seed + 1)
     vae = AutoencoderKLWan(**WAN_VAE_CONFIG)
     torch.manual_seed(seed + 2)
