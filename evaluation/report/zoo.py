@@ -126,6 +126,8 @@ def plot_method_tradeoff(
     for ax, (model, dataset) in zip(axes, panels, strict=True):
         panel = zoo[(zoo.model == model) & (zoo.dataset == dataset)]
         for method, g in panel.groupby("method", sort=False):
+            if method == PLAIN:
+                continue  # the origin, drawn once below
             x, y = (g[g.metric == m].iloc[0] for m in (motion, consistency))
             ax.errorbar(
                 x.delta,
