@@ -454,6 +454,21 @@ MODELS: dict[str, ModelSpec] = {
             "FreeU README SDXL row (1.3, 1.4, 0.9, 0.2)",
         ),
     ),
+    "tiny_wan": ModelSpec(
+        name="tiny_wan",
+        family="wan",
+        build=tiny.tiny_wan,
+        defaults=dict(
+            num_frames=5, height=32, width=32, num_inference_steps=10, guidance_scale=5.0
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="WanPipeline (flow-matching DiT, causal video VAE, UMT5) with seeded random "
+        "weights, offline: the Wan layout at a few thousand parameters.",
+        scheduler=dict(_class_name="FlowMatchEulerDiscreteScheduler", shift=3.0),
+        size_multiple=16,  # as Wan: VAE factor 8 x patch 2
+        temporal_factor=4,  # as Wan: num_frames 4k + 1
+    ),
     "wan21_t2v_1_3b": ModelSpec(
         name="wan21_t2v_1_3b",
         family="wan",

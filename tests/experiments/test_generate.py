@@ -353,31 +353,13 @@ def test_fvd_needs_sixteen_frames_and_a_folder(run, tmp_path, unet_counter):
     assert unet_counter.calls == 0
 
 
-def test_a_wan_model_runs_end_to_end_through_its_video_vae(job_config, tmp_path, monkeypatch):
+def test_a_wan_model_runs_end_to_end_through_its_video_vae(job_config, tmp_path):
     # The tiny Wan (DiT, causal video VAE compressing 4 frames per latent): sampled, decoded by
     # its own VAE (a frame-by-frame decode refused AutoencoderKLWan), measured and written.
-    # It is no registry entry (tests/conf lists those), so the job registers it for itself and
-    # takes tiny_modelscope's config (the same keys) under its name.
     import av
 
-    from freqlab.models import MODELS, ModelSpec
-    from freqlab.models.tiny import tiny_wan
-
-    spec = ModelSpec(
-        name="tiny_wan",
-        family="wan",
-        build=tiny_wan,
-        # 5 frames (4k + 1: 2 latent frames), 32 px (a multiple of 16), Wan's CFG.
-        defaults=dict(MODELS["tiny_modelscope"].defaults, num_frames=5, guidance_scale=5.0),
-        description="WanPipeline with seeded random weights",
-        scheduler=dict(_class_name="FlowMatchEulerDiscreteScheduler", shift=3.0),  # as built
-        size_multiple=16,
-        temporal_factor=4,
-    )
-    monkeypatch.setitem(MODELS, "tiny_wan", spec)
     overrides = [
-        "model=tiny_modelscope",
-        "model.name=tiny_wan",
+        "model=tiny_wan",  # 5 frames (4k + 1: 2 latent frames), 32 px (a multiple of 16)
         *(o for o in TINY if o not in ("model=testbed", "model.num_frames=4")),
     ]
     summary, frame, out = _run(job_config(tmp_path, "wan", overrides), tmp_path / "wan")
