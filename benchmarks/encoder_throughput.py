@@ -21,15 +21,9 @@ the bare forward gets the frames already at 224: it shows what the preprocessing
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
-import statistics
-import time
-from collections.abc import Callable
-
 import torch
 
+from benchmarks import throughput as tp
 from evaluation.encoders import load_encoder
 from evaluation.metrics import dino_consistency
 from evaluation.preprocessing import FREEINIT_DINO
@@ -41,45 +35,8 @@ ROUNDS = 3
 TARGET = 0.9
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, float]:
-    """(wall seconds, process CPU seconds) of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
-def bare_forward(model: torch.nn.Module, frames: torch.Tensor) -> Callable[[], torch.Tensor]:
-    def run() -> torch.Tensor:
-        with torch.inference_mode():
-            return torch.cat([model(chunk) for chunk in frames.split(BATCH_SIZE)])
-
-    return run
-
-
-def compare(name: str, metric: Callable[[], object], bare: Callable[[], object], frames: int):
-    metric()  # warm-up
-    bare()
-    runs: dict[str, list[tuple[float, float]]] = {"metric": [], "bare": []}
-    for _ in range(ROUNDS):
-        runs["metric"].append(timed(metric))
-        runs["bare"].append(timed(bare))
-    wall = {k: statistics.median(t[0] for t in v) for k, v in runs.items()}
-    cpu = {k: statistics.median(t[1] for t in v) for k, v in runs.items()}
-    return {
-        "name": name,
-        "metric_fps": frames / cpu["metric"],
-        "bare_fps": frames / cpu["bare"],
-        "ratio": cpu["bare"] / cpu["metric"],
-        "metric_wall_fps": frames / wall["metric"],
-        "bare_wall_fps": frames / wall["bare"],
-        "wall_ratio": wall["bare"] / wall["metric"],
-    }
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = tp.parser(__doc__).parse_args()
     torch.set_num_threads(args.threads)
     import timm
 
@@ -106,42 +63,20 @@ def main() -> None:
 
     print("evaluation.metrics benchmark: dino_consistency vs bare timm forward")
     print(
-        f"torch {torch.__version__} | threads {torch.get_num_threads()} | "
-        f"python {platform.python_version()} | {platform.machine()} | "
-        f"vit_small_patch16_224.dino random weights | {VIDEOS} videos x {FRAMES} frames | "
-        f"chunks of {BATCH_SIZE} frames | median of {ROUNDS} alternating runs after a warm-up"
+        f"{tp.environment()} | vit_small_patch16_224.dino random weights | "
+        f"{VIDEOS} videos x {FRAMES} frames | chunks of {BATCH_SIZE} frames | "
+        f"{tp.protocol(ROUNDS, True)}"
     )
-    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
-    print(f"load average (1 min) {load:.2f} on {cpus} CPUs at start")
+    load, cpus = tp.print_load()
     print(f"max |metric encoder - bare model| feature difference: {diff:.1e}")
     print()
+    bare = tp.chunked_forward(model, frames, BATCH_SIZE)
     rows = [
-        compare("224x224 uint8 input", metric_small, bare_forward(model, frames), n),
-        compare("512x512 uint8 input (resize)", metric_large, bare_forward(model, frames), n),
+        tp.compare("224x224 uint8 input", metric_small, bare, n, ROUNDS, unit="fps"),
+        tp.compare("512x512 uint8 input (resize)", metric_large, bare, n, ROUNDS, unit="fps"),
     ]
-    header = (
-        f"{'case':<30} {'metric (fr/s)':>13} {'bare (fr/s)':>12} {'ratio':>6} "
-        f"{'wall: metric':>13} {'bare':>6} {'ratio':>6}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(
-            f"{r['name']:<30} {r['metric_fps']:>13.2f} {r['bare_fps']:>12.2f} {r['ratio']:>6.3f} "
-            f"{r['metric_wall_fps']:>13.2f} {r['bare_wall_fps']:>6.2f} {r['wall_ratio']:>6.3f}"
-        )
-    print()
-    ratio = rows[0]["ratio"]
-    print(
-        f"target metric/bare throughput >= {TARGET} (224x224, CPU time): "
-        f"{'MET' if ratio >= TARGET else 'NOT MET'} ({ratio:.3f})"
-    )
-    load = max(load, os.getloadavg()[0])
-    if load > cpus - 1:
-        print(
-            f"note: load average reached {load:.2f} on {cpus} CPUs: other processes share the "
-            f"cores, wall times are inflated (CPU times less so)"
-        )
+    tp.print_table(rows, "fr/s", unit="fps", digits=2)
+    tp.print_target(float(rows[0]["ratio"]), TARGET, "224x224", load, cpus)
 
 
 if __name__ == "__main__":

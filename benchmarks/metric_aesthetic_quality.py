@@ -25,16 +25,13 @@ in a tiny convolutional embedder and runs once without a warm-up (the smoke test
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.metric_dynamic_degree import compare
+from benchmarks import throughput as tp
 from evaluation.encoders import FrameEncoder, load_encoder
 from evaluation.metrics.aesthetic_quality import (
     DEFAULT_ENCODER,
@@ -68,10 +65,9 @@ class TinyEmbed(nn.Module):
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, object]]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="tiny embedder, one round")
-    args = parser.parse_args(argv)
+    cli = tp.parser(__doc__)
+    cli.add_argument("--quick", action="store_true", help="tiny embedder, one round")
+    args = cli.parse_args(argv)
     torch.set_num_threads(args.threads)
     videos, frames_per_video, rounds, warmup = VIDEOS, FRAMES, ROUNDS, True
     if args.quick:
@@ -110,18 +106,18 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, object]]:
 
     print("evaluation.metrics benchmark: aesthetic_quality vs bare CLIP ViT-L/14 encode_image")
     print(
-        f"torch {torch.__version__} | threads {torch.get_num_threads()} | "
-        f"python {platform.python_version()} | {platform.machine()} | {label} | "
+        f"{tp.environment()} | {label} | "
         f"{videos} videos x {frames_per_video} frames | chunks of {BATCH_SIZE} frames | "
-        f"median of {rounds} alternating runs{' after a warm-up' if warmup else ''}"
+        f"{tp.protocol(rounds, warmup)}"
     )
-    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
-    print(f"load average (1 min) {load:.2f} on {cpus} CPUs at start")
+    load, cpus = tp.print_load()
     print(f"max |metric - bare + head| per-video score difference: {diff:.1e}")
     print()
     rows = [
-        compare(f"{SIZE}x{SIZE} uint8 input", lambda: run_metric(small), bare, n, rounds, warmup),
-        compare(
+        tp.compare(
+            f"{SIZE}x{SIZE} uint8 input", lambda: run_metric(small), bare, n, rounds, warmup
+        ),
+        tp.compare(
             f"{LARGE[0]}x{LARGE[1]} uint8 (resize)",
             lambda: run_metric(large),
             bare,
@@ -130,30 +126,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, object]]:
             warmup,
         ),
     ]
-    header = (
-        f"{'case':<26} {'metric (fr/s)':>13} {'bare (fr/s)':>12} {'ratio':>6} "
-        f"{'wall: metric':>13} {'bare':>6} {'ratio':>6}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(
-            f"{r['name']:<26} {r['metric_per_s']:>13.3f} {r['bare_per_s']:>12.3f} "
-            f"{r['ratio']:>6.3f} "
-            f"{r['metric_wall_per_s']:>13.3f} {r['bare_wall_per_s']:>6.3f} {r['wall_ratio']:>6.3f}"
-        )
-    print()
-    ratio = rows[0]["ratio"]
-    print(
-        f"target metric/bare throughput >= {TARGET} ({SIZE}x{SIZE}, CPU time): "
-        f"{'MET' if ratio >= TARGET else 'NOT MET'} ({ratio:.3f})"
-    )
-    load = max(load, os.getloadavg()[0])
-    if load > cpus - 1:
-        print(
-            f"note: load average reached {load:.2f} on {cpus} CPUs: other processes share the "
-            f"cores, wall times are inflated (CPU times less so)"
-        )
+    tp.print_table(rows, "fr/s", case_width=26)
+    tp.print_target(float(rows[0]["ratio"]), TARGET, f"{SIZE}x{SIZE}", load, cpus)
     return rows
 
 

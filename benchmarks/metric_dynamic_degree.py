@@ -21,15 +21,11 @@ updates once, without a warm-up (the smoke test).
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
-import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 
-from benchmarks.encoder_throughput import timed
+from benchmarks import throughput as tp
 from evaluation.metrics.dynamic_degree import (
     DEFAULT_FLOW_MODEL,
     NUM_FLOW_UPDATES,
@@ -49,42 +45,10 @@ ROUNDS = 3
 TARGET = 0.9
 
 
-def compare(
-    name: str,
-    metric: Callable[[], object],
-    bare: Callable[[], object],
-    items: int,
-    rounds: int,
-    warmup: bool,
-) -> dict[str, object]:
-    """Median CPU and wall time of alternating runs, as items (pairs, frames) per second and the
-    bare/metric ratio."""
-    if warmup:
-        metric()
-        bare()
-    runs: dict[str, list[tuple[float, float]]] = {"metric": [], "bare": []}
-    for _ in range(rounds):
-        runs["metric"].append(timed(metric))
-        runs["bare"].append(timed(bare))
-    # max() guards the ratio against a 0 s CPU reading on tiny smoke-test inputs
-    wall = {k: max(statistics.median(t[0] for t in v), 1e-9) for k, v in runs.items()}
-    cpu = {k: max(statistics.median(t[1] for t in v), 1e-9) for k, v in runs.items()}
-    return {
-        "name": name,
-        "metric_per_s": items / cpu["metric"],
-        "bare_per_s": items / cpu["bare"],
-        "ratio": cpu["bare"] / cpu["metric"],
-        "metric_wall_per_s": items / wall["metric"],
-        "bare_wall_per_s": items / wall["bare"],
-        "wall_ratio": wall["bare"] / wall["metric"],
-    }
-
-
 def main(argv: Sequence[str] | None = None) -> list[dict[str, object]]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="one tiny pair, one round")
-    args = parser.parse_args(argv)
+    cli = tp.parser(__doc__)
+    cli.add_argument("--quick", action="store_true", help="one tiny pair, one round")
+    args = cli.parse_args(argv)
     torch.set_num_threads(args.threads)
     videos, frames_per_video, rounds, warmup = VIDEOS, FRAMES, ROUNDS, True
     height, width, updates = HEIGHT, WIDTH, NUM_FLOW_UPDATES
@@ -131,41 +95,17 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, object]]:
         f"evaluation.metrics benchmark: dynamic_degree vs bare RAFT forward ({DEFAULT_FLOW_MODEL})"
     )
     print(
-        f"torch {torch.__version__} | threads {torch.get_num_threads()} | "
-        f"python {platform.python_version()} | {platform.machine()} | random weights | "
+        f"{tp.environment()} | random weights | "
         f"{videos} videos x {frames_per_video} frames of {height} x {width} at {FPS} fps "
         f"({pairs} pairs) | {updates} updates | chunks of {BATCH_SIZE} pairs | "
-        f"median of {rounds} alternating runs{' after a warm-up' if warmup else ''}"
+        f"{tp.protocol(rounds, warmup)}"
     )
-    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
-    print(f"load average (1 min) {load:.2f} on {cpus} CPUs at start")
+    load, cpus = tp.print_load()
     print(f"max |metric - bare| top-5% flow score difference: {diff:.1e}")
     print()
-    rows = [compare(f"{height}x{width} uint8 input", metric, bare, pairs, rounds, warmup)]
-    header = (
-        f"{'case':<22} {'metric (pairs/s)':>16} {'bare (pairs/s)':>14} {'ratio':>6} "
-        f"{'wall: metric':>13} {'bare':>6} {'ratio':>6}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(
-            f"{r['name']:<22} {r['metric_per_s']:>16.3f} {r['bare_per_s']:>14.3f} "
-            f"{r['ratio']:>6.3f} "
-            f"{r['metric_wall_per_s']:>13.3f} {r['bare_wall_per_s']:>6.3f} {r['wall_ratio']:>6.3f}"
-        )
-    print()
-    ratio = rows[0]["ratio"]
-    print(
-        f"target metric/bare throughput >= {TARGET} ({height}x{width}, CPU time): "
-        f"{'MET' if ratio >= TARGET else 'NOT MET'} ({ratio:.3f})"
-    )
-    load = max(load, os.getloadavg()[0])
-    if load > cpus - 1:
-        print(
-            f"note: load average reached {load:.2f} on {cpus} CPUs: other processes share the "
-            f"cores, wall times are inflated (CPU times less so)"
-        )
+    rows = [tp.compare(f"{height}x{width} uint8 input", metric, bare, pairs, rounds, warmup)]
+    tp.print_table(rows, "pairs/s", case_width=22)
+    tp.print_target(float(rows[0]["ratio"]), TARGET, f"{height}x{width}", load, cpus)
     return rows
 
 

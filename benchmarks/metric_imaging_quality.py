@@ -22,15 +22,12 @@ VBench's rule) while the bare forward gets 320 x 512 frames: it shows what the r
 
 from __future__ import annotations
 
-import argparse
-import os
 import platform
-import statistics
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 
+from benchmarks import throughput as tp
 from evaluation.metrics.imaging_quality import imaging_quality
 from evaluation.musiq import load_musiq
 
@@ -54,55 +51,10 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, float]:
-    """(wall seconds, process CPU seconds) of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
-def bare_forward(model: torch.nn.Module, frames: torch.Tensor) -> Callable[[], torch.Tensor]:
-    def run() -> torch.Tensor:
-        with torch.inference_mode():
-            return torch.cat([model(chunk) for chunk in frames.split(BATCH_SIZE)])
-
-    return run
-
-
-def compare(
-    name: str,
-    metric: Callable[[], object],
-    bare: Callable[[], object],
-    frames: int,
-    rounds: int,
-    warmup: bool,
-) -> dict[str, object]:
-    if warmup:
-        metric()
-        bare()
-    runs: dict[str, list[tuple[float, float]]] = {"metric": [], "bare": []}
-    for _ in range(rounds):
-        runs["metric"].append(timed(metric))
-        runs["bare"].append(timed(bare))
-    # max() guards the ratio against a 0 s CPU reading on tiny smoke-test inputs
-    wall = {k: max(statistics.median(t[0] for t in v), 1e-9) for k, v in runs.items()}
-    cpu = {k: max(statistics.median(t[1] for t in v), 1e-9) for k, v in runs.items()}
-    return {
-        "name": name,
-        "metric_fps": frames / cpu["metric"],
-        "bare_fps": frames / cpu["bare"],
-        "ratio": cpu["bare"] / cpu["metric"],
-        "metric_wall_fps": frames / wall["metric"],
-        "bare_wall_fps": frames / wall["bare"],
-        "wall_ratio": wall["bare"] / wall["metric"],
-    }
-
-
 def main(argv: Sequence[str] | None = None) -> list[dict[str, object]]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="tiny frames, one round, no warm-up")
-    args = parser.parse_args(argv)
+    cli = tp.parser(__doc__)
+    cli.add_argument("--quick", action="store_true", help="tiny frames, one round, no warm-up")
+    args = cli.parse_args(argv)
     torch.set_num_threads(args.threads)
     videos, frames_per_video, rounds, warmup = VIDEOS, FRAMES, ROUNDS, True
     height, width = HEIGHT, WIDTH
@@ -125,49 +77,32 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, object]]:
         return imaging_quality(large, weights="random", batch_size=BATCH_SIZE)
 
     # same weights, same frames: the per-video scores agree
-    bare_scores = bare_forward(model, frames)().reshape(videos, frames_per_video).mean(dim=1)
+    bare_scores = (
+        tp.chunked_forward(model, frames, BATCH_SIZE)()
+        .reshape(videos, frames_per_video)
+        .mean(dim=1)
+    )
     diff = (metric_small() - bare_scores).abs().max().item()
 
     print("evaluation.metrics benchmark: imaging_quality vs bare MUSIQ forward")
     print(
-        f"torch {torch.__version__} | threads {torch.get_num_threads()} | "
-        f"python {platform.python_version()} | {platform.machine()} | "
+        f"{tp.environment()} | "
         f"{cpu_name()} | MUSIQ random weights | {videos} videos x "
         f"{frames_per_video} frames of {height} x {width} | chunks of {BATCH_SIZE} frames | "
-        f"median of {rounds} alternating runs{' after a warm-up' if warmup else ''}"
+        f"{tp.protocol(rounds, warmup)}"
     )
-    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
-    print(f"load average (1 min) {load:.2f} on {cpus} CPUs at start")
+    load, cpus = tp.print_load()
     print(f"max |metric - bare| per-video score difference: {diff:.1e}")
     print()
-    bare = bare_forward(model, frames)
+    bare = tp.chunked_forward(model, frames, BATCH_SIZE)
     rows = [
-        compare(f"{height}x{width} uint8 input", metric_small, bare, n, rounds, warmup),
-        compare(f"{2 * height}x{2 * width} uint8 (resize)", metric_large, bare, n, rounds, warmup),
+        tp.compare(f"{height}x{width} uint8 input", metric_small, bare, n, rounds, warmup, "fps"),
+        tp.compare(
+            f"{2 * height}x{2 * width} uint8 (resize)", metric_large, bare, n, rounds, warmup, "fps"
+        ),
     ]
-    header = (
-        f"{'case':<30} {'metric (fr/s)':>13} {'bare (fr/s)':>12} {'ratio':>6} "
-        f"{'wall: metric':>13} {'bare':>6} {'ratio':>6}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(
-            f"{r['name']:<30} {r['metric_fps']:>13.3f} {r['bare_fps']:>12.3f} {r['ratio']:>6.3f} "
-            f"{r['metric_wall_fps']:>13.3f} {r['bare_wall_fps']:>6.3f} {r['wall_ratio']:>6.3f}"
-        )
-    print()
-    ratio = float(rows[0]["ratio"])
-    print(
-        f"target metric/bare throughput >= {TARGET} ({height}x{width}, CPU time): "
-        f"{'MET' if ratio >= TARGET else 'NOT MET'} ({ratio:.3f})"
-    )
-    load = max(load, os.getloadavg()[0])
-    if load > cpus - 1:
-        print(
-            f"note: load average reached {load:.2f} on {cpus} CPUs: other processes share the "
-            f"cores, wall times are inflated (CPU times less so)"
-        )
+    tp.print_table(rows, "fr/s", unit="fps")
+    tp.print_target(float(rows[0]["ratio"]), TARGET, f"{height}x{width}", load, cpus)
     return rows
 
 

@@ -20,14 +20,11 @@ beside it. Target: metric throughput >= 0.9 x the bare forward.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 
+from benchmarks import throughput as tp
 from evaluation.amt import AMTS, load_amt
 from evaluation.metrics.motion_smoothness import motion_smoothness
 
@@ -39,13 +36,6 @@ ROUNDS = 3
 TARGET = 0.9
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, float]:
-    """(wall seconds, process CPU seconds) of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
 def even_pairs(videos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The metric's interpolator inputs: frames ``2k`` and ``2k + 2`` of every video as float32
     ``(N, 3, H, W)`` in [0, 1] (the sizes here need no padding)."""
@@ -55,41 +45,18 @@ def even_pairs(videos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return first.float() / 255.0, second.float() / 255.0
 
 
-def compare(
-    metric: Callable[[], object], bare: Callable[[], object], frames: int, rounds: int, warmup: bool
-) -> dict[str, float]:
-    if warmup:
-        metric()
-        bare()
-    runs: dict[str, list[tuple[float, float]]] = {"metric": [], "bare": []}
-    for _ in range(rounds):
-        runs["metric"].append(timed(metric))
-        runs["bare"].append(timed(bare))
-    wall = {k: statistics.median(t[0] for t in v) for k, v in runs.items()}
-    cpu = {k: statistics.median(t[1] for t in v) for k, v in runs.items()}
-    return {
-        "metric_fps": frames / cpu["metric"],
-        "bare_fps": frames / cpu["bare"],
-        "ratio": cpu["bare"] / cpu["metric"],
-        "metric_wall_fps": frames / wall["metric"],
-        "bare_wall_fps": frames / wall["bare"],
-        "wall_ratio": wall["bare"] / wall["metric"],
-    }
-
-
-def main(argv: Sequence[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--videos", type=int, default=VIDEOS)
-    parser.add_argument("--frames", type=int, default=FRAMES)
-    parser.add_argument("--size", type=int, nargs=2, default=SIZE, metavar=("H", "W"))
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    parser.add_argument("--rounds", type=int, default=ROUNDS)
-    parser.add_argument("--no-warmup", action="store_true")
-    args = parser.parse_args(argv)
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
+    cli = tp.parser(__doc__)
+    cli.add_argument("--videos", type=int, default=VIDEOS)
+    cli.add_argument("--frames", type=int, default=FRAMES)
+    cli.add_argument("--size", type=int, nargs=2, default=SIZE, metavar=("H", "W"))
+    cli.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    cli.add_argument("--rounds", type=int, default=ROUNDS)
+    cli.add_argument("--no-warmup", action="store_true")
+    args = cli.parse_args(argv)
     height, width = args.size
     if height % 16 or width % 16 or args.frames < 3:
-        parser.error("--size must be multiples of 16 (no padding) and --frames at least 3")
+        cli.error("--size must be multiples of 16 (no padding) and --frames at least 3")
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
@@ -98,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         torch.set_num_threads(threads)  # a caller's setting (the smoke test's process) survives
 
 
-def _run(args: argparse.Namespace, height: int, width: int) -> dict[str, float]:
+def _run(args: argparse.Namespace, height: int, width: int) -> dict[str, object]:
     amt = load_amt("random")  # what the metric uses
     model = AMTS().eval().requires_grad_(False)
     model.load_state_dict(amt.state_dict())
@@ -123,40 +90,18 @@ def _run(args: argparse.Namespace, height: int, width: int) -> dict[str, float]:
 
     print("evaluation.metrics benchmark: motion_smoothness vs bare AMT-S forward")
     print(
-        f"torch {torch.__version__} | threads {torch.get_num_threads()} | "
-        f"python {platform.python_version()} | {platform.machine()} | AMT-S random weights | "
+        f"{tp.environment()} | AMT-S random weights | "
         f"{args.videos} videos x {args.frames} frames at {height}x{width} = {n} interpolated "
-        f"frames | chunks of {args.batch_size} pairs | median of {args.rounds} alternating runs"
-        f"{'' if args.no_warmup else ' after a warm-up'}"
+        f"frames | chunks of {args.batch_size} pairs | "
+        f"{tp.protocol(args.rounds, not args.no_warmup)}"
     )
-    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
-    print(f"load average (1 min) {load:.2f} on {cpus} CPUs at start")
+    load, cpus = tp.print_load()
     print(f"max |metric model - bare model| prediction difference: {diff:.1e}")
     print()
-    row = compare(metric, bare, n, args.rounds, not args.no_warmup)
-    header = (
-        f"{'case':<24} {'metric (fr/s)':>13} {'bare (fr/s)':>12} {'ratio':>6} "
-        f"{'wall: metric':>13} {'bare':>6} {'ratio':>6}"
-    )
-    print(header)
-    print("-" * len(header))
-    print(
-        f"{f'{height}x{width} uint8 input':<24} {row['metric_fps']:>13.3f} "
-        f"{row['bare_fps']:>12.3f} {row['ratio']:>6.3f} {row['metric_wall_fps']:>13.3f} "
-        f"{row['bare_wall_fps']:>6.3f} {row['wall_ratio']:>6.3f}"
-    )
-    print()
-    ratio = row["ratio"]
-    print(
-        f"target metric/bare throughput >= {TARGET} (CPU time): "
-        f"{'MET' if ratio >= TARGET else 'NOT MET'} ({ratio:.3f})"
-    )
-    load = max(load, os.getloadavg()[0])
-    if load > cpus - 1:
-        print(
-            f"note: load average reached {load:.2f} on {cpus} CPUs: other processes share the "
-            f"cores, wall times are inflated (CPU times less so)"
-        )
+    name = f"{height}x{width} uint8 input"
+    row = tp.compare(name, metric, bare, n, args.rounds, not args.no_warmup, "fps")
+    tp.print_table([row], "fr/s", unit="fps", case_width=24)
+    tp.print_target(float(row["ratio"]), TARGET, None, load, cpus)
     return {**row, "diff": diff, "frames": n}
 
 

@@ -20,7 +20,14 @@ from evaluation.encoders import (
 )
 from evaluation.preprocessing import Preprocess, get_preprocess
 
-__all__ = ["EncoderVideoMetric", "PreprocessLike", "VideoMetric", "resolve_encoder"]
+__all__ = [
+    "EncoderVideoMetric",
+    "PreprocessLike",
+    "VideoMetric",
+    "device_of",
+    "injected_device",
+    "resolve_encoder",
+]
 
 PreprocessLike = Preprocess | str | dict[str, Any] | None
 
@@ -65,6 +72,34 @@ class VideoMetric(Metric):
     def per_video(self) -> dict[str, torch.Tensor]:
         """Per-video values, ``(N,)`` each, keyed like :meth:`compute`'s results."""
         raise NotImplementedError
+
+
+def device_of(module: torch.nn.Module) -> torch.device | None:
+    """Where ``module`` lives: the device of its first parameter or buffer; ``None`` when it has
+    neither (it then runs wherever its inputs are)."""
+    for tensor in [*module.parameters(), *module.buffers()]:
+        return tensor.device
+    return None
+
+
+def injected_device(
+    module: torch.nn.Module,
+    device: str | torch.device | None,
+    fallback: torch.device,
+    what: str = "the model",
+) -> torch.device:
+    """Where an injected (caller-built) ``module`` runs: ``device`` when given, which must be where
+    its parameters already are (the metric never moves a caller's module); else its own device;
+    else ``fallback`` (a module without tensors runs anywhere). ``what`` names it in the error."""
+    own = device_of(module)
+    if device is None:
+        return own or fallback
+    if own is not None and own != torch.device(device):
+        raise ValueError(
+            f"device={str(device)!r} but {what}'s parameters are on {own}; "
+            f"move the model or leave device=None"
+        )
+    return torch.device(device)
 
 
 def resolve_encoder(

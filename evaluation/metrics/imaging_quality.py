@@ -31,7 +31,7 @@ from torch import nn
 from torchvision.transforms import functional as TF
 
 from evaluation.inputs import check_videos
-from evaluation.metrics.base import VideoMetric
+from evaluation.metrics.base import VideoMetric, injected_device
 from evaluation.musiq import load_musiq, resolve_musiq_weights
 
 __all__ = ["RESIZE_MODES", "ImagingQuality", "imaging_quality", "vbench_iq_resize"]
@@ -88,12 +88,6 @@ def vbench_iq_resize(frames: torch.Tensor, resize: str | None = "longer") -> tor
     return x
 
 
-def _module_device(module: nn.Module) -> torch.device | None:
-    for tensor in [*module.parameters(), *module.buffers()]:
-        return tensor.device
-    return None
-
-
 def _scorer(
     model: str | nn.Module,
     weights: str | os.PathLike | None,
@@ -113,15 +107,7 @@ def _scorer(
     if weights is not None:
         raise ValueError("weights is only used with model='musiq_spaq', not an injected module")
     model.eval()
-    module_device = _module_device(model)
-    if device is None:
-        return model, module_device or fallback
-    if module_device is not None and module_device != torch.device(device):
-        raise ValueError(
-            f"device={str(device)!r} but the model's parameters are on {module_device}; "
-            f"move the model or leave device=None"
-        )
-    return model, torch.device(device)
+    return model, injected_device(model, device, fallback)
 
 
 def _frame_scores(

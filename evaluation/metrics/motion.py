@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from evaluation.inputs import check_videos, frames_to_float
-from evaluation.metrics.base import VideoMetric
+from evaluation.metrics.base import VideoMetric, injected_device
 from evaluation.optical_flow import (
     RAFT_MODELS,
     flow_pairs,
@@ -133,12 +133,6 @@ def flow_magnitude(
     return result.to(videos.device)
 
 
-def _module_device(module: nn.Module) -> torch.device | None:
-    for tensor in [*module.parameters(), *module.buffers()]:
-        return tensor.device
-    return None
-
-
 def _flow_model(
     flow_model: str | nn.Module,
     weights: str | os.PathLike | None,
@@ -156,15 +150,7 @@ def _flow_model(
     if weights is not None:
         raise ValueError("weights is only used with a named RAFT model, not an injected module")
     flow_model.eval()
-    module_device = _module_device(flow_model)
-    if device is None:
-        return flow_model, module_device or fallback
-    if module_device is not None and module_device != torch.device(device):
-        raise ValueError(
-            f"device={str(device)!r} but the flow model's parameters are on {module_device}; "
-            f"move the model or leave device=None"
-        )
-    return flow_model, torch.device(device)
+    return flow_model, injected_device(flow_model, device, fallback, "the flow model")
 
 
 class Motion(VideoMetric):
