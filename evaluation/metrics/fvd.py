@@ -62,7 +62,7 @@ from evaluation.i3d import (
     resolve_i3d_weights,
 )
 from evaluation.inputs import check_videos
-from evaluation.metrics.base import VideoMetric
+from evaluation.metrics.base import VideoMetric, device_of
 from freqlab.atomic import write_atomic
 
 __all__ = [
@@ -146,12 +146,6 @@ def _clips(videos: torch.Tensor, num_frames: int | None) -> torch.Tensor:
     return videos if num_frames is None else videos[:, :num_frames]
 
 
-def _module_device(module: nn.Module) -> torch.device | None:
-    for tensor in [*module.parameters(), *module.buffers()]:
-        return tensor.device
-    return None
-
-
 def _features(
     videos: torch.Tensor, model: nn.Module, batch_size: int, device: torch.device
 ) -> torch.Tensor:
@@ -189,7 +183,7 @@ def _network(
     if weights is not None:
         raise ValueError("weights is only used with the built-in I3D, not an injected model")
     model.eval()
-    run = _module_device(model) or (torch.device(device) if device is not None else fallback)
+    run = device_of(model) or (torch.device(device) if device is not None else fallback)
     return model, run
 
 
@@ -733,7 +727,7 @@ def _probe_features(model: nn.Module, num_frames: int | None) -> int:
     if isinstance(size, int):
         return size
     t = num_frames or FVD_NUM_FRAMES
-    device = _module_device(model) or torch.device("cpu")
+    device = device_of(model) or torch.device("cpu")
     clip = torch.zeros(1, 3, t, I3D_INPUT_SIZE, I3D_INPUT_SIZE, device=device)
     with torch.inference_mode():
         return int(model.eval()(clip).shape[-1])

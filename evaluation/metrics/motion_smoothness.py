@@ -42,7 +42,7 @@ from torch import nn
 
 from evaluation.amt import AMTS, MIN_SIDE, load_amt, resolve_amt_weights, vbench_scale
 from evaluation.inputs import check_videos
-from evaluation.metrics.base import VideoMetric
+from evaluation.metrics.base import VideoMetric, device_of
 
 __all__ = [
     "INTERPOLATORS",
@@ -92,10 +92,8 @@ def _scale_for(scale: float | str, height: int, width: int, device: torch.device
 
 
 def _module_device(module: object) -> torch.device | None:
-    if isinstance(module, nn.Module):
-        for tensor in [*module.parameters(), *module.buffers()]:
-            return tensor.device
-    return None
+    """:func:`device_of` for a module; None for any other callable interpolator."""
+    return device_of(module) if isinstance(module, nn.Module) else None
 
 
 def _interpolator(
