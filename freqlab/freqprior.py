@@ -478,11 +478,12 @@ class FreqPrior:
             if k not in stopped:
                 call.check_output(out)
             latents.append(None if k in stopped else out)
-            mids.append(capture.latent)
+            # Captured inside the pipeline's loop: in its layout (CogVideoX's (B, T, C, h, w)).
+            mids.append(call.to_canonical(capture.latent))
             unet_calls.append(counter.count - calls_before)
             seconds.append(time.perf_counter() - start)
             if on_pass is not None:
-                on_pass(k, latents[-1], capture.latent)
+                on_pass(k, latents[-1], mids[-1])
 
         result = FreqPriorResult(
             latents=latents,

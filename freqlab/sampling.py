@@ -4,9 +4,17 @@ A sampler-level method (:class:`freqlab.FreeInit`, :class:`freqlab.FreqPrior`) r
 pipeline's own ``__call__`` once per pass with ``latents=`` and ``output_type="latent"``, so text
 encoding, guidance and the scheduler loop stay the pipeline's. This module holds the parts that do
 not depend on the method: reading the call's arguments and the latent shape off the pipeline
-(:func:`call_parameters`, :func:`latent_shape`), the two RNG protocols (:class:`NoiseSource`,
+(:func:`call_parameters`, :func:`latent_shape`), the pipeline's latent layout
+(:func:`latent_layout`), the two RNG protocols (:class:`NoiseSource`,
 :func:`pass_seed`), counting denoiser calls (:class:`CallCounter`), and the result holding every
 pass (:class:`SamplingResult`).
+
+Latent layout: freqlab's samplers, filters and results always hold latents as ``(B, C, T, h, w)``
+(channels, then latent frames, height, width; the 3D FFT runs over the last three axes). A
+pipeline whose ``__call__`` takes and returns another axis order (CogVideoX: ``(B, T, C, h, w)``)
+is listed in :data:`LATENT_LAYOUTS` by class; :class:`SamplerCall` converts at the pipeline
+boundary only (the latents passed in, the latents returned) and :class:`NoiseSource` draws in the
+pipeline's order before converting, so pass 0 reproduces the pipeline's own noise.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from freqlab.vae import check_chunk_size, decode_latents
 
 __all__ = [
+    "LATENT_LAYOUT",
+    "LATENT_LAYOUTS",
     "NOISE_TRANSFORM_ATTR",
     "OWNED_KWARGS",
     "RNG_MODES",
@@ -40,10 +50,13 @@ __all__ = [
     "check_start",
     "decode_indices",
     "denoiser",
+    "from_pipeline_layout",
     "latent_dtype",
+    "latent_layout",
     "latent_shape",
     "pass_seed",
     "prepare_call",
+    "to_pipeline_layout",
 ]
 
 RNG_MODES = ("per_sample", "diffusers")
@@ -54,6 +67,52 @@ _UINT64 = 2**64
 # ``transform(noise, generator) -> noise``; samplers that pass their own ``latents=`` apply it to
 # every draw (the pipeline's ``prepare_latents`` leaves given latents alone).
 NOISE_TRANSFORM_ATTR = "_freqlab_noise_transform"
+
+# freqlab's latent layout: batch, channels, (latent) frames, height, width.
+LATENT_LAYOUT = "BCTHW"
+# Pipeline class name -> the layout of the latents its __call__ takes (``latents=``) and returns
+# (``output_type="latent"``), for pipelines that differ from LATENT_LAYOUT. Looked up along the
+# class's MRO, so a subclass inherits its base's layout. CogVideoXPipeline.prepare_latents builds
+# (batch, frames, channels, h, w) and decode_latents permutes to (B, C, F, h, w) (diffusers 0.42).
+LATENT_LAYOUTS: dict[str, str] = {"CogVideoXPipeline": "BTCHW"}
+
+
+def latent_layout(pipe: Any) -> str:
+    """The axis order of ``pipe``'s latents (a permutation of :data:`LATENT_LAYOUT`): its class's
+    (or a base class's) :data:`LATENT_LAYOUTS` entry, else ``"BCTHW"``. Read off the pipeline's
+    class, never guessed from a shape."""
+    for cls in type(pipe).__mro__:
+        if cls.__name__ in LATENT_LAYOUTS:
+            return LATENT_LAYOUTS[cls.__name__]
+    return LATENT_LAYOUT
+
+
+def _check_layout(layout: str) -> None:
+    if sorted(layout) != sorted(LATENT_LAYOUT):
+        raise ValueError(f"a latent layout is a permutation of {LATENT_LAYOUT!r}, got {layout!r}")
+
+
+def _permute(x: Any, src: str, dst: str) -> Any:
+    _check_layout(src)
+    _check_layout(dst)
+    if src == dst:
+        return x
+    order = [src.index(axis) for axis in dst]
+    if isinstance(x, torch.Tensor):
+        if x.dim() != 5:
+            raise ValueError(f"latents must have 5 dims ({src}), got shape {tuple(x.shape)}")
+        return x.permute(*order).contiguous()
+    return tuple(x[i] for i in order)  # a shape
+
+
+def to_pipeline_layout(x: Any, layout: str) -> Any:
+    """``(B, C, T, h, w)`` latents (or a shape tuple) -> the pipeline's ``layout``."""
+    return _permute(x, LATENT_LAYOUT, layout)
+
+
+def from_pipeline_layout(x: Any, layout: str) -> Any:
+    """Latents (or a shape tuple) in the pipeline's ``layout`` -> ``(B, C, T, h, w)``."""
+    return _permute(x, layout, LATENT_LAYOUT)
 
 
 class UnsupportedPipelineError(ValueError):
@@ -89,11 +148,16 @@ class NoiseSource:
         generator: Any,
         batch: int,
         transform: Callable[[torch.Tensor, Any], torch.Tensor] | None = None,
+        layout: str = LATENT_LAYOUT,
     ) -> None:
         """``transform`` (e.g. FreeNoise's rescheduling, :data:`NOISE_TRANSFORM_ATTR`) is applied
-        to every draw, with the generator(s) the draw came from, continued."""
+        to every draw, with the generator(s) the draw came from, continued. ``layout`` is the
+        pipeline's latent layout (:func:`latent_layout`): every draw is made in that axis order,
+        as the pipeline's ``prepare_latents`` draws, and returned as ``(B, C, T, h, w)``."""
+        _check_layout(layout)
         self.mode = mode
         self.transform = transform
+        self.layout = layout
         if generator is None:
             generator = torch.Generator().manual_seed(secrets.randbits(63))
         if isinstance(generator, torch.Generator):
@@ -132,7 +196,12 @@ class NoiseSource:
         return gens
 
     def _draw(self, gen: Any, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype):
-        noise = randn_tensor(shape, generator=gen, device=device, dtype=dtype)
+        # ``shape`` is (B, C, T, h, w); the draw follows the pipeline's axis order, so the same
+        # generator gives the pipeline's own noise (randn fills memory in order).
+        drawn = randn_tensor(
+            to_pipeline_layout(shape, self.layout), generator=gen, device=device, dtype=dtype
+        )
+        noise = from_pipeline_layout(drawn, self.layout)
         return noise if self.transform is None else self.transform(noise, gen)
 
     def initial(self, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> Any:
@@ -189,6 +258,9 @@ class SamplingResult:
     A run started at pass ``first_pass`` > 0 (resumed from a cached latent, see
     the sampler's ``__call__``) holds only the passes it computed: list entry ``i`` is pass
     ``first_pass + i``. :attr:`passes` lists the absolute pass indices.
+
+    Every latent here is in freqlab's ``(B, C, T, h, w)`` layout, whatever the pipeline's own
+    (CogVideoX's ``(B, T, C, h, w)`` is converted at the pipeline boundary, :func:`latent_layout`).
 
     Attributes:
         latents: clean latents ``(B, C, T, h, w)``, one per sampling pass; ``latents[0]`` is the
@@ -339,11 +411,16 @@ def denoiser(pipe: Any) -> torch.nn.Module | None:
 def latent_shape(
     pipe: Any, params: dict[str, inspect.Parameter], kwargs: dict[str, Any], batch: int
 ) -> tuple[int, int, int, int, int]:
-    """``(B, C, T, h, w)`` as the pipeline's ``prepare_latents`` builds it.
+    """``(B, C, T, h, w)``: the latents the pipeline's ``prepare_latents`` builds, in freqlab's
+    layout (the pipeline's own order is :func:`latent_layout`; CogVideoX's is ``(B, T, C, h, w)``).
 
     UNet pipelines (AnimateDiff, TextToVideoSD): ``C = unet.config.in_channels``, ``T`` frames,
     spatial size ``// vae_scale_factor`` (height/width default to ``sample_size *
-    vae_scale_factor``). Wan-style transformer pipelines: ``T = (frames - 1) // temporal + 1``.
+    vae_scale_factor``). Transformer pipelines with a temporally compressing VAE (Wan, CogVideoX):
+    ``T = (frames - 1) // temporal + 1``; CogVideoX defaults num_frames/height/width to its
+    transformer's ``sample_frames`` / ``sample_height * spatial`` / ``sample_width * spatial`` and,
+    with a temporal patch (CogVideoX 1.5's ``patch_size_t``), pads ``T`` to a multiple of it as
+    its ``__call__`` does.
     """
     num_frames = call_default(params, "num_frames", kwargs)
     height = call_default(params, "height", kwargs)
@@ -363,11 +440,25 @@ def latent_shape(
         channels, frames = unet.config.in_channels, num_frames
     elif hasattr(pipe, "vae_scale_factor_temporal") and hasattr(pipe, "vae_scale_factor_spatial"):
         model = denoiser(pipe)
+        patch_t = None
+        if model is not None and latent_layout(pipe) != LATENT_LAYOUT:
+            # CogVideoXPipeline.__call__'s defaults (its only pipeline with another layout today).
+            config = model.config
+            spatial = pipe.vae_scale_factor_spatial
+            if getattr(config, "sample_frames", None) is not None:
+                num_frames = num_frames or config.sample_frames
+            if getattr(config, "sample_height", None) is not None:
+                height = height or config.sample_height * spatial
+            if getattr(config, "sample_width", None) is not None:
+                width = width or config.sample_width * spatial
+            patch_t = getattr(config, "patch_size_t", None)
         if model is None or num_frames is None or height is None or width is None:
             raise UnsupportedPipelineError(f"cannot infer the latent shape of pipeline {name}")
         scale = pipe.vae_scale_factor_spatial
         channels = model.config.in_channels
         frames = (int(num_frames) - 1) // pipe.vae_scale_factor_temporal + 1
+        if patch_t and frames % patch_t:  # CogVideoX 1.5 pads the latent frames it samples
+            frames += patch_t - frames % patch_t
     else:
         raise UnsupportedPipelineError(
             f"cannot infer the latent shape of pipeline {name} (needs a UNet with vae_scale_factor, "
@@ -380,8 +471,12 @@ def latent_shape(
 
 def latent_dtype(pipe: Any) -> torch.dtype:
     """The dtype the pipeline draws its own noise in: the prompt embeddings' (text encoder, else
-    UNet) for UNet pipelines, float32 for transformer (Wan-style) pipelines."""
+    UNet) for UNet pipelines and CogVideoX, float32 for Wan-style transformer pipelines."""
     if getattr(pipe, "unet", None) is None:
+        encoder = getattr(pipe, "text_encoder", None)
+        # CogVideoXPipeline.prepare_latents draws in prompt_embeds.dtype (the T5's).
+        if latent_layout(pipe) != LATENT_LAYOUT and isinstance(encoder, torch.nn.Module):
+            return encoder.dtype
         return torch.float32
     encoder = getattr(pipe, "text_encoder", None)
     return (encoder if encoder is not None else pipe.unet).dtype
@@ -443,6 +538,8 @@ class SamplerCall:
             rescheduling when it is applied to the pipeline).
         shape: the latents' ``(B, C, T, h, w)``.
         passes: the passes to run; ``decode_at`` the ones to decode after sampling.
+        layout: the pipeline's latent layout (:func:`latent_layout`); :meth:`run_pass` converts
+            to it and back, so the sampler sees ``(B, C, T, h, w)`` only.
     """
 
     pipe: Any
@@ -453,6 +550,7 @@ class SamplerCall:
     device: torch.device
     passes: range
     decode_at: list[int]
+    layout: str = LATENT_LAYOUT
 
     def check_previous(
         self, previous: torch.Tensor | None, what: str, dtype: torch.dtype
@@ -468,16 +566,26 @@ class SamplerCall:
         return previous.to(device=self.device, dtype=dtype)
 
     def run_pass(self, latents: torch.Tensor, num_inference_steps: int) -> Any:
-        """One ordinary pipeline call from ``latents`` (cloned: the caller's stay intact whatever
-        the pipeline does), returning the pipeline's latents unchecked."""
-        return self.pipe(
+        """One ordinary pipeline call from ``latents`` ``(B, C, T, h, w)`` (passed as a copy in the
+        pipeline's layout: the caller's stay intact whatever the pipeline does), returning the
+        pipeline's latents unchecked, converted back to ``(B, C, T, h, w)`` when they are a 5-dim
+        tensor."""
+        out = self.pipe(
             **self.kwargs,
-            latents=latents.clone(),
+            latents=to_pipeline_layout(latents, self.layout).clone(),
             num_inference_steps=num_inference_steps,
             generator=self.noise.pipe_generator(),
             output_type="latent",
             return_dict=False,
         )[0]
+        return self.to_canonical(out)
+
+    def to_canonical(self, latents: Any) -> Any:
+        """A latent the pipeline produced (its output, or one captured mid-loop), in its own
+        layout -> ``(B, C, T, h, w)``; anything but a 5-dim tensor is returned as it is."""
+        if isinstance(latents, torch.Tensor) and latents.dim() == 5:
+            return from_pipeline_layout(latents, self.layout)
+        return latents
 
     def check_output(self, out: Any) -> torch.Tensor:
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != self.shape:
@@ -526,8 +634,9 @@ def prepare_call(
     batch = batch_size(params, kwargs)
     # FreeNoise (applied to pipe) reschedules the initial noise and every pass's fresh noise.
     transform = getattr(pipe, NOISE_TRANSFORM_ATTR, None)
-    noise = NoiseSource(rng, kwargs.pop("generator", None), batch, transform)
+    layout = latent_layout(pipe)
+    noise = NoiseSource(rng, kwargs.pop("generator", None), batch, transform, layout)
     shape = latent_shape(pipe, params, kwargs, batch)
     return SamplerCall(
-        pipe, kwargs, num_steps, noise, shape, pipe._execution_device, passes, decode_at
+        pipe, kwargs, num_steps, noise, shape, pipe._execution_device, passes, decode_at, layout
     )

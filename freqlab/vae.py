@@ -5,7 +5,9 @@
   scaling_factor``, frame-wise ``vae.decode``, float32, ``x * 0.5 + 0.5`` clamped to [0, 1], never
   more than ``chunk_size`` frames per VAE call (AnimateDiff chunks the same way; TextToVideoSD
   decodes every frame of the batch at once). Video VAEs (:data:`VIDEO_VAES`, one entry a family:
-  Wan's AutoencoderKLWan): whole clips, with their pipeline's normalisation before ``vae.decode``.
+  Wan's AutoencoderKLWan, CogVideoX's AutoencoderKLCogVideoX): whole clips, with their pipeline's
+  normalisation before ``vae.decode``. Latents are always freqlab's ``(B, C, t, h, w)``
+  (:func:`freqlab.sampling.latent_layout`: CogVideoXPipeline's own are ``(B, t, C, h, w)``).
 * **encoding**: ``encode_frames(vae, videos)`` turns videos into the clean latents a model is
   trained on, in batches (``latent_dist.mean`` times ``scaling_factor``, as diffusers' training
   scripts; Wan-style video VAEs normalised with ``latents_mean`` / ``latents_std``).
@@ -93,11 +95,26 @@ def _wan_frames(vae: Any, t: int) -> int:
     return (t - 1) * vae.config.scale_factor_temporal + 1
 
 
+def _cogvideox_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
+    # CogVideoXPipeline.decode_latents (diffusers 0.42): permute (B, F, C, h, w) -> (B, C, F, h,
+    # w), which freqlab's layout already is, then ``1 / vae_scaling_factor_image * latents``.
+    return 1 / vae.config.scaling_factor * latents
+
+
+def _cogvideox_frames(vae: Any, t: int) -> int:
+    # A causal VAE as Wan's: frame 0 alone, then temporal_compression_ratio (4) frames per latent
+    # frame (13 latent frames -> 49 frames).
+    return (t - 1) * int(vae.config.temporal_compression_ratio) + 1
+
+
 # diffusers VAE class name -> how its pipeline decodes. A new family (CogVideoX's
 # AutoencoderKLCogVideoX, LTX's AutoencoderKLLTXVideo, HunyuanVideo's, Mochi's) is one entry here,
 # with its pipeline's normalisation before ``vae.decode`` (and a test against that pipeline).
 VIDEO_VAES: dict[str, VideoVae] = {
     "AutoencoderKLWan": VideoVae("WanPipeline", _wan_unnormalise, _wan_frames),
+    "AutoencoderKLCogVideoX": VideoVae(
+        "CogVideoXPipeline", _cogvideox_unnormalise, _cogvideox_frames
+    ),
 }
 
 
@@ -128,7 +145,8 @@ def decode_latents(pipe: Any, latents: torch.Tensor, chunk_size: int = 16) -> to
 
     * image VAEs (:func:`frame_vaes`: AnimateDiff, ModelScope, VideoCrafter2, SDXL): frame by
       frame, at most ``chunk_size`` frames (over the flattened ``B*T``) per VAE call;
-    * video VAEs (:data:`VIDEO_VAES`: Wan's causal, temporally compressing AutoencoderKLWan):
+    * video VAEs (:data:`VIDEO_VAES`: the causal, temporally compressing AutoencoderKLWan and
+      AutoencoderKLCogVideoX):
       whole clips, normalised as their pipeline does, ``max(1, chunk_size // T)`` videos per VAE
       call (one 81-frame Wan video per call at the default 16). Within a clip, memory is the
       VAE's own business: ``vae.enable_tiling()`` / ``enable_slicing()`` (the runner's
@@ -137,14 +155,15 @@ def decode_latents(pipe: Any, latents: torch.Tensor, chunk_size: int = 16) -> to
     Args:
         pipe: a pipeline whose ``vae`` is a frame VAE or a :data:`VIDEO_VAES` class.
         latents: clean latents ``(B, C, t, h, w)`` as the pipeline returns for
-            ``output_type="latent"``.
+            ``output_type="latent"``, in freqlab's layout (what the samplers return; CogVideoX's
+            pipeline returns ``(B, t, C, h, w)``: ``from_pipeline_layout`` converts).
         chunk_size: at most this many decoded frames per VAE call (a video VAE: at least one
             whole video).
 
     Returns:
         Frames ``(B, T, C, H, W)``, float32 in [0, 1], on the VAE's device: the pipeline's own
         ``output_type="pt"`` result. ``T = t`` for frame VAEs; for a video VAE the decoded frame
-        count (Wan: ``4 (t - 1) + 1``).
+        count (Wan, CogVideoX: ``4 (t - 1) + 1``).
     """
     check_chunk_size(chunk_size)
     vae = getattr(pipe, "vae", None)
@@ -181,6 +200,14 @@ def _decode_videos(
     from diffusers.utils.torch_utils import get_module_execution_device
 
     # As the pipelines: the device the VAE runs on (its offload hook's, if offloaded).
+    channels = getattr(vae.config, "latent_channels", None) or getattr(vae.config, "z_dim", None)
+    if channels is not None and latents.shape[1] != channels:
+        # E.g. CogVideoXPipeline's own (B, t, C, h, w) output, passed unconverted.
+        raise ValueError(
+            f"latents must be (B, C, t, h, w) with C = {channels} for {type(vae).__name__}, got "
+            f"{tuple(latents.shape)} ({entry.pipeline}'s own output_type='latent' layout may "
+            "differ: see freqlab.sampling.from_pipeline_layout)"
+        )
     latents = latents.to(get_module_execution_device(vae), dtype=vae.dtype)
     z = entry.unnormalise(vae, latents)
     # Whole videos per VAE call, up to chunk_size decoded frames (the pipeline decodes the whole

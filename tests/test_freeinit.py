@@ -620,3 +620,109 @@ def test_renoise_timestep_on_a_standard_schedule(pipe):
     assert [r.config["renoise_to"] for r in runs] == [999, 999, 500]
     assert torch.equal(runs[0].pass_inputs[1], runs[1].pass_inputs[1])
     assert not torch.allclose(runs[0].pass_inputs[1], runs[2].pass_inputs[1])
+
+
+# --------------------------------------------------------------------------- CogVideoX's layout
+# CogVideoXPipeline's latents are (B, F, C, h, w); freqlab converts at the pipeline boundary only
+# (freqlab.sampling.latent_layout), so the 3D FFT runs over (frames, h, w) and results are
+# (B, C, F, h, w) as for every other model.
+
+COG_KW = dict(num_frames=9, height=32, width=32, num_inference_steps=2, guidance_scale=6.0)
+COG_SHAPE = (1, 16, 3, 8, 8)  # 9 frames -> 3 latent frames; 32 px / 4 (the tiny VAE)
+
+
+@pytest.fixture(scope="module")
+def cogvideox():
+    from freqlab.models.tiny import tiny_cogvideox
+
+    return tiny_cogvideox()
+
+
+def test_cogvideox_layout_is_read_off_the_pipeline(cogvideox):
+    from freqlab.sampling import (
+        from_pipeline_layout,
+        latent_layout,
+        latent_shape,
+        to_pipeline_layout,
+    )
+
+    assert latent_layout(cogvideox) == "BTCHW"
+    assert latent_layout(load_model("tiny_animatediff")) == "BCTHW"
+    import inspect
+
+    params = dict(inspect.signature(cogvideox).parameters)
+    assert latent_shape(cogvideox, params, dict(COG_KW), 1) == COG_SHAPE
+    # The pipeline's defaults: its transformer's sample_frames (5) and sample size (8 x 4 px).
+    assert latent_shape(cogvideox, params, {}, 2) == (2, 16, 2, 8, 8)
+    assert to_pipeline_layout(COG_SHAPE, "BTCHW") == (1, 3, 16, 8, 8)
+    z = torch.randn(COG_SHAPE)
+    assert torch.equal(from_pipeline_layout(to_pipeline_layout(z, "BTCHW"), "BTCHW"), z)
+
+
+def test_cogvideox_pass_0_is_the_plain_pipeline_call(cogvideox):
+    plain = cogvideox(prompt="a cat", generator=gens(3), output_type="latent", **COG_KW).frames
+    assert plain.shape == (1, 3, 16, 8, 8)  # the pipeline's own (B, F, C, h, w)
+    result = FreeInit(num_iters=2)(cogvideox, prompt="a cat", generator=gens(3), **COG_KW)
+    assert result.latents[0].shape == result.latents[1].shape == COG_SHAPE
+    assert result.lpf.shape == COG_SHAPE  # the filter's T axis is the latent frames
+    # Same noise (drawn in the pipeline's order), same transformer calls: bit for bit.
+    assert torch.equal(result.latents[0], plain.permute(0, 2, 1, 3, 4))
+    assert torch.equal(
+        result.pass_inputs[0].permute(0, 2, 1, 3, 4),
+        torch.randn((1, 3, 16, 8, 8), generator=torch.Generator().manual_seed(3)),
+    )
+    # Zero-terminal-SNR v-prediction DDIM (CogVideoX-2b's): re-noised to -28 dB, not to t = 999.
+    assert result.noising == "add_noise" and result.config["renoise_to"] == 877
+    assert result.unet_calls == [2, 2]  # CFG halves in one transformer call
+    # The diffusers protocol draws the initial noise as the pipeline does, too.
+    single = FreeInit(num_iters=1, rng="diffusers")(
+        cogvideox, prompt="a cat", generator=torch.Generator().manual_seed(3), **COG_KW
+    )
+    assert torch.equal(single.latents[0], result.latents[0])
+
+
+def test_cogvideox_filter_runs_over_frames_not_channels(cogvideox):
+    # Resume at pass 1 from z0 and from zeros with the same seeds: the pass inputs differ by the
+    # low-passed sqrt(alphas_cumprod) z0 only (the noise terms are the same). A pattern varying
+    # only across channels is constant over (frames, h, w): the FFT's DC, kept whole. A pattern
+    # varying only across frames (cos(pi t / 2), zero mean) has only temporal frequencies +-1/4,
+    # outside an ideal low-pass of d_t = 0.25: removed. With the FFT over the pipeline's
+    # (F, C, h, w) instead, it would be the other way round. 13 frames = 4 latent frames: the
+    # reference's frequency grid (2 t / T - 1) has an exact zero only for even T.
+    shape = (1, 16, 4, 8, 8)
+    kw = dict(COG_KW, num_frames=13)
+    c = torch.linspace(-1, 1, 16).view(1, 16, 1, 1, 1)
+    t = torch.cos(torch.pi * torch.arange(4) / 2).view(1, 1, 4, 1, 1)
+    channels_only, frames_only = c.expand(shape), t.expand(shape)
+    freeinit = FreeInit(num_iters=2, method="ideal_exact", d_s=0.25, d_t=0.25)
+    results = [
+        freeinit(
+            cogvideox,
+            prompt="a cat",
+            generator=gens(5),
+            start_pass=1,
+            previous=z0.contiguous(),
+            **kw,
+        )
+        for z0 in (channels_only + frames_only, torch.zeros(shape))
+    ]
+    assert results[0].lpf.shape == shape
+    a = cogvideox.scheduler.alphas_cumprod[877]
+    diff = results[0].pass_inputs[0] - results[1].pass_inputs[0]
+    torch.testing.assert_close(diff, (a.sqrt() * channels_only).float(), rtol=0, atol=1e-6)
+    assert results[0].final.shape == shape
+
+
+def test_freqprior_on_cogvideox_keeps_the_layout(cogvideox):
+    # FreqPrior shares the boundary (freqlab.sampling): its z_mid, captured inside the loop in the
+    # pipeline's (B, F, C, h, w), is converted too.
+    from freqlab import FreqPrior
+
+    kw = dict(COG_KW, num_inference_steps=4)  # trailing: 999, 749, 499, 249
+    result = FreqPrior(num_iters=2, mid_step=499)(
+        cogvideox, prompt="a cat", generator=gens(3), **kw
+    )
+    assert [m.shape for m in result.mid_latents] == [COG_SHAPE] * 2
+    plain = cogvideox(prompt="a cat", generator=gens(3), output_type="latent", **kw).frames
+    assert result.latents[-1].shape == COG_SHAPE
+    assert result.latents[0] is None or torch.equal(result.latents[0], plain.permute(0, 2, 1, 3, 4))

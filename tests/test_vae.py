@@ -145,7 +145,7 @@ def test_unknown_vae_is_refused_naming_the_known_ones(wan):
     class Other:
         vae = torch.nn.Conv3d(16, 3, 1)
 
-    with pytest.raises(ValueError, match=r"AutoencoderKLWan\), got Conv3d"):
+    with pytest.raises(ValueError, match=r"AutoencoderKLWan, AutoencoderKLCogVideoX\), got Conv3d"):
         decode_latents(Other(), torch.randn(1, 16, 2, 4, 4))
     with pytest.raises(ValueError, match="latents"):
         decode_latents(wan, torch.randn(16, 2, 4, 4))
@@ -170,3 +170,33 @@ def test_encode_frames_batches_and_inputs_do_not_change_latents(tiny_animatediff
     torch.testing.assert_close(single[0], expected.permute(1, 0, 2, 3), atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="vae"):
         next(encode_frames(torch.nn.Linear(2, 2), videos))
+
+
+COG_KW = dict(num_frames=9, height=32, width=32, num_inference_steps=2, guidance_scale=6.0)
+
+
+@pytest.fixture(scope="module")
+def cogvideox():
+    from freqlab.models.tiny import tiny_cogvideox
+
+    return tiny_cogvideox()
+
+
+def test_cogvideox_decode_matches_the_pipeline(cogvideox):
+    from freqlab.sampling import from_pipeline_layout, latent_layout
+
+    own = cogvideox(prompt=PROMPTS, generator=gens(1, 2), output_type="latent", **COG_KW).frames
+    frames = cogvideox(prompt=PROMPTS, generator=gens(1, 2), output_type="pt", **COG_KW).frames
+    assert own.shape == (2, 3, 16, 8, 8)  # CogVideoXPipeline's (B, F, C, h, w)
+    latents = from_pipeline_layout(own, latent_layout(cogvideox))  # freqlab's (B, C, F, h, w)
+    # The whole batch in one VAE call, as the pipeline: the same numbers bit for bit.
+    video = decode_latents(cogvideox, latents, chunk_size=18)
+    assert video.shape == frames.shape == (2, 9, 3, 32, 32)  # 3 latent frames -> 4 * 2 + 1
+    assert video.dtype == torch.float32 and 0 <= video.min() and video.max() <= 1
+    torch.testing.assert_close(video, frames, rtol=0, atol=0)
+    # One video per call: float32 round-off of the VAE's batch size only; a missing
+    # 1 / scaling_factor (1.15) is off by far more.
+    torch.testing.assert_close(decode_latents(cogvideox, latents), frames, rtol=0, atol=VAE_ATOL)
+    # The pipeline's own layout, unconverted, is refused (C = 16, not 3).
+    with pytest.raises(ValueError, match=r"C = 16 for AutoencoderKLCogVideoX"):
+        decode_latents(cogvideox, own)

@@ -492,6 +492,60 @@ MODELS: dict[str, ModelSpec] = {
             "diffusers Wan docs / WanPipeline defaults (480x832, 81 frames, 50 steps, CFG 5)",
         ),
     ),
+    "tiny_cogvideox": ModelSpec(
+        name="tiny_cogvideox",
+        family="cogvideox",
+        build=tiny.tiny_cogvideox,
+        defaults=dict(
+            num_frames=9, height=32, width=32, num_inference_steps=10, guidance_scale=6.0
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="CogVideoXPipeline (DiT over (B, F, C, h, w) latents, causal 3D VAE, T5, "
+        "zero-SNR v-prediction DDIM) with seeded random weights, offline: the CogVideoX-2b "
+        "layout at a few hundred thousand parameters.",
+        scheduler=dict(_class_name="CogVideoXDDIMScheduler", **tiny.COGVIDEOX_SCHEDULER_CONFIG),
+        size_multiple=8,  # the tiny VAE's factor 4 x patch 2
+        temporal_factor=4,  # as CogVideoX: num_frames 4k + 1
+    ),
+    "cogvideox_2b": ModelSpec(
+        name="cogvideox_2b",
+        family="cogvideox",
+        defaults=dict(
+            num_frames=49, height=480, width=720, num_inference_steps=50, guidance_scale=6.0
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="CogVideoX-2b (expert-transformer DiT, causal 3D VAE, T5-XXL; zero-SNR "
+        "v-prediction DDIM), 720x480, 49 frames.",
+        # scripts/convert_cogvideox_to_diffusers.py (diffusers), the config of the hub's
+        # scheduler/: the same values as tiny.COGVIDEOX_SCHEDULER_CONFIG.
+        scheduler=dict(_class_name="CogVideoXDDIMScheduler", **tiny.COGVIDEOX_SCHEDULER_CONFIG),
+        pipeline="CogVideoXPipeline",
+        sources={
+            "pipeline": HubSource(
+                "THUDM/CogVideoX-2b",
+                (
+                    # T5Tokenizer (sentencepiece) or its fast conversion, whichever is installed.
+                    Component("tokenizer", "AutoTokenizer", "tokenizer", "tokenizer"),
+                    Component("text_encoder", "T5EncoderModel", "text_encoder", "transformers"),
+                    Component("vae", "AutoencoderKLCogVideoX", "vae"),
+                    Component("transformer", "CogVideoXTransformer3DModel", "transformer"),
+                ),
+                note="CogVideoX-2b",
+            )
+        },
+        accelerator_dtype=torch.float16,  # the model card: fp16 for 2b (bf16 for 5b)
+        # CogVideoXPipeline.check_inputs asks for multiples of 8; the transformer's 2x2 patches
+        # of the /8 latents need 16 (e.g. 488 px gives 61 latent rows, which the patches drop).
+        size_multiple=16,
+        temporal_factor=4,  # 4k + 1 frames (the VAE keeps frame 0 and packs 4 per latent)
+        references=(
+            "THUDM/CogVideoX-2b model card (720x480, 49 frames, 50 steps, guidance 6, fp16)",
+            "diffusers CogVideoXPipeline (latents (B, F, C, h, w); vae_scaling_factor_image "
+            "1.15258426) and scripts/convert_cogvideox_to_diffusers.py (scheduler config)",
+        ),
+    ),
 }
 
 

@@ -2,7 +2,7 @@
 
 They share the architecture of the real models (AnimateDiff's UNetMotionModel via a MotionAdapter,
 ModelScope's UNet3DConditionModel, VideoCrafter2's fps-conditioned UNet3D, AnimateDiff-SDXL, Wan
-2.1's DiT), so FreeInit and FreeU run through the same diffusers code paths, in about a second per
+2.1's DiT, CogVideoX's DiT), so FreeInit and FreeU run through the same diffusers code paths, in about a second per
 call on CPU: the real block types with one layer per block and 16-64 channels (a 10-step call
 at 32 px takes under a second and under 0.5 GB).
 """
@@ -13,7 +13,11 @@ import torch
 from diffusers import (
     AnimateDiffPipeline,
     AutoencoderKL,
+    AutoencoderKLCogVideoX,
     AutoencoderKLWan,
+    CogVideoXDDIMScheduler,
+    CogVideoXPipeline,
+    CogVideoXTransformer3DModel,
     DDIMScheduler,
     FlowMatchEulerDiscreteScheduler,
     MotionAdapter,
@@ -29,6 +33,8 @@ from transformers import (
     CLIPTextConfig,
     CLIPTextModel,
     CLIPTextModelWithProjection,
+    T5Config,
+    T5EncoderModel,
     UMT5Config,
     UMT5EncoderModel,
 )
@@ -306,6 +312,89 @@ def tiny_wan(seed: int = 0) -> WanPipeline:
         vae=vae,
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
         transformer=transformer,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+# CogVideoX (2b layout): an expert-transformer DiT over (B, F, C, H, W) latents, a causal 3D VAE
+# (temporal /4; three blocks here, so spatial /4 instead of the real /8) and a T5 encoder.
+COGVIDEOX_TRANSFORMER_CONFIG = dict(
+    num_attention_heads=2,
+    attention_head_dim=8,
+    in_channels=16,
+    out_channels=16,
+    time_embed_dim=16,
+    text_embed_dim=32,
+    num_layers=1,
+    # The positional embeddings are rebuilt for any other size; these are the tiny defaults.
+    sample_width=8,
+    sample_height=8,
+    sample_frames=5,
+    patch_size=2,
+    temporal_compression_ratio=4,
+    max_text_seq_length=226,  # the pipeline's default max_sequence_length
+)
+COGVIDEOX_VAE_CONFIG = dict(
+    down_block_types=("CogVideoXDownBlock3D",) * 3,
+    up_block_types=("CogVideoXUpBlock3D",) * 3,
+    block_out_channels=(8, 16, 16),
+    latent_channels=16,
+    layers_per_block=1,
+    norm_num_groups=4,
+    temporal_compression_ratio=4,
+    sample_height=32,
+    sample_width=32,
+)
+T5_CONFIG = dict(
+    vocab_size=514,
+    d_model=32,
+    d_kv=8,
+    d_ff=37,
+    num_layers=1,
+    num_heads=4,
+    relative_attention_num_buckets=8,
+    pad_token_id=513,
+    eos_token_id=513,
+    decoder_start_token_id=513,
+)
+# CogVideoX-2b's scheduler/scheduler_config.json (THUDM/CogVideoX-2b on the hub): DDIM on a
+# scaled-linear schedule rescaled to zero terminal SNR, SNR-shifted by 3, v-prediction, trailing
+# timesteps. The same values are CogVideoXDDIMScheduler's own defaults except prediction_type,
+# clip_sample, timestep_spacing and rescale_betas_zero_snr (diffusers 0.42).
+COGVIDEOX_SCHEDULER_CONFIG = dict(
+    num_train_timesteps=1000,
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    clip_sample=False,
+    set_alpha_to_one=True,
+    steps_offset=0,
+    prediction_type="v_prediction",
+    rescale_betas_zero_snr=True,
+    snr_shift_scale=3.0,
+    timestep_spacing="trailing",
+)
+
+
+def tiny_cogvideox(seed: int = 0) -> CogVideoXPipeline:
+    """A CogVideoX-2b-layout CogVideoXPipeline (DiT over ``(B, F, C, H, W)`` latents, causal 3D
+    VAE with temporal /4 and spatial /4, T5 encoder, CogVideoX-2b's zero-SNR v-prediction DDIM)
+    with seeded random weights."""
+    torch.manual_seed(seed)
+    # Inference mode: T5's dropout (0.1) would make two calls with the same generators differ.
+    text_encoder = T5EncoderModel(T5Config(**T5_CONFIG)).eval()
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKLCogVideoX(**COGVIDEOX_VAE_CONFIG)
+    torch.manual_seed(seed + 2)
+    transformer = CogVideoXTransformer3DModel(**COGVIDEOX_TRANSFORMER_CONFIG)
+    pipe = CogVideoXPipeline(
+        # The pipeline pads/truncates prompts to 226 tokens (max_sequence_length).
+        tokenizer=byte_level_clip_tokenizer(model_max_length=226),
+        text_encoder=text_encoder,
+        vae=vae,
+        transformer=transformer,
+        scheduler=CogVideoXDDIMScheduler(**COGVIDEOX_SCHEDULER_CONFIG),
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe

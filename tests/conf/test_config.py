@@ -42,9 +42,11 @@ def test_every_model_x_experiment_composes_and_resolves(model, experiment):
     cfg = _compose(overrides + ["device=cpu"])
     if "dataset.path" in str(cfg.dataset) and cfg.dataset.name in ("msrvtt", "custom"):
         cfg.dataset.path = "/data/prompts"
-    if experiment == "long_video" and MODELS[model].family == "wan":
+    if experiment == "long_video" and MODELS[model].family in ("wan", "cogvideox"):
         # FreeNoise windows a UNet's temporal attention; a DiT has none: one clear error.
-        with pytest.raises(ConfigError, match="freenoise.enabled: model (tiny_)?wan.* no temporal"):
+        with pytest.raises(
+            ConfigError, match="freenoise.enabled: model (tiny_)?(wan|cogvideox).* no temporal"
+        ):
             resolve(cfg)
         return
     settings = resolve(cfg)
@@ -162,12 +164,14 @@ def test_real_and_tiny_models_are_the_ones_documented():
         "videocrafter2",
         "animatediff_sdxl",
         "wan21_t2v_1_3b",
+        "cogvideox_2b",
     }
     assert {m for m in MODELS if not MODELS[m].pretrained} == {
         "testbed",
         "tiny_animatediff",
         "tiny_modelscope",
         "tiny_wan",
+        "tiny_cogvideox",
     }
 
 
