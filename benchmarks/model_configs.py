@@ -1,0 +1,377 @@
+"""Full-size architecture configurations of the registry's real models, and their tiny stand-ins.
+
+Speed and memory do not depend on weight values, so :mod:`benchmarks.models` builds each registry
+model's architecture with random weights from the configurations below (nothing is downloaded).
+They are the published ``config.json`` facts of the hub repositories each registry entry reads
+(:mod:`freqlab.models.specs`), written out here and checked against the published parameter
+counts on the ``meta`` device (tests/benchmarks/test_model_configs.py).
+
+Adding a model: one :class:`BenchModel` in :data:`BENCH_MODELS`, keyed by its registry name:
+``components`` (pipeline argument -> ``(class name, config)``; classes are looked up in freqlab,
+diffusers, then transformers), the denoiser's role, and ``tiny`` (a function building the
+tiny counterpart pipeline with seeded random weights, for CPU runs and tests). The pipeline class,
+scheduler, default sizes and dtypes come from the registry entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from freqlab.models import tiny
+from freqlab.models.pretrained import _class as component_class
+
+# transformers models take a config object; their config classes by model class.
+_TRANSFORMERS_CONFIGS = {
+    "CLIPTextModel": "CLIPTextConfig",
+    "CLIPTextModelWithProjection": "CLIPTextConfig",
+    "UMT5EncoderModel": "UMT5Config",
+}
+
+
+def build_component(class_name: str, config: dict[str, Any]) -> torch.nn.Module:
+    """A model of ``class_name`` (freqlab, diffusers, then transformers) with random weights,
+    built on the current default device (``with torch.device("meta"):`` builds no storage)."""
+    cls = component_class(class_name)
+    if class_name in _TRANSFORMERS_CONFIGS:
+        import transformers
+
+        return cls(getattr(transformers, _TRANSFORMERS_CONFIGS[class_name])(**config))
+    return cls(**config)
+
+
+def count_parameters(module: torch.nn.Module) -> int:
+    """Number of parameters (tied weights once), meta tensors included."""
+    return sum(p.numel() for p in module.parameters())
+
+
+__all__ = ["BENCH_MODELS", "BenchModel", "TINY_BUILDERS", "build_component", "count_parameters"]
+
+# --------------------------------------------------------------------------- text encoders
+# OpenAI CLIP ViT-L/14 text tower: stable-diffusion-v1-5/stable-diffusion-v1-5
+# text_encoder/config.json (also SDXL's first encoder).
+CLIP_L = dict(
+    vocab_size=49408,
+    hidden_size=768,
+    intermediate_size=3072,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    max_position_embeddings=77,
+    hidden_act="quick_gelu",
+    projection_dim=768,
+)
+# OpenCLIP ViT-H/14 text tower cut at the penultimate layer (23 of 24 layers):
+# ali-vilab/text-to-video-ms-1.7b text_encoder/config.json (VideoCrafter2 reads the same).
+OPENCLIP_H_PENULTIMATE = dict(
+    vocab_size=49408,
+    hidden_size=1024,
+    intermediate_size=4096,
+    num_hidden_layers=23,
+    num_attention_heads=16,
+    max_position_embeddings=77,
+    hidden_act="gelu",
+    projection_dim=512,
+)
+# OpenCLIP ViT-bigG/14 text tower with projection: stabilityai/stable-diffusion-xl-base-1.0
+# text_encoder_2/config.json.
+OPENCLIP_BIGG = dict(
+    vocab_size=49408,
+    hidden_size=1280,
+    intermediate_size=5120,
+    num_hidden_layers=32,
+    num_attention_heads=20,
+    max_position_embeddings=77,
+    hidden_act="gelu",
+    projection_dim=1280,
+)
+# UMT5-XXL encoder: Wan-AI/Wan2.1-T2V-1.3B-Diffusers text_encoder/config.json.
+UMT5_XXL = dict(
+    vocab_size=256384,
+    d_model=4096,
+    d_kv=64,
+    d_ff=10240,
+    num_layers=24,
+    num_heads=64,
+    relative_attention_num_buckets=32,
+    relative_attention_max_distance=128,
+    feed_forward_proj="gated-gelu",
+    dense_act_fn="gelu_new",
+    is_gated_act=True,
+)
+
+# --------------------------------------------------------------------------- VAEs
+# The SD VAE (8x spatial): stable-diffusion-v1-5 vae/config.json; ModelScope's vae/config.json
+# has the same layout; SDXL's vae/config.json too (sample_size 1024, scaling_factor 0.13025).
+SD_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    latent_channels=4,
+    block_out_channels=(128, 256, 512, 512),
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    layers_per_block=2,
+    norm_num_groups=32,
+    sample_size=512,
+    scaling_factor=0.18215,
+)
+SDXL_VAE = dict(SD_VAE, sample_size=1024, scaling_factor=0.13025, force_upcast=True)
+# Wan 2.1 VAE (causal 3D, 8x spatial, 4x temporal): Wan-AI/Wan2.1-T2V-1.3B-Diffusers
+# vae/config.json (= diffusers' AutoencoderKLWan defaults).
+WAN_VAE = dict(
+    base_dim=96,
+    z_dim=16,
+    dim_mult=[1, 2, 4, 4],
+    num_res_blocks=2,
+    attn_scales=[],
+    temperal_downsample=[False, True, True],
+)
+
+# --------------------------------------------------------------------------- denoisers
+# Stable Diffusion 1.5 UNet: stable-diffusion-v1-5/stable-diffusion-v1-5 unet/config.json.
+SD15_UNET = dict(
+    sample_size=64,
+    in_channels=4,
+    out_channels=4,
+    block_out_channels=(320, 640, 1280, 1280),
+    layers_per_block=2,
+    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    cross_attention_dim=768,
+    attention_head_dim=8,
+    norm_num_groups=32,
+)
+# AnimateDiff v2 motion module mm_sd_v15_v2: guoyww/animatediff-motion-adapter-v1-5-2
+# config.json (with mid block, positional encoding length 32).
+ADAPTER_V15_V2 = dict(
+    block_out_channels=(320, 640, 1280, 1280),
+    motion_layers_per_block=2,
+    motion_mid_block_layers_per_block=1,
+    motion_num_attention_heads=8,
+    motion_norm_num_groups=32,
+    motion_max_seq_length=32,
+    use_motion_mid_block=True,
+)
+# AnimateDiff v1 motion module mm_sd_v14: guoyww/animatediff-motion-adapter-v1-4 config.json
+# (no mid block, positional encoding length 24).
+ADAPTER_V14 = dict(ADAPTER_V15_V2, motion_max_seq_length=24, use_motion_mid_block=False)
+# SDXL base UNet: stabilityai/stable-diffusion-xl-base-1.0 unet/config.json.
+SDXL_UNET = dict(
+    sample_size=128,
+    in_channels=4,
+    out_channels=4,
+    block_out_channels=(320, 640, 1280),
+    layers_per_block=2,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    transformer_layers_per_block=(1, 2, 10),
+    attention_head_dim=(5, 10, 20),
+    cross_attention_dim=2048,
+    use_linear_projection=True,
+    addition_embed_type="text_time",
+    addition_time_embed_dim=256,
+    projection_class_embeddings_input_dim=2816,
+    norm_num_groups=32,
+)
+# AnimateDiff SDXL beta motion module: guoyww/animatediff-motion-adapter-sdxl-beta config.json.
+ADAPTER_SDXL_BETA = dict(
+    block_out_channels=(320, 640, 1280),
+    motion_layers_per_block=2,
+    motion_num_attention_heads=8,
+    motion_norm_num_groups=32,
+    motion_max_seq_length=32,
+    use_motion_mid_block=False,
+)
+# ModelScope T2V UNet3D: ali-vilab/text-to-video-ms-1.7b unet/config.json; ZeroScope v2 576w
+# (cerspense/zeroscope_v2_576w unet/config.json) is a finetune with the same layout.
+MODELSCOPE_UNET = dict(
+    sample_size=32,
+    in_channels=4,
+    out_channels=4,
+    block_out_channels=(320, 640, 1280, 1280),
+    layers_per_block=2,
+    down_block_types=("CrossAttnDownBlock3D",) * 3 + ("DownBlock3D",),
+    up_block_types=("UpBlock3D",) + ("CrossAttnUpBlock3D",) * 3,
+    cross_attention_dim=1024,
+    attention_head_dim=64,
+    norm_num_groups=32,
+)
+# VideoCrafter2: ModelScope's layout plus the frame-rate embedding, adamdad/videocrafterv2_diffusers
+# config.json (fps_cond true; sample_size null there, 64 = 512 / 8 as the registry fills it).
+VIDEOCRAFTER2_UNET = dict(MODELSCOPE_UNET, sample_size=64, fps_cond=True)
+# Wan 2.1 T2V 1.3B DiT: Wan-AI/Wan2.1-T2V-1.3B-Diffusers transformer/config.json.
+WAN21_1_3B_TRANSFORMER = dict(
+    patch_size=(1, 2, 2),
+    num_attention_heads=12,
+    attention_head_dim=128,
+    in_channels=16,
+    out_channels=16,
+    text_dim=4096,
+    freq_dim=256,
+    ffn_dim=8960,
+    num_layers=30,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    eps=1e-6,
+    rope_max_seq_len=1024,
+)
+
+
+# --------------------------------------------------------------------------- tiny counterparts
+
+
+def _tiny_animatediff_v1(seed: int = 0) -> Any:
+    """AnimateDiffPipeline with a v1-style motion adapter (no mid block), tiny sizes."""
+    from diffusers import AnimateDiffPipeline
+
+    base = tiny.tiny_stable_diffusion(seed)
+    pipe = AnimateDiffPipeline(
+        vae=base.vae,
+        text_encoder=base.text_encoder,
+        tokenizer=base.tokenizer,
+        unet=base.unet,
+        motion_adapter=tiny.tiny_motion_adapter(seed, mid_block=False),
+        scheduler=base.scheduler,
+        feature_extractor=None,
+        image_encoder=None,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _tiny_animatediff_sdxl(seed: int = 0) -> Any:
+    """AnimateDiffSDXLPipeline from the tiny SDXL layout and its motion adapter."""
+    from diffusers import AnimateDiffSDXLPipeline
+
+    base = tiny.tiny_stable_diffusion_xl(seed)
+    pipe = AnimateDiffSDXLPipeline(
+        vae=base.vae,
+        text_encoder=base.text_encoder,
+        text_encoder_2=base.text_encoder_2,
+        tokenizer=base.tokenizer,
+        tokenizer_2=base.tokenizer_2,
+        unet=base.unet,
+        motion_adapter=tiny.tiny_sdxl_motion_adapter(seed),
+        scheduler=base.scheduler,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+TINY_BUILDERS: dict[str, Callable[..., Any]] = {
+    "animatediff": tiny.tiny_animatediff,
+    "animatediff_v1": _tiny_animatediff_v1,
+    "modelscope": tiny.tiny_modelscope,
+    "zeroscope": tiny.tiny_modelscope,
+    "videocrafter2": tiny.tiny_videocrafter2,
+    "animatediff_sdxl": _tiny_animatediff_sdxl,
+    "wan21_t2v_1_3b": tiny.tiny_wan,
+}
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    """One registry model's full-size components and its tiny counterpart.
+
+    ``components``: pipeline argument -> ``(class name, config)`` (tokenizers are not listed: the
+    benchmark uses a byte-level CLIP tokenizer, whose ids are valid in every vocabulary here).
+    ``denoiser``: the component the sampler calls every step (a motion adapter joins the UNet
+    inside the pipeline). ``tiny``: ``tiny(seed=...)`` -> the tiny pipeline (same pipeline class).
+    ``sources``: where the configurations come from.
+    """
+
+    name: str
+    components: dict[str, tuple[str, dict[str, Any]]]
+    denoiser: str
+    tiny: Callable[..., Any]
+    sources: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _sd15(adapter: dict[str, Any], adapter_repo: str) -> dict[str, Any]:
+    return dict(
+        components=dict(
+            vae=("AutoencoderKL", SD_VAE),
+            text_encoder=("CLIPTextModel", CLIP_L),
+            unet=("UNet2DConditionModel", SD15_UNET),
+            motion_adapter=("MotionAdapter", adapter),
+        ),
+        denoiser="unet",
+        sources=("stable-diffusion-v1-5/stable-diffusion-v1-5 */config.json", adapter_repo),
+    )
+
+
+def _t2v(unet_class: str, unet: dict[str, Any], repo: str) -> dict[str, Any]:
+    return dict(
+        components=dict(
+            vae=("AutoencoderKL", SD_VAE),
+            text_encoder=("CLIPTextModel", OPENCLIP_H_PENULTIMATE),
+            unet=(unet_class, unet),
+        ),
+        denoiser="unet",
+        sources=(f"{repo} unet/config.json", "ali-vilab/text-to-video-ms-1.7b */config.json"),
+    )
+
+
+BENCH_MODELS: dict[str, BenchModel] = {
+    "animatediff": BenchModel(
+        "animatediff",
+        tiny=TINY_BUILDERS["animatediff"],
+        **_sd15(ADAPTER_V15_V2, "guoyww/animatediff-motion-adapter-v1-5-2 config.json"),
+    ),
+    "animatediff_v1": BenchModel(
+        "animatediff_v1",
+        tiny=TINY_BUILDERS["animatediff_v1"],
+        **_sd15(ADAPTER_V14, "guoyww/animatediff-motion-adapter-v1-4 config.json"),
+    ),
+    "modelscope": BenchModel(
+        "modelscope",
+        tiny=TINY_BUILDERS["modelscope"],
+        **_t2v("UNet3DConditionModel", MODELSCOPE_UNET, "ali-vilab/text-to-video-ms-1.7b"),
+    ),
+    "zeroscope": BenchModel(
+        "zeroscope",
+        tiny=TINY_BUILDERS["zeroscope"],
+        **_t2v("UNet3DConditionModel", MODELSCOPE_UNET, "cerspense/zeroscope_v2_576w"),
+    ),
+    "videocrafter2": BenchModel(
+        "videocrafter2",
+        tiny=TINY_BUILDERS["videocrafter2"],
+        **_t2v(
+            "UNet3DVideoCrafterConditionModel",
+            VIDEOCRAFTER2_UNET,
+            "adamdad/videocrafterv2_diffusers",
+        ),
+    ),
+    "animatediff_sdxl": BenchModel(
+        "animatediff_sdxl",
+        components=dict(
+            vae=("AutoencoderKL", SDXL_VAE),
+            text_encoder=("CLIPTextModel", CLIP_L),
+            text_encoder_2=("CLIPTextModelWithProjection", OPENCLIP_BIGG),
+            unet=("UNet2DConditionModel", SDXL_UNET),
+            motion_adapter=("MotionAdapter", ADAPTER_SDXL_BETA),
+        ),
+        denoiser="unet",
+        tiny=TINY_BUILDERS["animatediff_sdxl"],
+        sources=(
+            "stabilityai/stable-diffusion-xl-base-1.0 */config.json",
+            "guoyww/animatediff-motion-adapter-sdxl-beta config.json",
+        ),
+    ),
+    "wan21_t2v_1_3b": BenchModel(
+        "wan21_t2v_1_3b",
+        components=dict(
+            text_encoder=("UMT5EncoderModel", UMT5_XXL),
+            vae=("AutoencoderKLWan", WAN_VAE),
+            transformer=("WanTransformer3DModel", WAN21_1_3B_TRANSFORMER),
+        ),
+        denoiser="transformer",
+        tiny=TINY_BUILDERS["wan21_t2v_1_3b"],
+        sources=("Wan-AI/Wan2.1-T2V-1.3B-Diffusers */config.json",),
+    ),
+}
