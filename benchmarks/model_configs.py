@@ -29,6 +29,7 @@ _TRANSFORMERS_CONFIGS = {
     "CLIPTextModel": "CLIPTextConfig",
     "CLIPTextModelWithProjection": "CLIPTextConfig",
     "UMT5EncoderModel": "UMT5Config",
+    "T5EncoderModel": "T5Config",
 }
 
 
@@ -102,6 +103,21 @@ UMT5_XXL = dict(
     is_gated_act=True,
 )
 
+# T5 v1.1 XXL encoder (google/t5-v1_1-xxl): THUDM/CogVideoX-2b text_encoder/config.json.
+T5_XXL = dict(
+    vocab_size=32128,
+    d_model=4096,
+    d_kv=64,
+    d_ff=10240,
+    num_layers=24,
+    num_heads=64,
+    relative_attention_num_buckets=32,
+    relative_attention_max_distance=128,
+    feed_forward_proj="gated-gelu",
+    dense_act_fn="gelu_new",
+    is_gated_act=True,
+)
+
 # --------------------------------------------------------------------------- VAEs
 # The SD VAE (8x spatial): stable-diffusion-v1-5 vae/config.json; ModelScope's vae/config.json
 # has the same layout; SDXL's vae/config.json too (sample_size 1024, scaling_factor 0.13025).
@@ -127,6 +143,20 @@ WAN_VAE = dict(
     num_res_blocks=2,
     attn_scales=[],
     temperal_downsample=[False, True, True],
+)
+# CogVideoX-2b's causal 3D VAE (8x spatial, 4x temporal): THUDM/CogVideoX-2b vae/config.json
+# (= diffusers' AutoencoderKLCogVideoX defaults).
+COGVIDEOX_VAE = dict(
+    down_block_types=("CogVideoXDownBlock3D",) * 4,
+    up_block_types=("CogVideoXUpBlock3D",) * 4,
+    block_out_channels=(128, 256, 256, 512),
+    latent_channels=16,
+    layers_per_block=3,
+    norm_num_groups=32,
+    temporal_compression_ratio=4,
+    sample_height=480,
+    sample_width=720,
+    scaling_factor=1.15258426,
 )
 
 # --------------------------------------------------------------------------- denoisers
@@ -217,6 +247,25 @@ WAN21_1_3B_TRANSFORMER = dict(
     eps=1e-6,
     rope_max_seq_len=1024,
 )
+# CogVideoX-2b DiT: THUDM/CogVideoX-2b transformer/config.json (sincos positions, no RoPE;
+# = diffusers' CogVideoXTransformer3DModel defaults).
+COGVIDEOX_2B_TRANSFORMER = dict(
+    num_attention_heads=30,
+    attention_head_dim=64,
+    in_channels=16,
+    out_channels=16,
+    time_embed_dim=512,
+    text_embed_dim=4096,
+    num_layers=30,
+    sample_width=90,
+    sample_height=60,
+    sample_frames=49,
+    patch_size=2,
+    temporal_compression_ratio=4,
+    max_text_seq_length=226,
+    spatial_interpolation_scale=1.875,
+    use_rotary_positional_embeddings=False,
+)
 
 
 # --------------------------------------------------------------------------- tiny counterparts
@@ -268,6 +317,7 @@ TINY_BUILDERS: dict[str, Callable[..., Any]] = {
     "videocrafter2": tiny.tiny_videocrafter2,
     "animatediff_sdxl": _tiny_animatediff_sdxl,
     "wan21_t2v_1_3b": tiny.tiny_wan,
+    "cogvideox_2b": tiny.tiny_cogvideox,
 }
 
 
@@ -282,7 +332,9 @@ class BenchModel:
     benchmark uses a byte-level CLIP tokenizer, whose ids are valid in every vocabulary here).
     ``denoiser``: the component the sampler calls every step (a motion adapter joins the UNet
     inside the pipeline). ``tiny``: ``tiny(seed=...)`` -> the tiny pipeline (same pipeline class).
-    ``sources``: where the configurations come from.
+    ``sources``: where the configurations come from. ``tiny_size``: (frames, height, width) of
+    the tiny runs (a video VAE's 4k + 1 frames). ``tokenizer_length``: the byte-level
+    tokenizer's ``model_max_length`` (the pipeline's text length where it pads to it).
     """
 
     name: str
@@ -290,6 +342,8 @@ class BenchModel:
     denoiser: str
     tiny: Callable[..., Any]
     sources: tuple[str, ...] = field(default_factory=tuple)
+    tiny_size: tuple[int, int, int] = (8, 32, 32)
+    tokenizer_length: int = 77
 
 
 def _sd15(adapter: dict[str, Any], adapter_repo: str) -> dict[str, Any]:
@@ -373,5 +427,19 @@ BENCH_MODELS: dict[str, BenchModel] = {
         denoiser="transformer",
         tiny=TINY_BUILDERS["wan21_t2v_1_3b"],
         sources=("Wan-AI/Wan2.1-T2V-1.3B-Diffusers */config.json",),
+        tiny_size=(5, 32, 32),
+    ),
+    "cogvideox_2b": BenchModel(
+        "cogvideox_2b",
+        components=dict(
+            text_encoder=("T5EncoderModel", T5_XXL),
+            vae=("AutoencoderKLCogVideoX", COGVIDEOX_VAE),
+            transformer=("CogVideoXTransformer3DModel", COGVIDEOX_2B_TRANSFORMER),
+        ),
+        denoiser="transformer",
+        tiny=TINY_BUILDERS["cogvideox_2b"],
+        sources=("THUDM/CogVideoX-2b */config.json",),
+        tiny_size=(9, 32, 32),  # the tiny_cogvideox registry defaults (its VAE's factor is 4)
+        tokenizer_length=226,  # CogVideoXPipeline's max_sequence_length
     ),
 }

@@ -13,7 +13,8 @@ every model is built with random weights and nothing is downloaded:
   tokenizer (ids valid in every vocabulary here). On CPU it refuses unless ``--force``: a full
   model at its default size takes minutes per denoiser call there.
 * ``--scale tiny`` (default): the registry's tiny counterparts (same pipeline classes, one layer
-  per block, 16-64 channels) on CPU at 8 frames (Wan: 5), 32x32; all models in well under a minute.
+  per block, 16-64 channels) on CPU at 8 frames (Wan: 5, CogVideoX: 9; ``tiny_size`` in
+  :mod:`benchmarks.model_configs`), 32x32; all models in well under a minute.
 
 Both scales use the registry's scheduler for the model and ``output_type="latent"`` (no decode).
 For each model it measures, after one warm-up pass that also records the denoiser's inputs:
@@ -67,9 +68,6 @@ from freqlab.models.tokenizer import byte_level_clip_tokenizer
 PROMPT = "a corgi running on the beach"
 SEED = 0
 PERCALL_GOAL = 1.02
-# Tiny sizes: the registry's tiny defaults (Wan's VAE needs 4k + 1 frames).
-TINY_SIZE = dict(num_frames=8, height=32, width=32)
-TINY_WAN_SIZE = dict(num_frames=5, height=32, width=32)
 # Call arguments of spec.defaults that are not sizes but change the work done (kept at full
 # size; guidance doubles the batch or the calls).
 CALL_KEYS = ("guidance_scale", "eta", "fps")
@@ -105,7 +103,7 @@ def build_full(name: str, device: torch.device, dtype: torch.dtype) -> Any:
     pipe_cls = component_class(spec.pipeline)
     for tok in ("tokenizer", "tokenizer_2"):
         if tok in _init_params(pipe_cls):
-            parts[tok] = byte_level_clip_tokenizer()
+            parts[tok] = byte_level_clip_tokenizer(model_max_length=model.tokenizer_length)
     # AnimateDiff pipelines build their UNetMotionModel from the UNet and adapter inside
     # __init__: under the same device and dtype. The scheduler is built outside (its tables stay
     # float32 on CPU, as in load_model).
@@ -153,8 +151,9 @@ def call_arguments(
     elif scale == "full":
         sizes = {key: defaults[key] for key in ("num_frames", "height", "width")}
     else:
-        family = get_model_spec(name).family
-        sizes = dict(TINY_WAN_SIZE if family == "wan" else TINY_SIZE)
+        sizes = dict(
+            zip(("num_frames", "height", "width"), BENCH_MODELS[name].tiny_size, strict=True)
+        )
     return sizes | {key: defaults[key] for key in CALL_KEYS if key in defaults}
 
 

@@ -44,6 +44,11 @@ EXPECTED = {
     ("wan21_t2v_1_3b", "transformer"): (1_418_996_800, 0.005, "Wan 2.1 1.3B DiT, 1.42B"),
     ("wan21_t2v_1_3b", "vae"): (126_892_531, 0.01, "Wan VAE ~127M"),
     ("wan21_t2v_1_3b", "text_encoder"): (5_680_910_336, 0.01, "UMT5-XXL encoder ~5.7B"),
+    # CogVideoX-2b: T5 v1.1 XXL encoder 4.76B (the T5 v1.1 release; 9.5 GB in bf16); the DiT and
+    # VAE counts are computed from the configs (the DiT's 1.69B is the "2b" of the name).
+    ("cogvideox_2b", "text_encoder"): (4_762_310_656, 1e-6, "T5 v1.1 XXL encoder 4.76B"),
+    ("cogvideox_2b", "transformer"): (1_693_783_872, 1e-6, "computed: CogVideoX-2b DiT"),
+    ("cogvideox_2b", "vae"): (215_583_907, 1e-6, "computed: CogVideoX VAE"),
 }
 
 
