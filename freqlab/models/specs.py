@@ -492,6 +492,111 @@ MODELS: dict[str, ModelSpec] = {
             "diffusers Wan docs / WanPipeline defaults (480x832, 81 frames, 50 steps, CFG 5)",
         ),
     ),
+    "tiny_wan22": ModelSpec(
+        name="tiny_wan22",
+        family="wan",
+        build=tiny.tiny_wan22,
+        # guidance_scale drives the high-noise expert, guidance_scale_2 the low-noise one
+        # (WanPipeline.__call__), as Wan 2.2 A14B's (4.0, 3.0).
+        defaults=dict(
+            num_frames=5,
+            height=32,
+            width=32,
+            num_inference_steps=10,
+            guidance_scale=4.0,
+            guidance_scale_2=3.0,
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="WanPipeline with two DiT experts (high noise above boundary_ratio 0.875, "
+        "low noise below), Wan 2.1's causal video VAE and UMT5, seeded random weights, offline: "
+        "the Wan 2.2 A14B layout at a few thousand parameters a expert.",
+        scheduler=dict(_class_name="FlowMatchEulerDiscreteScheduler", shift=tiny.WAN22_SHIFT),
+        size_multiple=16,  # as Wan 2.2 A14B: VAE factor 8 x patch 2
+        temporal_factor=4,  # num_frames 4k + 1
+    ),
+    "wan22_ti2v_5b": ModelSpec(
+        name="wan22_ti2v_5b",
+        family="wan",
+        defaults=dict(
+            num_frames=121, height=704, width=1280, num_inference_steps=50, guidance_scale=5.0
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="Wan 2.2 TI2V 5B, text to video (dense DiT on the Wan 2.2 VAE: 48 latent "
+        "channels, 16x spatial, 4x temporal compression), 1280x704, 121 frames at 24 fps.",
+        # UniPC with flow sigmas as Wan 2.1's, at Wan 2.2 ti2v-5B's sample_shift 5.0.
+        scheduler=dict(WAN_SCHEDULER, flow_shift=5.0),
+        pipeline="WanPipeline",
+        sources={
+            "pipeline": HubSource(
+                "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+                (
+                    Component("tokenizer", "AutoTokenizer", "tokenizer", "tokenizer"),
+                    Component("text_encoder", "UMT5EncoderModel", "text_encoder", "transformers"),
+                    # The Wan 2.2 VAE is diffusers' AutoencoderKLWan with its residual config
+                    # (is_residual, z_dim 48, patch_size 2, scale_factor_spatial 16); float32 as
+                    # Wan's docs keep the VAE.
+                    Component("vae", "AutoencoderKLWan", "vae", dtype="float32"),
+                    Component("transformer", "WanTransformer3DModel", "transformer"),
+                ),
+                note="Wan 2.2 TI2V 5B",
+            )
+        },
+        # The 5B's per-token timesteps (the repository's model_index.json: expand_timesteps
+        # true); one transformer, no boundary.
+        pipeline_kwargs=dict(expand_timesteps=True),
+        accelerator_dtype=torch.bfloat16,
+        size_multiple=32,  # WanPipeline.check_inputs: VAE factor 16 x patch 2
+        temporal_factor=4,  # Wan 2.2 VAE stride (4, 16, 16): num_frames 4k + 1
+        references=(
+            "Wan-Video/Wan2.2 wan/configs/wan_ti2v_5B.py (frame_num 121, sample_fps 24, "
+            "sample_steps 50, sample_guide_scale 5.0, sample_shift 5.0, vae_stride (4, 16, 16)) "
+            "and README (--task ti2v-5B --size 1280*704)",
+            "diffusers 0.42 WanPipeline (expand_timesteps for Wan 2.2 TI2V) and AutoencoderKLWan "
+            "(is_residual, patch_size, scale_factor_spatial)",
+        ),
+    ),
+    "wan22_t2v_a14b": ModelSpec(
+        name="wan22_t2v_a14b",
+        family="wan",
+        # WanPipeline.__call__: guidance_scale for `transformer` (high noise), guidance_scale_2
+        # for `transformer_2` (low noise); Wan 2.2's sample_guide_scale (3.0, 4.0) is (low, high).
+        defaults=dict(
+            num_frames=81,
+            height=720,
+            width=1280,
+            num_inference_steps=40,
+            guidance_scale=4.0,
+            guidance_scale_2=3.0,
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="Wan 2.2 T2V A14B (two 14B DiT experts: high noise for t >= 875, low noise "
+        "below; Wan 2.1's VAE), 1280x720 (480x832 also supported), 81 frames at 16 fps.",
+        scheduler=dict(WAN_SCHEDULER, flow_shift=12.0),  # Wan 2.2 t2v-A14B's sample_shift
+        pipeline="WanPipeline",
+        sources={
+            "pipeline": HubSource(
+                "Wan-AI/Wan2.2-T2V-A14B-Diffusers",
+                (
+                    *_WAN_COMPONENTS,
+                    Component("transformer_2", "WanTransformer3DModel", "transformer_2"),
+                ),
+                note="Wan 2.2 T2V A14B (two experts)",
+            )
+        },
+        pipeline_kwargs=dict(boundary_ratio=0.875),
+        accelerator_dtype=torch.bfloat16,
+        size_multiple=16,  # WanPipeline.check_inputs: VAE factor 8 x patch 2
+        temporal_factor=4,  # Wan 2.1's VAE: num_frames 4k + 1
+        references=(
+            "Wan-Video/Wan2.2 wan/configs/wan_t2v_A14B.py (sample_steps 40, boundary 0.875, "
+            "sample_guide_scale (3.0, 4.0) low/high noise, sample_shift 12.0; frame_num 81, "
+            "16 fps) and README (--task t2v-A14B --size 1280*720)",
+            "diffusers 0.42 WanPipeline (transformer_2, boundary_ratio, guidance_scale_2)",
+        ),
+    ),
     "tiny_cogvideox": ModelSpec(
         name="tiny_cogvideox",
         family="cogvideox",

@@ -398,3 +398,41 @@ def tiny_cogvideox(seed: int = 0) -> CogVideoXPipeline:
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+# Wan 2.2 T2V A14B layout: two DiT experts of one architecture, ``transformer`` for the high-noise
+# steps (t >= boundary_ratio * 1000) and ``transformer_2`` for the rest, on Wan 2.1's VAE
+# (spatial /8, temporal /4). 0.875 and the shift 12 are Wan 2.2's t2v-A14B settings
+# (Wan-Video/Wan2.2 wan/configs/wan_t2v_A14B.py: boundary, sample_shift).
+WAN22_BOUNDARY_RATIO = 0.875
+WAN22_SHIFT = 12.0
+
+
+def tiny_wan22(seed: int = 0) -> WanPipeline:
+    """A Wan 2.2 A14B-layout WanPipeline: two tiny DiT experts switched at ``boundary_ratio``
+    0.875 (of 1000 training timesteps), Wan 2.1's causal video VAE and UMT5, seeded random weights.
+
+    With 10 Euler steps at shift 12 (timesteps 1000, 990, ..., 907, 861, 783, 624, 126) the
+    high-noise expert takes the first 6 steps and the low-noise expert the last 4: both run in
+    every pass."""
+    torch.manual_seed(seed)
+    # Inference mode: UMT5's dropout (0.1) would make two calls with the same generators differ.
+    text_encoder = UMT5EncoderModel(UMT5Config(**UMT5_CONFIG)).eval()
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKLWan(**WAN_VAE_CONFIG)
+    torch.manual_seed(seed + 2)
+    high_noise = WanTransformer3DModel(**WAN_TRANSFORMER_CONFIG)
+    # A seed of its own: two experts with equal weights would hide a wrong switch.
+    torch.manual_seed(seed + 3)
+    low_noise = WanTransformer3DModel(**WAN_TRANSFORMER_CONFIG)
+    pipe = WanPipeline(
+        tokenizer=byte_level_clip_tokenizer(),
+        text_encoder=text_encoder,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=WAN22_SHIFT),
+        transformer=high_noise,
+        transformer_2=low_noise,
+        boundary_ratio=WAN22_BOUNDARY_RATIO,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

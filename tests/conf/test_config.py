@@ -164,6 +164,8 @@ def test_real_and_tiny_models_are_the_ones_documented():
         "videocrafter2",
         "animatediff_sdxl",
         "wan21_t2v_1_3b",
+        "wan22_ti2v_5b",
+        "wan22_t2v_a14b",
         "cogvideox_2b",
     }
     assert {m for m in MODELS if not MODELS[m].pretrained} == {
@@ -171,6 +173,7 @@ def test_real_and_tiny_models_are_the_ones_documented():
         "tiny_animatediff",
         "tiny_modelscope",
         "tiny_wan",
+        "tiny_wan22",
         "tiny_cogvideox",
     }
 

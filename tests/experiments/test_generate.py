@@ -388,3 +388,21 @@ def test_a_cogvideox_model_runs_end_to_end_through_its_video_vae(job_config, tmp
     for path in frame.video_path:
         with av.open(str(out / path)) as container:  # 9 frames out of 3 latent frames
             assert sum(1 for _ in container.decode(video=0)) == 9
+
+
+def test_a_two_expert_wan22_model_runs_end_to_end(job_config, tmp_path):
+    # The tiny Wan 2.2 A14B layout: two DiT experts switched at boundary_ratio 0.875 (the
+    # registry's guidance_scale_2 reaches the low-noise one), Wan 2.1's causal video VAE.
+    import av
+
+    overrides = [
+        "model=tiny_wan22",  # 5 frames (4k + 1: 2 latent frames), 32 px (a multiple of 16)
+        *(o for o in TINY if o not in ("model=testbed", "model.num_frames=4")),
+    ]
+    summary, frame, out = _run(job_config(tmp_path, "wan22", overrides), tmp_path / "wan22")
+    assert summary["samples"] == 2 and summary["passes_generated"] == 2 * 5  # FreeInit's 5 passes
+    assert set(frame.model) == {"tiny_wan22"} and set(frame.num_frames) == {5}
+    assert frame.motion.notna().all() and frame.temporal_flicker.notna().all()
+    for path in frame.video_path:
+        with av.open(str(out / path)) as container:  # 5 frames out of 2 latent frames
+            assert sum(1 for _ in container.decode(video=0)) == 5
