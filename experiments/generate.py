@@ -51,6 +51,7 @@ from freqlab.atomic import atomic_path
 from freqlab.freenoise import FreeNoise
 from freqlab.freeu import FreeU
 from freqlab.models import load_model
+from freqlab.sampling import denoisers
 from freqlab.vae import decode_latents
 from freqlab.video.write import save_video
 
@@ -81,18 +82,19 @@ def _comparison_name(fps: int) -> str:
 
 
 class _UNetTimer:
-    """Counts the denoiser's forward calls and the wall time spent inside them."""
+    """Counts the denoisers' forward calls and the wall time spent inside them (both experts
+    of a two-expert pipeline: :func:`freqlab.sampling.denoisers`)."""
 
-    def __init__(self, module: torch.nn.Module | None) -> None:
-        self.module, self.calls, self.seconds = module, 0, 0.0
+    def __init__(self, modules: list[torch.nn.Module]) -> None:
+        self.modules, self.calls, self.seconds = modules, 0, 0.0
         self._handles: list[Any] = []
         self._start = 0.0
 
     def __enter__(self) -> _UNetTimer:
-        if self.module is not None:
-            self._handles = [
-                self.module.register_forward_pre_hook(self._before),
-                self.module.register_forward_hook(self._after),
+        for module in self.modules:
+            self._handles += [
+                module.register_forward_pre_hook(self._before),
+                module.register_forward_hook(self._after),
             ]
         return self
 
@@ -106,6 +108,7 @@ class _UNetTimer:
     def __exit__(self, *exc: object) -> None:
         for handle in self._handles:
             handle.remove()
+        self._handles = []
 
 
 class _Job:
@@ -411,9 +414,7 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
     generated_samples = sum(len(b) for b in batches)
     if batches or to_finish:
         job._load_pipe()
-        timer = _UNetTimer(
-            getattr(job.pipe, "unet", None) or getattr(job.pipe, "transformer", None)
-        )
+        timer = _UNetTimer(denoisers(job.pipe))
         try:
             with timer:
                 bar = tqdm(

@@ -48,7 +48,7 @@ from freqlab.sampling import (
     PassDict,
     SamplingResult,
     UnsupportedPipelineError,
-    denoiser,
+    denoisers,
     latent_dtype,
     pass_seed,
     prepare_call,
@@ -238,7 +238,7 @@ class FreeInit:
         eps = noise.initial(shape, device, latent_dtype(pipe))
         previous = call.check_previous(previous, "the latents", eps.dtype)
         latents, inputs, unet_calls, seconds = [], [], [], []
-        counter = CallCounter(denoiser(pipe))
+        counter = CallCounter(denoisers(pipe))  # both experts of a two-expert pipeline
         for k in call.passes:
             start = time.perf_counter()
             if k == 0:

@@ -81,7 +81,7 @@ from freqlab.sampling import (
     PassDict,
     SamplingResult,
     UnsupportedPipelineError,
-    denoiser,
+    denoisers,
     latent_dtype,
     prepare_call,
 )
@@ -452,7 +452,7 @@ class FreqPrior:
         latents: list[torch.Tensor | None] = []
         mids: list[torch.Tensor] = []
         inputs, unet_calls, seconds = [], [], []
-        counter = CallCounter(denoiser(pipe))
+        counter = CallCounter(denoisers(pipe))  # both experts of a two-expert pipeline
         for k in call.passes:
             start = time.perf_counter()
             if k == 0:

@@ -50,6 +50,7 @@ __all__ = [
     "check_start",
     "decode_indices",
     "denoiser",
+    "denoisers",
     "from_pipeline_layout",
     "latent_dtype",
     "latent_layout",
@@ -401,11 +402,20 @@ def batch_size(params: dict[str, inspect.Parameter], kwargs: dict[str, Any]) -> 
 
 
 def denoiser(pipe: Any) -> torch.nn.Module | None:
-    for name in ("unet", "transformer"):
+    """The pipeline's denoiser (``unet``, else ``transformer``), or None."""
+    found = denoisers(pipe)
+    return found[0] if found else None
+
+
+def denoisers(pipe: Any) -> list[torch.nn.Module]:
+    """Every denoiser the pipeline calls: ``unet`` or ``transformer``, and ``transformer_2``
+    (Wan 2.2 A14B's low-noise expert) when it has one."""
+    found = []
+    for name in ("unet", "transformer", "transformer_2"):
         module = getattr(pipe, name, None)
-        if isinstance(module, torch.nn.Module):
-            return module
-    return None
+        if isinstance(module, torch.nn.Module) and not (name == "transformer" and found):
+            found.append(module)
+    return found
 
 
 def latent_shape(
@@ -483,22 +493,26 @@ def latent_dtype(pipe: Any) -> torch.dtype:
 
 
 class CallCounter:
-    """Counts forward calls of a module with a pre-hook, removed on exit."""
+    """Counts forward calls of a module (or of several, e.g. both experts of a two-expert
+    pipeline, :func:`denoisers`) with pre-hooks, removed on exit."""
 
-    def __init__(self, module: torch.nn.Module | None) -> None:
-        self.module, self.count, self._handle = module, 0, None
+    def __init__(self, module: torch.nn.Module | list[torch.nn.Module] | None) -> None:
+        modules = module if isinstance(module, list) else [] if module is None else [module]
+        self.modules: list[torch.nn.Module] = modules
+        self.module = modules[0] if modules else None  # the first (the only one, mostly)
+        self.count, self._handles = 0, []
 
     def __enter__(self) -> CallCounter:
-        if self.module is not None:
-            self._handle = self.module.register_forward_pre_hook(self._hook)
+        self._handles = [m.register_forward_pre_hook(self._hook) for m in self.modules]
         return self
 
     def _hook(self, module: torch.nn.Module, args: Any) -> None:
         self.count += 1
 
     def __exit__(self, *exc: object) -> None:
-        if self._handle is not None:
-            self._handle.remove()
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
 
 
 def check_start(start_pass: object, previous: object, num_iters: int, rng: str) -> None:

@@ -402,6 +402,8 @@ def test_a_two_expert_wan22_model_runs_end_to_end(job_config, tmp_path):
     summary, frame, out = _run(job_config(tmp_path, "wan22", overrides), tmp_path / "wan22")
     assert summary["samples"] == 2 and summary["passes_generated"] == 2 * 5  # FreeInit's 5 passes
     assert set(frame.model) == {"tiny_wan22"} and set(frame.num_frames) == {5}
+    # 5 passes x 2 steps x 2 (Wan calls its denoiser twice per guided step), whichever expert
+    assert summary["unet_calls"] == 5 * 2 * 2
     assert frame.motion.notna().all() and frame.temporal_flicker.notna().all()
     for path in frame.video_path:
         with av.open(str(out / path)) as container:  # 5 frames out of 2 latent frames
