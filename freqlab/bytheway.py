@@ -106,7 +106,7 @@ from diffusers.models.attention_processor import (
 
 from freqlab.checks import check_bool, check_int, check_number
 from freqlab.freenoise_attention import TEMPORAL_TRANSFORMERS
-from freqlab.handles import ModelHandle, run_undo
+from freqlab.handles import ModelHandle, check_not_applied, pipe_unet, run_undo
 
 __all__ = [
     "GUIDE_MAPS",
@@ -646,11 +646,7 @@ class ByTheWay:
                 attention, a ``guide_block`` without it, or a target with no attention at its
                 place in the guide block (``pairing="module"``).
         """
-        unet = pipe if isinstance(pipe, torch.nn.Module) else getattr(pipe, "unet", None)
-        if not isinstance(unet, torch.nn.Module):
-            raise ValueError(
-                f"pipe must be a video pipeline with a .unet, or a UNet; got {type(pipe).__name__}"
-            )
+        unet = pipe_unet(pipe)
         kind = type(unet).__name__
         if not any(isinstance(m, TEMPORAL_TRANSFORMERS) for m in unet.modules()):
             raise ValueError(
@@ -716,10 +712,7 @@ class ByTheWay:
                 "pipe must be a pipeline with .unet and .scheduler: ByTheWay reads the step from "
                 f"the scheduler's timesteps; got {type(pipe).__name__}"
             )
-        if unet in _ACTIVE:
-            raise ValueError(
-                "pipe already has ByTheWay applied; remove() it (leave its block) first"
-            )
+        check_not_applied(unet, _ACTIVE, "ByTheWay")
         modules = dict(unet.named_modules())
         for site in sites:
             processor = modules[site.name].processor

@@ -76,7 +76,7 @@ from diffusers.models.embeddings import SinusoidalPositionalEmbedding
 from freqlab.checks import check_bool, check_int
 from freqlab.freenoise import FreeNoise, patch_noise
 from freqlab.freenoise_attention import TEMPORAL_TRANSFORMERS
-from freqlab.handles import ModelHandle, run_undo
+from freqlab.handles import ModelHandle, check_not_applied, pipe_unet, run_undo
 from freqlab.spectral import freq_mix_3d, lowpass_filter, validate_filter_args
 
 __all__ = [
@@ -520,15 +520,8 @@ class FreeLong:
                 the module docstring). A UNet call on more frames than the motion modules'
                 ``max_seq_length`` with ``positions=None`` raises one naming ``positions``.
         """
-        unet = pipe if isinstance(pipe, torch.nn.Module) else getattr(pipe, "unet", None)
-        if not isinstance(unet, torch.nn.Module):
-            raise ValueError(
-                f"pipe must be a video pipeline with a .unet, or a UNet; got {type(pipe).__name__}"
-            )
-        if unet in _ACTIVE:
-            raise ValueError(
-                "pipe already has FreeLong applied; remove() it (leave its block) first"
-            )
+        unet = pipe_unet(pipe)
+        check_not_applied(unet, _ACTIVE, "FreeLong")
         if getattr(pipe, "free_noise_enabled", False):
             raise ValueError(
                 "pipe has diffusers' FreeNoise enabled; call disable_free_noise() first"

@@ -61,7 +61,7 @@ from diffusers import UNetMotionModel
 
 from freqlab.checks import check_bool, check_int
 from freqlab.freenoise_attention import WEIGHTINGS, temporal_blocks, windowed_forward
-from freqlab.handles import ModelHandle, run_undo
+from freqlab.handles import ModelHandle, check_not_applied, pipe_unet, run_undo
 from freqlab.sampling import NOISE_TRANSFORM_ATTR
 
 __all__ = [
@@ -400,15 +400,8 @@ class FreeNoise:
                 has diffusers' FreeNoise or this FreeNoise already applied, or ``context_length``
                 exceeds the motion module's positional embedding length (``max_seq_length``).
         """
-        unet = pipe if isinstance(pipe, torch.nn.Module) else getattr(pipe, "unet", None)
-        if not isinstance(unet, torch.nn.Module):
-            raise ValueError(
-                f"pipe must be a video pipeline with a .unet, or a UNet; got {type(pipe).__name__}"
-            )
-        if unet in _ACTIVE:
-            raise ValueError(
-                "pipe already has FreeNoise applied; remove() it (leave its block) first"
-            )
+        unet = pipe_unet(pipe)
+        check_not_applied(unet, _ACTIVE, "FreeNoise")
         if getattr(pipe, "free_noise_enabled", False):
             raise ValueError(
                 "pipe has diffusers' FreeNoise enabled; call disable_free_noise() first"

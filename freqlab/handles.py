@@ -11,14 +11,30 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    import torch
+import torch
 
-__all__ = ["ModelHandle", "run_undo"]
+__all__ = ["ModelHandle", "check_not_applied", "pipe_unet", "run_undo"]
 
 _Handle = TypeVar("_Handle", bound="ModelHandle")
+
+
+def pipe_unet(pipe: Any) -> torch.nn.Module:
+    """The UNet a model-level method acts on: ``pipe.unet``, or ``pipe`` itself when it is a
+    module; one ValueError otherwise."""
+    unet = pipe if isinstance(pipe, torch.nn.Module) else getattr(pipe, "unet", None)
+    if not isinstance(unet, torch.nn.Module):
+        raise ValueError(
+            f"pipe must be a video pipeline with a .unet, or a UNet; got {type(pipe).__name__}"
+        )
+    return unet
+
+
+def check_not_applied(unet: torch.nn.Module, active: Any, method: str) -> None:
+    """Refuse applying ``method`` twice to one UNet (``active``: the UNets it is applied to)."""
+    if unet in active:
+        raise ValueError(f"pipe already has {method} applied; remove() it (leave its block) first")
 
 
 def run_undo(undo: list[Callable[[], None]]) -> None:

@@ -9,6 +9,8 @@ at 32 px takes under a second and under 0.5 GB).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from diffusers import (
     AnimateDiffPipeline,
@@ -298,6 +300,12 @@ def tiny_sdxl_motion_adapter(seed: int = 0) -> MotionAdapter:
 
 def tiny_wan(seed: int = 0) -> WanPipeline:
     """A Wan 2.1-layout WanPipeline (DiT, causal video VAE, UMT5) with seeded random weights."""
+    return _tiny_wan_pipeline(seed, shift=3.0)
+
+
+def _tiny_wan_pipeline(seed: int, shift: float, two_experts: bool = False) -> WanPipeline:
+    """The tiny Wan pipelines: UMT5, the causal video VAE and one DiT (Wan 2.1), or two experts
+    switched at :data:`WAN22_BOUNDARY_RATIO` (Wan 2.2 A14B), each component from its own seed."""
     torch.manual_seed(seed)
     # Inference mode: a transformers model is built in training mode, and UMT5's dropout (0.1)
     # would make two calls with the same generators differ.
@@ -306,12 +314,21 @@ def tiny_wan(seed: int = 0) -> WanPipeline:
     vae = AutoencoderKLWan(**WAN_VAE_CONFIG)
     torch.manual_seed(seed + 2)
     transformer = WanTransformer3DModel(**WAN_TRANSFORMER_CONFIG)
+    experts: dict[str, Any] = {}
+    if two_experts:
+        # A seed of its own: two experts with equal weights would hide a wrong switch.
+        torch.manual_seed(seed + 3)
+        experts = dict(
+            transformer_2=WanTransformer3DModel(**WAN_TRANSFORMER_CONFIG),
+            boundary_ratio=WAN22_BOUNDARY_RATIO,
+        )
     pipe = WanPipeline(
         tokenizer=byte_level_clip_tokenizer(),
         text_encoder=text_encoder,
         vae=vae,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=shift),
         transformer=transformer,
+        **experts,
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -415,24 +432,4 @@ def tiny_wan22(seed: int = 0) -> WanPipeline:
     With 10 Euler steps at shift 12 (timesteps 1000, 990, ..., 907, 861, 783, 624, 126) the
     high-noise expert takes the first 6 steps and the low-noise expert the last 4: both run in
     every pass."""
-    torch.manual_seed(seed)
-    # Inference mode: UMT5's dropout (0.1) would make two calls with the same generators differ.
-    text_encoder = UMT5EncoderModel(UMT5Config(**UMT5_CONFIG)).eval()
-    torch.manual_seed(seed + 1)
-    vae = AutoencoderKLWan(**WAN_VAE_CONFIG)
-    torch.manual_seed(seed + 2)
-    high_noise = WanTransformer3DModel(**WAN_TRANSFORMER_CONFIG)
-    # A seed of its own: two experts with equal weights would hide a wrong switch.
-    torch.manual_seed(seed + 3)
-    low_noise = WanTransformer3DModel(**WAN_TRANSFORMER_CONFIG)
-    pipe = WanPipeline(
-        tokenizer=byte_level_clip_tokenizer(),
-        text_encoder=text_encoder,
-        vae=vae,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=WAN22_SHIFT),
-        transformer=high_noise,
-        transformer_2=low_noise,
-        boundary_ratio=WAN22_BOUNDARY_RATIO,
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return _tiny_wan_pipeline(seed, shift=WAN22_SHIFT, two_experts=True)

@@ -353,58 +353,38 @@ def test_fvd_needs_sixteen_frames_and_a_folder(run, tmp_path, unet_counter):
     assert unet_counter.calls == 0
 
 
-def test_a_wan_model_runs_end_to_end_through_its_video_vae(job_config, tmp_path):
-    # The tiny Wan (DiT, causal video VAE compressing 4 frames per latent): sampled, decoded by
-    # its own VAE (a frame-by-frame decode refused AutoencoderKLWan), measured and written.
+@pytest.mark.parametrize(
+    ("model", "frames", "unet_calls"),
+    [
+        # Wan 2.1: a DiT and a causal video VAE compressing 4 frames per latent (5 frames: 2
+        # latent frames, 32 px a multiple of 16); a frame-by-frame decode refused its VAE.
+        ("tiny_wan", 5, None),
+        # CogVideoX: (B, F, C, h, w) latents (freqlab converts at the pipeline boundary), a
+        # zero-terminal-SNR v-prediction DDIM (FreeInit re-noises to t = 877, not 999), a
+        # causal 3D VAE (9 frames: 3 latent frames, 32 px a multiple of 8).
+        ("tiny_cogvideox", 9, None),
+        # Wan 2.2 A14B: two DiT experts switched at boundary_ratio 0.875 (the registry's
+        # guidance_scale_2 reaches the low-noise one); 5 passes x 2 steps x 2 (Wan calls its
+        # denoiser twice per guided step), whichever expert.
+        ("tiny_wan22", 5, 5 * 2 * 2),
+    ],
+)
+def test_video_dit_models_run_end_to_end_through_their_video_vae(
+    job_config, tmp_path, model, frames, unet_calls
+):
+    # Sampled, decoded by the model's own VAE, measured and written.
     import av
 
     overrides = [
-        "model=tiny_wan",  # 5 frames (4k + 1: 2 latent frames), 32 px (a multiple of 16)
+        f"model={model}",
         *(o for o in TINY if o not in ("model=testbed", "model.num_frames=4")),
     ]
-    summary, frame, out = _run(job_config(tmp_path, "wan", overrides), tmp_path / "wan")
+    summary, frame, out = _run(job_config(tmp_path, model, overrides), tmp_path / model)
     assert summary["samples"] == 2 and summary["passes_generated"] == 2 * 5  # FreeInit's 5 passes
-    assert set(frame.model) == {"tiny_wan"} and set(frame.num_frames) == {5}
+    assert set(frame.model) == {model} and set(frame.num_frames) == {frames}
+    if unet_calls is not None:
+        assert summary["unet_calls"] == unet_calls
     assert frame.motion.notna().all() and frame.temporal_flicker.notna().all()
     for path in frame.video_path:
-        with av.open(str(out / path)) as container:  # 5 frames out of 2 latent frames
-            assert sum(1 for _ in container.decode(video=0)) == 5
-
-
-def test_a_cogvideox_model_runs_end_to_end_through_its_video_vae(job_config, tmp_path):
-    # The tiny CogVideoX: (B, F, C, h, w) latents (freqlab converts at the pipeline boundary),
-    # a zero-terminal-SNR v-prediction DDIM (FreeInit re-noises to t = 877, not 999), and a
-    # causal 3D VAE compressing 4 frames per latent: sampled, decoded, measured and written.
-    import av
-
-    overrides = [
-        "model=tiny_cogvideox",  # 9 frames (4k + 1: 3 latent frames), 32 px (a multiple of 8)
-        *(o for o in TINY if o not in ("model=testbed", "model.num_frames=4")),
-    ]
-    summary, frame, out = _run(job_config(tmp_path, "cog", overrides), tmp_path / "cog")
-    assert summary["samples"] == 2 and summary["passes_generated"] == 2 * 5  # FreeInit's 5 passes
-    assert set(frame.model) == {"tiny_cogvideox"} and set(frame.num_frames) == {9}
-    assert frame.motion.notna().all() and frame.temporal_flicker.notna().all()
-    for path in frame.video_path:
-        with av.open(str(out / path)) as container:  # 9 frames out of 3 latent frames
-            assert sum(1 for _ in container.decode(video=0)) == 9
-
-
-def test_a_two_expert_wan22_model_runs_end_to_end(job_config, tmp_path):
-    # The tiny Wan 2.2 A14B layout: two DiT experts switched at boundary_ratio 0.875 (the
-    # registry's guidance_scale_2 reaches the low-noise one), Wan 2.1's causal video VAE.
-    import av
-
-    overrides = [
-        "model=tiny_wan22",  # 5 frames (4k + 1: 2 latent frames), 32 px (a multiple of 16)
-        *(o for o in TINY if o not in ("model=testbed", "model.num_frames=4")),
-    ]
-    summary, frame, out = _run(job_config(tmp_path, "wan22", overrides), tmp_path / "wan22")
-    assert summary["samples"] == 2 and summary["passes_generated"] == 2 * 5  # FreeInit's 5 passes
-    assert set(frame.model) == {"tiny_wan22"} and set(frame.num_frames) == {5}
-    # 5 passes x 2 steps x 2 (Wan calls its denoiser twice per guided step), whichever expert
-    assert summary["unet_calls"] == 5 * 2 * 2
-    assert frame.motion.notna().all() and frame.temporal_flicker.notna().all()
-    for path in frame.video_path:
-        with av.open(str(out / path)) as container:  # 5 frames out of 2 latent frames
-            assert sum(1 for _ in container.decode(video=0)) == 5
+        with av.open(str(out / path)) as container:  # every frame out of the latent frames
+            assert sum(1 for _ in container.decode(video=0)) == frames
