@@ -27,11 +27,14 @@ from freqlab.schedules import (
     compare_schedules,
     diffuse,
     diffuse_to_last_timestep,
+    flow_snr_db,
     last_timestep_snr_db,
     noising_rule,
+    renoise_snr_db,
     resolve_renoise_timestep,
     schedule_from_scheduler,
     shifted_sigmas,
+    training_snr_db,
 )
 
 
@@ -380,3 +383,59 @@ def test_freqprior_renoises_z_mid_to_the_same_target():
         renoise_from_mid(standard, z, eps, index),
         renoise_from_mid(standard, z, eps, index, renoise_timestep=999),
     )
+
+
+# --------------------------------------------------------------------------- measured levels
+
+
+def _measured_snr_db(scheduler, t: int, flow_sigma: float | None = None) -> float:
+    """The SNR of what diffuse() produces at t, read off its two weights (z0 = 1 / eps = 1)."""
+    one, zero = torch.ones(1, 1, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64)
+    signal = float(diffuse(scheduler, one, zero, t, flow_sigma=flow_sigma))
+    noise = float(diffuse(scheduler, zero, one, t, flow_sigma=flow_sigma))
+    with np.errstate(divide="ignore"):
+        return float(20.0 * np.log10(abs(signal) / noise))
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_training_snr_db_is_the_snr_diffuse_produces(name):
+    scheduler = RULES[name]()
+    snr = training_snr_db(scheduler)
+    assert snr.shape == (1000,) and snr.dtype == np.float64
+    for t in (0, 500, 998):
+        assert snr[t] == pytest.approx(_measured_snr_db(scheduler, t), abs=1e-6)
+    assert snr[-1] == last_timestep_snr_db(scheduler)
+    assert np.all(np.diff(snr) < 0)  # noisier timestep by timestep
+
+
+def test_flow_snr_db():
+    assert flow_snr_db(0.5) == 0.0
+    assert flow_snr_db(0.96) == pytest.approx(-27.60, abs=0.01)  # the reference's -28 dB, near
+    assert flow_snr_db(1.0) == -math.inf
+    values = flow_snr_db(np.array([0.5, 1.0]))
+    assert isinstance(values, np.ndarray) and values.tolist() == [0.0, -math.inf]
+
+
+@pytest.mark.parametrize("name", list(ZERO_SNR))
+def test_renoise_snr_db_on_zero_snr_schedules(name):
+    scheduler = ZERO_SNR[name][0]()
+    t = resolve_renoise_timestep(scheduler)
+    assert renoise_snr_db(scheduler) == pytest.approx(_measured_snr_db(scheduler, t), abs=1e-6)
+    assert renoise_snr_db(scheduler) == pytest.approx(REFERENCE_SNR_DB, abs=0.1)
+    assert renoise_snr_db(scheduler, "last") == last_timestep_snr_db(scheduler)
+
+
+@pytest.mark.parametrize("name", list(STANDARD))
+def test_renoise_snr_db_on_standard_schedules(name):
+    scheduler = STANDARD[name]()
+    if noising_rule(scheduler) == "flow":  # flow_sigma sets the level, whatever the rule
+        for rule in ("auto", "last", 500):
+            assert renoise_snr_db(scheduler, rule, 0.9) == flow_snr_db(0.9)
+        assert renoise_snr_db(scheduler) == pytest.approx(
+            _measured_snr_db(scheduler, 999, flow_sigma=0.96), abs=1e-6
+        )
+    else:
+        assert renoise_snr_db(scheduler) == last_timestep_snr_db(scheduler)
+        assert renoise_snr_db(scheduler, 500) == training_snr_db(scheduler)[500]
+    with pytest.raises(ValueError, match="flow_sigma"):
+        renoise_snr_db(scheduler, flow_sigma=1.0)
