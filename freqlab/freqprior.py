@@ -18,6 +18,19 @@
   AnimateDiff's t = 999 instead, as FreeInit (:func:`freqlab.schedules.resolve_renoise_timestep`).
   At 25 DDIM steps (timesteps 961, 921, ..., 1) and ``mid_step=321`` (index 16), 3 passes cost
   16 + 16 + 25 = 57 UNet calls, FreeInit's 75.
+* **the stop on flow-matching schedules** is a noise level, ``mid_sigma``, not a timestep:
+  their timesteps are ``sigma x 1000`` after a shift (Wan: 3 to 12), so "timestep 321" would be
+  sigma 0.321 whatever the shift, far less noise than the paper's stop. mid_step 321 on
+  AnimateDiff's DDPM schedule (linear betas 0.00085 -> 0.012, where the method was designed) has
+  ``alpha_bar = 0.4266``, an SNR of -1.28 dB; a flow latent ``(1 - s) x0 + s eps`` has the SNR
+  ``((1 - s) / s)^2``, so the same SNR is ``s = 1 / (1 + sqrt(alpha_bar / (1 - alpha_bar)))`` =
+  0.5369 (:data:`FLOW_MID_SIGMA`, ``mid_sigma="auto"``). The same rule maps the re-noising
+  target, t = 999 (``alpha_bar`` 0.00158), to 0.9618: ``flow_sigma`` 0.96. Passes stop at the
+  inference step after the first whose sigma (``scheduler.sigmas``) is nearest ``mid_sigma``
+  (ties: the earlier, noisier one; :func:`flow_mid_index`); ``mid_step`` is not used there, as
+  ``flow_sigma`` is not on DDPM-type schedules. A step fraction would not hold the noise level:
+  the official stop is 16 of 25 steps (64%), but sigma 0.537 comes after 36 of 50 UniPC steps at
+  Wan 2.1's shift 3 (72%) and 36 of 40 at Wan 2.2 A14B's shift 12 (90%).
 
 Every pass is one ordinary ``pipe(..., latents=..., output_type="latent")`` call. z_mid is
 captured by wrapping ``pipe.scheduler.step`` for the call (the latent it returns just before the
@@ -47,8 +60,9 @@ What freqlab does differently from the official code (fudan-zvg/FreqPrior @ 6fb7
   scripts' 321 and any value must be one of the schedule's timesteps after the first (else one
   ValueError listing the nearest ones; 0 works where the schedule reaches t = 0, e.g. linspace). 321 exists in DDIM "leading" schedules with
   ``steps_offset=1`` over 1000 training steps at 25 and 50 steps (e.g. AnimateDiff's); not at
-  25 ``linspace`` steps (freqlab's testbed: 333 is the nearest) or in flow schedules. The runner's
-  ``freqprior.mid_step=auto`` picks the timestep nearest 321.
+  25 ``linspace`` steps (freqlab's testbed: 333 is the nearest). The runner's
+  ``freqprior.mid_step=auto`` picks the timestep nearest 321 (DDPM-type schedules; flow-matching
+  ones stop at ``mid_sigma``, above).
 * **Stopped passes are not decoded** (the official code VAE-decodes the noisy z_mid of every
   non-final pass and shows it): ``result.latents[k]`` is ``None`` for them.
 * **Re +- Im.** The two-branch output ``(Re m_1 + Im m_1 + Re m_2 - Im m_2) / sqrt(2)`` is kept
@@ -93,9 +107,78 @@ from freqlab.schedules import (
 )
 from freqlab.spectral import lowpass_filter, validate_filter_args
 
-__all__ = ["FreqPrior", "FreqPriorResult", "freqprior_noise", "renoise_from_mid"]
+__all__ = [
+    "FLOW_MID_SIGMA",
+    "FreqPrior",
+    "FreqPriorResult",
+    "check_mid_sigma",
+    "flow_mid_index",
+    "freqprior_noise",
+    "renoise_from_mid",
+    "snr_matched_sigma",
+]
 
 _FFT_DIMS = (-3, -2, -1)
+
+
+# --------------------------------------------------------------------------- the stop on flow
+
+
+def snr_matched_sigma(alpha_bar: float) -> float:
+    """The flow-matching noise level ``s`` whose latent ``(1 - s) x0 + s eps`` has the SNR of a
+    DDPM latent ``sqrt(a) x0 + sqrt(1 - a) eps`` with ``a = alpha_bar``: ``(1 - s) / s =
+    sqrt(a / (1 - a))``, so ``s = 1 / (1 + sqrt(a / (1 - a)))``."""
+    if not 0.0 < alpha_bar < 1.0:
+        raise ValueError(f"alpha_bar must be in (0, 1), got {alpha_bar}")
+    return 1.0 / (1.0 + math.sqrt(alpha_bar / (1.0 - alpha_bar)))
+
+
+def _animatediff_alpha_bar(t: int) -> float:
+    """alpha_bar at training timestep ``t`` of AnimateDiff's schedule, the one FreqPrior's
+    mid_step 321 was chosen on: 1000 linear betas 0.00085 -> 0.012 (float64; diffusers' float32
+    table agrees to 1e-7)."""
+    betas = [0.00085 + (0.012 - 0.00085) * i / 999 for i in range(1000)]
+    return math.prod(1.0 - b for b in betas[: t + 1])
+
+
+# The official mid_step 321 as a flow-matching noise level (SNR -1.28 dB), rounded to 4 places so
+# that records read 0.5369 (the nearest-step rule below cannot tell the difference).
+FLOW_MID_SIGMA = round(snr_matched_sigma(_animatediff_alpha_bar(321)), 4)
+
+
+def check_mid_sigma(mid_sigma: object) -> float:
+    """``mid_sigma`` as a float: ``"auto"`` is :data:`FLOW_MID_SIGMA`; a number must be in (0, 1)
+    (sigma 1 is the first step's pure noise, 0 the clean end: neither is a stop inside)."""
+    if mid_sigma == "auto":
+        return FLOW_MID_SIGMA
+    if isinstance(mid_sigma, bool) or not isinstance(mid_sigma, (int, float)):
+        raise ValueError(f"mid_sigma must be auto or a number in (0, 1), got {mid_sigma!r}")
+    if not 0.0 < float(mid_sigma) < 1.0:  # NaN fails too
+        raise ValueError(
+            f"mid_sigma must be in (0, 1), a flow-matching noise level, got {mid_sigma}"
+        )
+    return float(mid_sigma)
+
+
+def flow_mid_index(mid_sigma: float, sigmas: list[float], scheduler_name: str) -> int:
+    """The inference step where FreqPrior's passes stop on a flow-matching schedule: the index
+    (>= 1) of the step whose sigma is nearest ``mid_sigma``, ties to the earlier (noisier) one.
+
+    Args:
+        mid_sigma: the target noise level in (0, 1).
+        sigmas: the schedule's sigma of each inference step, ``scheduler.sigmas`` without its
+            trailing 0 (``(num_inference_steps,)``).
+        scheduler_name: for the error message.
+
+    Raises:
+        ValueError: with fewer than 2 steps (nothing after the first to stop at).
+    """
+    if len(sigmas) < 2:
+        raise ValueError(
+            f"mid_sigma: {scheduler_name} at {len(sigmas)} step has no step after the first to "
+            "stop at (FreqPrior needs >= 2 inference steps)"
+        )
+    return min(range(1, len(sigmas)), key=lambda i: (abs(sigmas[i] - mid_sigma), i))
 
 
 # --------------------------------------------------------------------------- the prior
@@ -263,7 +346,8 @@ def _inference_schedule(scheduler: Any, num_inference_steps: int) -> Any:
 
 def mid_step_index(mid_step: int, timesteps: list[float], scheduler_name: str) -> int:
     """Index of ``mid_step`` in ``timesteps`` (after the first); a ValueError naming the nearest
-    ones otherwise. Flow schedules' float timesteps match when they round to ``mid_step``."""
+    ones otherwise. Float timesteps (Euler-type schedulers) match when they round to
+    ``mid_step``. DDPM-type schedules only: flow-matching ones use :func:`flow_mid_index`."""
     for i, t in enumerate(timesteps[1:], start=1):
         if round(t) == mid_step:
             return i
@@ -288,12 +372,16 @@ class FreqPriorResult(SamplingResult):
     Attributes:
         mid_latents: z_mid of each pass ``(B, C, T, h, w)``, as the scheduler's loop holds it
             (the latent entering the ``mid_step`` step); the next pass re-noises it.
-        mid_step: the timestep z_mid is taken at; ``mid_index`` its inference-step index.
+        mid_step: the timestep z_mid is taken at (rounded); ``mid_index`` its inference-step
+            index.
+        mid_sigma: on flow-matching schedules the sigma z_mid is taken at (the schedule's
+            nearest to the requested ``mid_sigma``); None on DDPM-type ones.
     """
 
     mid_latents: list[torch.Tensor] = field(default_factory=list)
     mid_step: int = 0
     mid_index: int = 0
+    mid_sigma: float | None = None
 
     @property
     def final(self) -> torch.Tensor:
@@ -317,7 +405,8 @@ class FreqPrior:
         num_iters: sampling passes (1 = plain sampling; the official default 3).
         ratio: r in (0, 1], weight of the re-noised latent in the two low-frequency branches.
         mid_step: the timestep where passes before the last stop and z_mid is taken; one of the
-            schedule's timesteps after the first (see the module docstring).
+            schedule's timesteps after the first (see the module docstring). DDPM-type
+            schedules only.
         method, d_s, d_t, order: the low-pass filter (:func:`freqlab.spectral.lowpass_filter`);
             the official example configs use butterworth n=4 at 0.25/0.25.
         save_intermediate: run every pass to the end (z_mid is still what the next pass
@@ -330,6 +419,9 @@ class FreqPrior:
         renoise_timestep: the re-noising target on DDPM-type schedulers, as
             :class:`freqlab.FreeInit`'s: ``"auto"`` (the last training timestep, or on a
             zero-terminal-SNR schedule the one at the reference's -28 dB), ``"last"`` or an int.
+        mid_sigma: the stop on flow-matching schedulers, a noise level in (0, 1): passes stop
+            at the step whose sigma is nearest it. ``"auto"``: :data:`FLOW_MID_SIGMA`, 0.5369,
+            the SNR of mid_step 321 on AnimateDiff's schedule (module docstring).
 
     Call ``freqprior(pipe, decode=None, decode_chunk=16, start_pass=0, previous=None,
     on_pass=None, **call_kwargs)`` as :class:`freqlab.FreeInit`, except that ``previous`` is
@@ -350,6 +442,7 @@ class FreqPrior:
         rng: str = "per_sample",
         flow_sigma: float = 0.96,
         renoise_timestep: int | str = "auto",
+        mid_sigma: float | str = "auto",
     ) -> None:
         check_int("num_iters", num_iters, 1)
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)):
@@ -363,6 +456,7 @@ class FreqPrior:
             raise ValueError(f"rng must be one of {RNG_MODES}, got {rng!r}")
         check_flow_sigma(flow_sigma)
         self.renoise_timestep = check_renoise_timestep(renoise_timestep)
+        self.mid_sigma = check_mid_sigma(mid_sigma)
         self.num_iters, self.ratio, self.mid_step = num_iters, float(ratio), mid_step
         self.method, self.d_s, self.d_t, self.order = method, float(d_s), float(d_t), order
         self.save_intermediate, self.rng, self.flow_sigma = (
@@ -385,6 +479,7 @@ class FreqPrior:
             rng=self.rng,
             flow_sigma=self.flow_sigma,
             renoise_timestep=self.renoise_timestep,
+            mid_sigma=self.mid_sigma,
         )
 
     def __repr__(self) -> str:
@@ -401,6 +496,23 @@ class FreqPrior:
         if mid_index is None:
             raise ValueError("steps: pass mid_index (the passes before the last stop there)")
         return [mid_index] * (self.num_iters - 1) + last
+
+    def _stop_index(self, schedule: Any, scheduler_name: str) -> int:
+        """The inference-step index passes stop at on ``schedule`` (set to the run's steps):
+        ``mid_sigma``'s nearest step on flow-matching schedules, else ``mid_step``'s."""
+        if noising_rule(schedule) == "flow":
+            n = len(schedule.timesteps)
+            sigmas = [float(s) for s in schedule.sigmas[:n]]
+            return flow_mid_index(self.mid_sigma, sigmas, scheduler_name)
+        timesteps = [float(t) for t in schedule.timesteps]
+        return mid_step_index(self.mid_step, timesteps, scheduler_name)
+
+    def mid_index(self, scheduler: Any, num_inference_steps: int) -> int:
+        """The inference-step index where passes before the last stop, for ``scheduler`` at
+        ``num_inference_steps`` (``scheduler`` is not changed): the number of denoising steps a
+        stopped pass runs. A ValueError naming ``mid_step`` / ``mid_sigma`` when there is none."""
+        schedule = _inference_schedule(scheduler, num_inference_steps)
+        return self._stop_index(schedule, type(scheduler).__name__)
 
     @torch.no_grad()
     def __call__(
@@ -432,7 +544,12 @@ class FreqPrior:
         num_steps = call.num_inference_steps
         schedule = _inference_schedule(scheduler, num_steps)
         timesteps = [float(t) for t in schedule.timesteps]
-        mid_index = mid_step_index(self.mid_step, timesteps, type(scheduler).__name__)
+        mid_index = self._stop_index(schedule, type(scheduler).__name__)
+        mid_sigma = float(schedule.sigmas[mid_index]) if rule == "flow" else None
+        # What the stop is, for messages: the timestep, and on flow schedules its sigma.
+        stop = f"mid_step {round(timesteps[mid_index])}" + (
+            f" (sigma {mid_sigma:.4f}, mid_sigma {self.mid_sigma})" if rule == "flow" else ""
+        )
         # The re-noising target against mid_step, checked on a dummy latent before sampling.
         dummy = torch.zeros(1)
         renoise_from_mid(schedule, dummy, dummy, mid_index, self.flow_sigma, self.renoise_timestep)
@@ -472,7 +589,7 @@ class FreqPrior:
                 out = call.run_pass(inputs[-1], num_steps)
             if capture.latent is None:
                 raise UnsupportedPipelineError(
-                    f"pipeline {type(pipe).__name__} never reached mid_step {self.mid_step}: its "
+                    f"pipeline {type(pipe).__name__} never reached {stop}: its "
                     "scheduler.step was not called at the expected timesteps"
                 )
             if k not in stopped:
@@ -499,8 +616,9 @@ class FreqPrior:
             first_pass=start_pass,
             eps=eps,
             mid_latents=mids,
-            mid_step=self.mid_step,
+            mid_step=round(timesteps[mid_index]),  # = self.mid_step on DDPM-type schedules
             mid_index=mid_index,
+            mid_sigma=mid_sigma,
         )
         for k in call.decode_at:
             result.decode(pipe, k, decode_chunk)
