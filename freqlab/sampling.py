@@ -12,9 +12,10 @@ pass (:class:`SamplingResult`).
 Latent layout: freqlab's samplers, filters and results always hold latents as ``(B, C, T, h, w)``
 (channels, then latent frames, height, width; the 3D FFT runs over the last three axes). A
 pipeline whose ``__call__`` takes and returns another axis order (CogVideoX: ``(B, T, C, h, w)``)
-is listed in :data:`LATENT_LAYOUTS` by class; :class:`SamplerCall` converts at the pipeline
-boundary only (the latents passed in, the latents returned) and :class:`NoiseSource` draws in the
-pipeline's order before converting, so pass 0 reproduces the pipeline's own noise.
+or packs latents into tokens (LTX-Video) is listed by class in :mod:`freqlab.latents`;
+:class:`SamplerCall` converts at the pipeline boundary only (the latents passed in, the latents
+returned) and :class:`NoiseSource` draws in the pipeline's order before converting, so pass 0
+reproduces the pipeline's own noise.
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ from typing import Any
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
+from freqlab.latents import (
+    LATENT_LAYOUT,
+    LATENT_LAYOUTS,
+    check_layout,
+    from_pipeline_layout,
+    latent_layout,
+    latent_packing,
+    pack_latents,
+    to_pipeline_layout,
+    unpack_latents,
+    video_factors,
+)
 from freqlab.vae import check_chunk_size, decode_latents
 
 __all__ = [
@@ -68,52 +81,6 @@ _UINT64 = 2**64
 # ``transform(noise, generator) -> noise``; samplers that pass their own ``latents=`` apply it to
 # every draw (the pipeline's ``prepare_latents`` leaves given latents alone).
 NOISE_TRANSFORM_ATTR = "_freqlab_noise_transform"
-
-# freqlab's latent layout: batch, channels, (latent) frames, height, width.
-LATENT_LAYOUT = "BCTHW"
-# Pipeline class name -> the layout of the latents its __call__ takes (``latents=``) and returns
-# (``output_type="latent"``), for pipelines that differ from LATENT_LAYOUT. Looked up along the
-# class's MRO, so a subclass inherits its base's layout. CogVideoXPipeline.prepare_latents builds
-# (batch, frames, channels, h, w) and decode_latents permutes to (B, C, F, h, w) (diffusers 0.42).
-LATENT_LAYOUTS: dict[str, str] = {"CogVideoXPipeline": "BTCHW"}
-
-
-def latent_layout(pipe: Any) -> str:
-    """The axis order of ``pipe``'s latents (a permutation of :data:`LATENT_LAYOUT`): its class's
-    (or a base class's) :data:`LATENT_LAYOUTS` entry, else ``"BCTHW"``. Read off the pipeline's
-    class, never guessed from a shape."""
-    for cls in type(pipe).__mro__:
-        if cls.__name__ in LATENT_LAYOUTS:
-            return LATENT_LAYOUTS[cls.__name__]
-    return LATENT_LAYOUT
-
-
-def _check_layout(layout: str) -> None:
-    if sorted(layout) != sorted(LATENT_LAYOUT):
-        raise ValueError(f"a latent layout is a permutation of {LATENT_LAYOUT!r}, got {layout!r}")
-
-
-def _permute(x: Any, src: str, dst: str) -> Any:
-    _check_layout(src)
-    _check_layout(dst)
-    if src == dst:
-        return x
-    order = [src.index(axis) for axis in dst]
-    if isinstance(x, torch.Tensor):
-        if x.dim() != 5:
-            raise ValueError(f"latents must have 5 dims ({src}), got shape {tuple(x.shape)}")
-        return x.permute(*order).contiguous()
-    return tuple(x[i] for i in order)  # a shape
-
-
-def to_pipeline_layout(x: Any, layout: str) -> Any:
-    """``(B, C, T, h, w)`` latents (or a shape tuple) -> the pipeline's ``layout``."""
-    return _permute(x, LATENT_LAYOUT, layout)
-
-
-def from_pipeline_layout(x: Any, layout: str) -> Any:
-    """Latents (or a shape tuple) in the pipeline's ``layout`` -> ``(B, C, T, h, w)``."""
-    return _permute(x, layout, LATENT_LAYOUT)
 
 
 class UnsupportedPipelineError(ValueError):
@@ -155,7 +122,7 @@ class NoiseSource:
         to every draw, with the generator(s) the draw came from, continued. ``layout`` is the
         pipeline's latent layout (:func:`latent_layout`): every draw is made in that axis order,
         as the pipeline's ``prepare_latents`` draws, and returned as ``(B, C, T, h, w)``."""
-        _check_layout(layout)
+        check_layout(layout)
         self.mode = mode
         self.transform = transform
         self.layout = layout
@@ -426,8 +393,10 @@ def latent_shape(
 
     UNet pipelines (AnimateDiff, TextToVideoSD): ``C = unet.config.in_channels``, ``T`` frames,
     spatial size ``// vae_scale_factor`` (height/width default to ``sample_size *
-    vae_scale_factor``). Transformer pipelines with a temporally compressing VAE (Wan, CogVideoX):
-    ``T = (frames - 1) // temporal + 1``; CogVideoX defaults num_frames/height/width to its
+    vae_scale_factor``). Transformer pipelines with a temporally compressing VAE (Wan, CogVideoX,
+    LTX-Video, Mochi, HunyuanVideo 1.5: :func:`freqlab.latents.video_factors`): ``T = (frames -
+    1) // temporal + 1``, ``C`` the noise's channels (LTX-Video's before packing); Mochi defaults
+    height/width to its ``default_height``/``default_width``; CogVideoX defaults num_frames/height/width to its
     transformer's ``sample_frames`` / ``sample_height * spatial`` / ``sample_width * spatial`` and,
     with a temporal patch (CogVideoX 1.5's ``patch_size_t``), pads ``T`` to a multiple of it as
     its ``__call__`` does.
@@ -448,35 +417,51 @@ def latent_shape(
             height = height or sample_size * scale
             width = width or sample_size * scale
         channels, frames = unet.config.in_channels, num_frames
-    elif hasattr(pipe, "vae_scale_factor_temporal") and hasattr(pipe, "vae_scale_factor_spatial"):
+    elif video_factors(pipe) is not None:
+        temporal, scale = video_factors(pipe)
         model = denoiser(pipe)
         patch_t = None
         if model is not None and latent_layout(pipe) != LATENT_LAYOUT:
             # CogVideoXPipeline.__call__'s defaults (its only pipeline with another layout today).
             config = model.config
-            spatial = pipe.vae_scale_factor_spatial
             if getattr(config, "sample_frames", None) is not None:
                 num_frames = num_frames or config.sample_frames
             if getattr(config, "sample_height", None) is not None:
-                height = height or config.sample_height * spatial
+                height = height or config.sample_height * scale
             if getattr(config, "sample_width", None) is not None:
-                width = width or config.sample_width * spatial
+                width = width or config.sample_width * scale
             patch_t = getattr(config, "patch_size_t", None)
+        # MochiPipeline's height/width default to its default_height/default_width.
+        height = height or getattr(pipe, "default_height", None)
+        width = width or getattr(pipe, "default_width", None)
         if model is None or num_frames is None or height is None or width is None:
             raise UnsupportedPipelineError(f"cannot infer the latent shape of pipeline {name}")
-        scale = pipe.vae_scale_factor_spatial
-        channels = model.config.in_channels
-        frames = (int(num_frames) - 1) // pipe.vae_scale_factor_temporal + 1
+        channels = _latent_channels(pipe, model)
+        frames = (int(num_frames) - 1) // temporal + 1
         if patch_t and frames % patch_t:  # CogVideoX 1.5 pads the latent frames it samples
             frames += patch_t - frames % patch_t
     else:
         raise UnsupportedPipelineError(
             f"cannot infer the latent shape of pipeline {name} (needs a UNet with vae_scale_factor, "
-            "or vae_scale_factor_temporal/vae_scale_factor_spatial)"
+            "or a video VAE's temporal and spatial factors: freqlab.latents.video_factors)"
         )
     if frames is None:
         raise ValueError("pass num_frames= to the pipeline call")
     return (batch, int(channels), int(frames), int(height) // scale, int(width) // scale)
+
+
+def _latent_channels(pipe: Any, model: torch.nn.Module) -> int:
+    """The channels of the noise a transformer pipeline draws: its ``num_channels_latents`` where
+    it sets one (HunyuanVideo 1.5, whose transformer also takes condition channels), else the
+    transformer's ``in_channels``, divided by the patch volume for token-packed latents (LTX)."""
+    if getattr(pipe, "num_channels_latents", None) is not None:
+        return int(pipe.num_channels_latents)
+    channels = int(model.config.in_channels)
+    packing = latent_packing(pipe)
+    if packing is not None:
+        patch, patch_t = packing
+        channels //= patch * patch * patch_t
+    return channels
 
 
 def latent_dtype(pipe: Any) -> torch.dtype:
@@ -552,8 +537,9 @@ class SamplerCall:
             rescheduling when it is applied to the pipeline).
         shape: the latents' ``(B, C, T, h, w)``.
         passes: the passes to run; ``decode_at`` the ones to decode after sampling.
-        layout: the pipeline's latent layout (:func:`latent_layout`); :meth:`run_pass` converts
-            to it and back, so the sampler sees ``(B, C, T, h, w)`` only.
+        layout: the pipeline's latent layout (:func:`latent_layout`) and ``packing`` its token
+            packing (:func:`freqlab.latents.latent_packing`, LTX-Video's); :meth:`run_pass`
+            converts to them and back, so the sampler sees ``(B, C, T, h, w)`` only.
     """
 
     pipe: Any
@@ -565,6 +551,14 @@ class SamplerCall:
     passes: range
     decode_at: list[int]
     layout: str = LATENT_LAYOUT
+    packing: tuple[int, int] | None = None
+
+    def to_pipeline(self, latents: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, h, w)`` -> what the pipeline takes as ``latents=`` (a new tensor)."""
+        x = to_pipeline_layout(latents, self.layout)
+        if self.packing is not None:
+            x = pack_latents(x, *self.packing)
+        return x.clone()
 
     def check_previous(
         self, previous: torch.Tensor | None, what: str, dtype: torch.dtype
@@ -586,7 +580,7 @@ class SamplerCall:
         tensor."""
         out = self.pipe(
             **self.kwargs,
-            latents=to_pipeline_layout(latents, self.layout).clone(),
+            latents=self.to_pipeline(latents),
             num_inference_steps=num_inference_steps,
             generator=self.noise.pipe_generator(),
             output_type="latent",
@@ -596,8 +590,14 @@ class SamplerCall:
 
     def to_canonical(self, latents: Any) -> Any:
         """A latent the pipeline produced (its output, or one captured mid-loop), in its own
-        layout -> ``(B, C, T, h, w)``; anything but a 5-dim tensor is returned as it is."""
-        if isinstance(latents, torch.Tensor) and latents.dim() == 5:
+        layout (or packing) -> ``(B, C, T, h, w)``; anything else is returned as it is."""
+        if not isinstance(latents, torch.Tensor):
+            return latents
+        if self.packing is not None and latents.dim() == 3:
+            return unpack_latents(
+                latents, to_pipeline_layout(self.shape, self.layout), *self.packing
+            )
+        if latents.dim() == 5:
             return from_pipeline_layout(latents, self.layout)
         return latents
 
@@ -652,5 +652,14 @@ def prepare_call(
     noise = NoiseSource(rng, kwargs.pop("generator", None), batch, transform, layout)
     shape = latent_shape(pipe, params, kwargs, batch)
     return SamplerCall(
-        pipe, kwargs, num_steps, noise, shape, pipe._execution_device, passes, decode_at, layout
+        pipe,
+        kwargs,
+        num_steps,
+        noise,
+        shape,
+        pipe._execution_device,
+        passes,
+        decode_at,
+        layout,
+        latent_packing(pipe),
     )

@@ -5,7 +5,8 @@
   scaling_factor``, frame-wise ``vae.decode``, float32, ``x * 0.5 + 0.5`` clamped to [0, 1], never
   more than ``chunk_size`` frames per VAE call (AnimateDiff chunks the same way; TextToVideoSD
   decodes every frame of the batch at once). Video VAEs (:data:`VIDEO_VAES`, one entry a family:
-  Wan's AutoencoderKLWan, CogVideoX's AutoencoderKLCogVideoX): whole clips, with their pipeline's
+  Wan's AutoencoderKLWan, CogVideoX's AutoencoderKLCogVideoX, LTX-Video's AutoencoderKLLTXVideo,
+  Mochi's AutoencoderKLMochi): whole clips, with their pipeline's
   normalisation before ``vae.decode``. Latents are always freqlab's ``(B, C, t, h, w)``
   (:func:`freqlab.sampling.latent_layout`: CogVideoXPipeline's own are ``(B, t, C, h, w)``).
 * **encoding**: ``encode_frames(vae, videos)`` turns videos into the clean latents a model is
@@ -78,6 +79,14 @@ class VideoVae:
     pipeline: str  # the diffusers pipeline whose decode this reproduces (for messages and docs)
     unnormalise: Callable[[Any, torch.Tensor], torch.Tensor]
     frames: Callable[[Any, int], int]  # (vae, latent frames t) -> decoded frames T
+    # (vae, z) -> extra positional arguments of vae.decode after z (LTX's decode timestep).
+    decode_args: Callable[[Any, torch.Tensor], tuple[Any, ...]] | None = None
+
+
+def _temporal_frames(factor: Callable[[Any], int]) -> Callable[[Any, int], int]:
+    # A causal video VAE: latent frame 0 is one frame, every later one ``factor(vae)`` frames
+    # (Wan, CogVideoX: 4, so 13 latent frames -> 49 frames; LTX-Video: 8).
+    return lambda vae, t: (t - 1) * int(factor(vae)) + 1
 
 
 def _wan_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
@@ -90,31 +99,75 @@ def _wan_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     return latents / inv_std + mean
 
 
-def _wan_frames(vae: Any, t: int) -> int:
-    # The first latent frame is one frame, every later one scale_factor_temporal (4) frames.
-    return (t - 1) * vae.config.scale_factor_temporal + 1
-
-
 def _cogvideox_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     # CogVideoXPipeline.decode_latents (diffusers 0.42): permute (B, F, C, h, w) -> (B, C, F, h,
     # w), which freqlab's layout already is, then ``1 / vae_scaling_factor_image * latents``.
     return 1 / vae.config.scaling_factor * latents
 
 
-def _cogvideox_frames(vae: Any, t: int) -> int:
-    # A causal VAE as Wan's: frame 0 alone, then temporal_compression_ratio (4) frames per latent
-    # frame (13 latent frames -> 49 frames).
-    return (t - 1) * int(vae.config.temporal_compression_ratio) + 1
+def _ltx_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
+    # LTXPipeline._denormalize_latents (diffusers 0.42): latents * std / scaling_factor + mean,
+    # per channel, from the VAE's latents_mean / latents_std buffers.
+    shape = (1, -1, 1, 1, 1)
+    mean = vae.latents_mean.view(shape).to(latents.device, latents.dtype)
+    std = vae.latents_std.view(shape).to(latents.device, latents.dtype)
+    return latents * std / vae.config.scaling_factor + mean
+
+
+def _ltx_decode_args(vae: Any, z: torch.Tensor) -> tuple[Any, ...]:
+    # A timestep-conditioned LTX VAE (0.9.1 and later) takes the decode timestep: LTXPipeline's
+    # default decode_timestep 0.0 (decode_noise_scale defaults to it, so no noise is mixed in).
+    # Other decode_timestep values are not reproduced.
+    if not vae.config.timestep_conditioning:
+        return (None,)
+    return (torch.zeros(z.shape[0], device=z.device, dtype=z.dtype),)
+
+
+def _mochi_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
+    # MochiPipeline.__call__ (diffusers 0.42): latents * std / scaling_factor + mean over its 12
+    # channels when the config has latents_mean/latents_std, else latents / scaling_factor.
+    config = vae.config
+    if (
+        getattr(config, "latents_mean", None) is None
+        or getattr(config, "latents_std", None) is None
+    ):
+        return latents / config.scaling_factor
+    shape = (1, len(config.latents_mean), 1, 1, 1)
+    mean = torch.tensor(config.latents_mean).view(shape).to(latents.device, latents.dtype)
+    std = torch.tensor(config.latents_std).view(shape).to(latents.device, latents.dtype)
+    return latents * std / config.scaling_factor + mean
+
+
+def _mochi_frames(vae: Any, t: int) -> int:
+    # Mochi's decoder expands time by prod(temporal_expansions) (6) and drops the first
+    # factor - 1 frames: 6 (t - 1) + 1.
+    factor = 1
+    for expansion in vae.config.temporal_expansions:
+        factor *= int(expansion)
+    return (t - 1) * factor + 1
 
 
 # diffusers VAE class name -> how its pipeline decodes. A new family (CogVideoX's
 # AutoencoderKLCogVideoX, LTX's AutoencoderKLLTXVideo, HunyuanVideo's, Mochi's) is one entry here,
 # with its pipeline's normalisation before ``vae.decode`` (and a test against that pipeline).
 VIDEO_VAES: dict[str, VideoVae] = {
-    "AutoencoderKLWan": VideoVae("WanPipeline", _wan_unnormalise, _wan_frames),
-    "AutoencoderKLCogVideoX": VideoVae(
-        "CogVideoXPipeline", _cogvideox_unnormalise, _cogvideox_frames
+    "AutoencoderKLWan": VideoVae(
+        "WanPipeline",
+        _wan_unnormalise,
+        _temporal_frames(lambda vae: vae.config.scale_factor_temporal),
     ),
+    "AutoencoderKLCogVideoX": VideoVae(
+        "CogVideoXPipeline",
+        _cogvideox_unnormalise,
+        _temporal_frames(lambda vae: vae.config.temporal_compression_ratio),
+    ),
+    "AutoencoderKLLTXVideo": VideoVae(
+        "LTXPipeline",
+        _ltx_unnormalise,
+        _temporal_frames(lambda vae: vae.temporal_compression_ratio),
+        _ltx_decode_args,
+    ),
+    "AutoencoderKLMochi": VideoVae("MochiPipeline", _mochi_unnormalise, _mochi_frames),
 }
 
 
@@ -213,7 +266,10 @@ def _decode_videos(
     # Whole videos per VAE call, up to chunk_size decoded frames (the pipeline decodes the whole
     # batch at once: equal up to float round-off, ~5e-6 on the tiny Wan).
     per_call = max(1, chunk_size // entry.frames(vae, z.shape[2]))
-    parts = [vae.decode(part).sample.float() for part in z.split(per_call)]
+    parts = []
+    for part in z.split(per_call):
+        extra = entry.decode_args(vae, part) if entry.decode_args is not None else ()
+        parts.append(vae.decode(part, *extra).sample.float())
     # postprocess_video(..., "pt"): (B, C, T, H, W) -> (B, T, C, H, W), then denormalize. In
     # float32 (the pipeline denormalises in the VAE's dtype; the same for Wan's float32 VAE).
     video = torch.cat(parts).permute(0, 2, 1, 3, 4)

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from freqlab.models import tiny
+from freqlab.models import tiny, tiny_dit
 from freqlab.models.weights import Component, HubSource
 
 __all__ = ["MODELS", "ModelSpec", "get_model_spec"]
@@ -649,6 +649,124 @@ MODELS: dict[str, ModelSpec] = {
             "THUDM/CogVideoX-2b model card (720x480, 49 frames, 50 steps, guidance 6, fp16)",
             "diffusers CogVideoXPipeline (latents (B, F, C, h, w); vae_scaling_factor_image "
             "1.15258426) and scripts/convert_cogvideox_to_diffusers.py (scheduler config)",
+        ),
+    ),
+    "tiny_ltx": ModelSpec(
+        name="tiny_ltx",
+        family="ltx",
+        build=tiny_dit.tiny_ltx,
+        defaults=dict(
+            num_frames=17,
+            height=32,
+            width=32,
+            num_inference_steps=10,
+            guidance_scale=3.0,
+            max_sequence_length=32,
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="LTXPipeline (token-packed latents, causal video VAE with time /8, T5, "
+        "dynamically shifted flow-matching Euler) with seeded random weights, offline: the "
+        "LTX-Video layout at ~120k parameters.",
+        scheduler=dict(
+            _class_name="FlowMatchEulerDiscreteScheduler", **tiny_dit.LTX_SCHEDULER_CONFIG
+        ),
+        size_multiple=8,  # the tiny VAE's spatial factor 8 (patch 1)
+        temporal_factor=8,  # as LTX-Video: num_frames 8k + 1
+    ),
+    "ltx_video": ModelSpec(
+        name="ltx_video",
+        family="ltx",
+        defaults=dict(
+            num_frames=161, height=480, width=704, num_inference_steps=50, guidance_scale=3.0
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="LTX-Video 2B (DiT over token-packed latents, VAE 32x spatial and 8x "
+        "temporal compression, 128 latent channels, T5-XXL), 704x480, 161 frames.",
+        # scripts/convert_ltx_to_diffusers.py (diffusers) for 0.9.0/0.9.1: dynamic shifting from
+        # the token count, base/max shift 0.95/2.05 at 1024/4096 tokens, terminal sigma 0.1.
+        scheduler=dict(
+            _class_name="FlowMatchEulerDiscreteScheduler", **tiny_dit.LTX_SCHEDULER_CONFIG
+        ),
+        pipeline="LTXPipeline",
+        sources={
+            "pipeline": HubSource(
+                "Lightricks/LTX-Video",
+                (
+                    Component("tokenizer", "AutoTokenizer", "tokenizer", "tokenizer"),
+                    Component("text_encoder", "T5EncoderModel", "text_encoder", "transformers"),
+                    Component("vae", "AutoencoderKLLTXVideo", "vae"),
+                    Component("transformer", "LTXVideoTransformer3DModel", "transformer"),
+                ),
+                note="LTX-Video (diffusers format)",
+            )
+        },
+        accelerator_dtype=torch.bfloat16,  # the pipeline's documented example
+        size_multiple=32,  # LTXPipeline.check_inputs: the VAE's spatial factor 32 (patch 1)
+        temporal_factor=8,  # the VAE's temporal factor: num_frames 8k + 1
+        references=(
+            "diffusers LTXPipeline example (Lightricks/LTX-Video, bf16, 704x480, 161 frames, "
+            "50 steps) and __call__ defaults (guidance_scale 3, frame_rate 25, decode_timestep 0)",
+            "diffusers scripts/convert_ltx_to_diffusers.py (scheduler config)",
+        ),
+    ),
+    "tiny_mochi": ModelSpec(
+        name="tiny_mochi",
+        family="mochi",
+        build=tiny_dit.tiny_mochi,
+        defaults=dict(
+            num_frames=13,
+            height=32,
+            width=32,
+            num_inference_steps=10,
+            guidance_scale=4.5,
+            max_sequence_length=16,
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="MochiPipeline (asymmetric DiT, causal video VAE with time /6, T5, inverted "
+        "flow-matching Euler) with seeded random weights, offline: the Mochi layout at ~640k "
+        "parameters.",
+        scheduler=dict(
+            _class_name="FlowMatchEulerDiscreteScheduler", **tiny_dit.MOCHI_SCHEDULER_CONFIG
+        ),
+        size_multiple=16,  # as Mochi: VAE factor 8 x patch 2
+        temporal_factor=6,  # as Mochi: num_frames 6k + 1
+    ),
+    "mochi": ModelSpec(
+        name="mochi",
+        family="mochi",
+        defaults=dict(
+            num_frames=85, height=480, width=848, num_inference_steps=64, guidance_scale=4.5
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="Mochi 1 preview 10B (asymmetric DiT, VAE 8x spatial and 6x temporal "
+        "compression, 12 latent channels, T5-XXL), 848x480, 85 frames at 30 fps.",
+        scheduler=dict(
+            _class_name="FlowMatchEulerDiscreteScheduler", **tiny_dit.MOCHI_SCHEDULER_CONFIG
+        ),
+        pipeline="MochiPipeline",
+        sources={
+            "pipeline": HubSource(
+                "genmo/mochi-1-preview",
+                (
+                    Component("tokenizer", "AutoTokenizer", "tokenizer", "tokenizer"),
+                    Component("text_encoder", "T5EncoderModel", "text_encoder", "transformers"),
+                    Component("vae", "AutoencoderKLMochi", "vae"),
+                    Component("transformer", "MochiTransformer3DModel", "transformer"),
+                ),
+                note="Mochi 1 preview (diffusers format; model.variant=bf16 for the bf16 files)",
+            )
+        },
+        accelerator_dtype=torch.bfloat16,  # the docs' bf16 variant (22 GB VRAM)
+        size_multiple=16,  # the VAE's factor 8 x the transformer's patch 2
+        temporal_factor=6,  # the VAE's temporal factor: num_frames 6k + 1
+        references=(
+            "diffusers docs api/pipelines/mochi.md (genmo/mochi-1-preview, variant bf16, "
+            "num_frames 85, VAE tiling, fps 30) and MochiPipeline defaults (480x848, 64 steps, "
+            "guidance 4.5, linear-quadratic sigmas)",
         ),
     ),
 }
