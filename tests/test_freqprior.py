@@ -21,9 +21,16 @@ from diffusers import (
 from diffusers.utils.torch_utils import randn_tensor
 
 from freqlab import FreqPrior
-from freqlab.freqprior import _inference_schedule, freqprior_noise, renoise_from_mid
+from freqlab.freqprior import (
+    FLOW_MID_SIGMA,
+    _inference_schedule,
+    flow_mid_index,
+    freqprior_noise,
+    renoise_from_mid,
+    snr_matched_sigma,
+)
 from freqlab.models import load_model
-from freqlab.models.tiny import tiny_wan
+from freqlab.models.tiny import tiny_wan, tiny_wan22
 from freqlab.sampling import pass_seed
 from freqlab.schedules import UnsupportedSchedulerError
 from freqlab.spectral import freq_mix_3d, lowpass_filter
@@ -297,6 +304,136 @@ def test_flow_matching_pipeline():
     assert r.noising == "flow" and r.unet_calls == [4, 8] and torch.isfinite(r.final).all()
 
 
+# --------------------------------------------------------------------------- flow matching: mid_sigma
+
+WAN_KW = dict(prompt="a cat", num_frames=5, height=16, width=16)
+
+
+def test_mid_sigma_auto_has_the_snr_of_mid_step_321_on_animatediff():
+    # The official stop, timestep 321 of AnimateDiff's linear betas, as a flow noise level of the
+    # same SNR; the same rule turns t = 999 into flow_sigma's 0.96.
+    alphas = DDIMScheduler(**OFFICIAL_DDIM).alphas_cumprod.double()
+    assert FLOW_MID_SIGMA == 0.5369 and FreqPrior().mid_sigma == FLOW_MID_SIGMA
+    assert snr_matched_sigma(alphas[321].item()) == pytest.approx(FLOW_MID_SIGMA, abs=5e-5)
+    a, s = alphas[321].item(), FLOW_MID_SIGMA
+    assert 20 * math.log10((1 - s) / s) == pytest.approx(10 * math.log10(a / (1 - a)), abs=0.01)
+    assert snr_matched_sigma(alphas[999].item()) == pytest.approx(0.96, abs=0.002)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "steps", "index"),
+    [
+        ("euler", 4, 2),  # tiny_wan: sigmas 1, 0.858, 0.602, 0.009
+        ("euler22", 10, 8),  # tiny_wan22, shift 12: ..., 0.783, 0.624, 0.126
+        ("unipc3", 50, 36),  # Wan 2.1 (UniPC, shift 3): sigma 0.539, 72% of the steps
+        ("unipc12", 40, 36),  # Wan 2.2 A14B (shift 12): 0.574, 90% of the steps
+    ],
+)
+def test_flow_stop_is_the_step_nearest_mid_sigma(scheduler, steps, index):
+    from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
+
+    sched = {
+        "euler": lambda: FlowMatchEulerDiscreteScheduler(shift=3.0),
+        "euler22": lambda: FlowMatchEulerDiscreteScheduler(shift=12.0),
+        "unipc3": lambda: UniPCMultistepScheduler(
+            use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=3.0
+        ),
+        "unipc12": lambda: UniPCMultistepScheduler(
+            use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=12.0
+        ),
+    }[scheduler]()
+    fp = FreqPrior()
+    assert fp.mid_index(sched, steps) == index
+    sigmas = [float(x) for x in _inference_schedule(sched, steps).sigmas[:steps]]
+    nearest = min(abs(x - FLOW_MID_SIGMA) for x in sigmas[1:])
+    assert abs(sigmas[index] - FLOW_MID_SIGMA) == nearest
+    # mid_step is not used on flow schedules (their timesteps are sigma x 1000 after the shift)
+    assert FreqPrior(mid_step=9).mid_index(sched, steps) == index
+    assert fp.steps(steps, index) == [index, index, steps]
+
+
+def test_flow_mid_index_ties_go_to_the_noisier_step_and_needs_two_steps():
+    assert flow_mid_index(0.5, [1.0, 0.6, 0.4], "S") == 1
+    assert flow_mid_index(0.45, [1.0, 0.6, 0.4], "S") == 2
+    assert flow_mid_index(0.99, [1.0, 0.6, 0.4], "S") == 1  # never the first step
+    with pytest.raises(ValueError, match="^mid_sigma: S at 1 step has no step after the first"):
+        flow_mid_index(0.5, [1.0], "S")
+
+
+def test_tiny_wan_stops_at_the_documented_step():
+    pipe = tiny_wan()
+    steps = 4
+    r = FreqPrior(num_iters=3)(pipe, num_inference_steps=steps, generator=gens(0), **WAN_KW)
+    schedule = _inference_schedule(pipe.scheduler, steps)
+    # sigma 0.602 is the nearest to 0.5369 (0.858 and 0.009 are the others after the first)
+    assert r.mid_index == 2 and r.mid_sigma == pytest.approx(float(schedule.sigmas[2]))
+    assert r.mid_step == round(float(schedule.timesteps[2])) == 602
+    # CFG: two transformer calls a step; passes 0 and 1 stop after 2 steps
+    assert r.unet_calls == [4, 4, 8] and r.steps == [2, 2, 4]
+    assert r.latents[0] is None and r.config["mid_sigma"] == FLOW_MID_SIGMA
+    # z_mid is the latent a plain run holds entering step 2 (after step 1's scheduler.step)
+    seen = {}
+
+    def keep(p, i, t, kw):
+        seen[i] = kw["latents"].clone()
+        return kw
+
+    pipe(
+        num_inference_steps=steps,
+        generator=gens(0),
+        output_type="latent",
+        callback_on_step_end=keep,
+        **WAN_KW,
+    )
+    torch.testing.assert_close(r.mid_latents[0], seen[1], atol=UNET_ATOL, rtol=0)
+    # another mid_sigma, another step: 0.85 is nearest 0.858, after the first step
+    early = FreqPrior(num_iters=2, mid_sigma=0.85)(
+        pipe, num_inference_steps=steps, generator=gens(0), **WAN_KW
+    )
+    assert early.mid_index == 1 and early.unet_calls == [2, 8]
+    torch.testing.assert_close(early.mid_latents[0], seen[0], atol=UNET_ATOL, rtol=0)
+
+
+def test_tiny_wan22_stops_in_the_low_noise_expert():
+    # 10 steps at shift 12: sigmas 1, .99, .977, .961, .939, .908 (t >= 875: `transformer`),
+    # .861, .783, .624 (stop, index 8), .126 (`transformer_2`).
+    pipe = tiny_wan22()
+    calls = {"transformer": 0, "transformer_2": 0}
+    hooks = [
+        getattr(pipe, name).register_forward_pre_hook(
+            lambda module, args, name=name: calls.__setitem__(name, calls[name] + 1)
+        )
+        for name in calls
+    ]
+    try:
+        r = FreqPrior(num_iters=2)(pipe, num_inference_steps=10, generator=gens(0), **WAN_KW)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert r.mid_index == 8 and r.mid_sigma == pytest.approx(0.624, abs=1e-3)
+    # two calls a step (CFG in both experts): 6 + 2 steps stopped, 6 + 4 in full
+    assert r.unet_calls == [16, 20]
+    assert calls == {"transformer": 12 + 12, "transformer_2": 4 + 8}
+    assert torch.isfinite(r.final).all()
+
+
+def test_flow_stop_above_flow_sigma_is_refused_before_sampling():
+    pipe = tiny_wan()
+    calls = []
+    hook = pipe.transformer.register_forward_pre_hook(lambda m, a: calls.append(1))
+    try:
+        # at 10 steps (shift 3) sigma 0.96 is nearest 0.97: more noise than flow_sigma 0.9
+        with pytest.raises(ValueError, match=r"^flow_sigma 0.9 is below the noise level"):
+            FreqPrior(mid_sigma=0.97, flow_sigma=0.9)(
+                pipe, num_inference_steps=10, generator=gens(0), **WAN_KW
+            )
+        with pytest.raises(ValueError, match="^mid_sigma: FlowMatchEulerDiscreteScheduler at 1"):
+            FreqPrior()(pipe, num_inference_steps=1, generator=gens(0), **WAN_KW)
+    finally:
+        hook.remove()
+    assert calls == []
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -315,6 +452,12 @@ def test_flow_matching_pipeline():
         (dict(save_intermediate=1), "save_intermediate"),
         (dict(rng="numpy"), "rng"),
         (dict(flow_sigma=1.0), "flow_sigma"),
+        (dict(mid_sigma=0), "mid_sigma"),
+        (dict(mid_sigma=1.0), "mid_sigma"),
+        (dict(mid_sigma=-0.5), "mid_sigma"),
+        (dict(mid_sigma=float("nan")), "mid_sigma"),
+        (dict(mid_sigma=True), "mid_sigma"),
+        (dict(mid_sigma="half"), "mid_sigma"),
     ],
 )
 def test_constructor_errors(kwargs, name):
