@@ -268,8 +268,8 @@ def renoise_from_mid(
         sigma_t, sigma_mid = check_flow_sigma(flow_sigma), float(scheduler.sigmas[mid_index])
         if sigma_mid > sigma_t:
             raise ValueError(
-                f"flow_sigma {sigma_t} is below the noise level at mid_step ({sigma_mid:.4f}): "
-                "re-noising cannot remove noise"
+                f"flow_sigma {sigma_t} is below the noise level where the passes stop (sigma "
+                f"{sigma_mid:.4f}, the step nearest mid_sigma): re-noising cannot remove noise"
             )
         a = (1.0 - sigma_t) / (1.0 - sigma_mid)
         b = math.sqrt(max(0.0, sigma_t**2 - (a * sigma_mid) ** 2))
@@ -507,12 +507,22 @@ class FreqPrior:
         timesteps = [float(t) for t in schedule.timesteps]
         return mid_step_index(self.mid_step, timesteps, scheduler_name)
 
+    def _checked_stop_index(self, schedule: Any, scheduler_name: str) -> int:
+        """:meth:`_stop_index`, with the re-noising target checked against it (on a dummy
+        latent): a target less noisy than the stop is refused before any sampling."""
+        index = self._stop_index(schedule, scheduler_name)
+        dummy = torch.zeros(1)
+        renoise_from_mid(schedule, dummy, dummy, index, self.flow_sigma, self.renoise_timestep)
+        return index
+
     def mid_index(self, scheduler: Any, num_inference_steps: int) -> int:
         """The inference-step index where passes before the last stop, for ``scheduler`` at
         ``num_inference_steps`` (``scheduler`` is not changed): the number of denoising steps a
-        stopped pass runs. A ValueError naming ``mid_step`` / ``mid_sigma`` when there is none."""
+        stopped pass runs. A ValueError naming ``mid_step`` / ``mid_sigma`` when there is none,
+        or ``flow_sigma`` / ``renoise_timestep`` when the re-noising target is less noisy than
+        the stop."""
         schedule = _inference_schedule(scheduler, num_inference_steps)
-        return self._stop_index(schedule, type(scheduler).__name__)
+        return self._checked_stop_index(schedule, type(scheduler).__name__)
 
     @torch.no_grad()
     def __call__(
@@ -544,15 +554,13 @@ class FreqPrior:
         num_steps = call.num_inference_steps
         schedule = _inference_schedule(scheduler, num_steps)
         timesteps = [float(t) for t in schedule.timesteps]
-        mid_index = self._stop_index(schedule, type(scheduler).__name__)
+        # The stop, and the re-noising target against it, checked before sampling.
+        mid_index = self._checked_stop_index(schedule, type(scheduler).__name__)
         mid_sigma = float(schedule.sigmas[mid_index]) if rule == "flow" else None
         # What the stop is, for messages: the timestep, and on flow schedules its sigma.
         stop = f"mid_step {round(timesteps[mid_index])}" + (
             f" (sigma {mid_sigma:.4f}, mid_sigma {self.mid_sigma})" if rule == "flow" else ""
         )
-        # The re-noising target against mid_step, checked on a dummy latent before sampling.
-        dummy = torch.zeros(1)
-        renoise_from_mid(schedule, dummy, dummy, mid_index, self.flow_sigma, self.renoise_timestep)
         steps = self.steps(num_steps, mid_index)
         stopped = {k for k in call.passes if steps[k] < num_steps}
         if stopped & set(call.decode_at):

@@ -423,7 +423,8 @@ def test_flow_stop_above_flow_sigma_is_refused_before_sampling():
     hook = pipe.transformer.register_forward_pre_hook(lambda m, a: calls.append(1))
     try:
         # at 10 steps (shift 3) sigma 0.96 is nearest 0.97: more noise than flow_sigma 0.9
-        with pytest.raises(ValueError, match=r"^flow_sigma 0.9 is below the noise level"):
+        below = r"^flow_sigma 0.9 is below the noise level where the passes stop \(sigma 0.9601,"
+        with pytest.raises(ValueError, match=below):
             FreqPrior(mid_sigma=0.97, flow_sigma=0.9)(
                 pipe, num_inference_steps=10, generator=gens(0), **WAN_KW
             )
