@@ -10,7 +10,10 @@
    and at each schedule's first sampling timestep (:mod:`freqlab.spectrum`);
 4. FreeInit's refined initial latents: per-band correlation with the clean latents, pass by pass,
    next to independent Gaussian noise (``snr.correlation``; the ``freeinit`` group's filter);
-5. results into the job directory (:data:`experiments.snr_plots.RESULT_FILES`): parquet tables,
+5. the schedule's levels (:mod:`experiments.snr_levels`): the SNR at the last training timestep
+   and at the first sampling timestep, and where FreeInit re-noises under the run's ``freeinit``
+   settings (``renoise_timestep``, ``flow_sigma``) with that level's SNR;
+6. results into the job directory (:data:`experiments.snr_plots.RESULT_FILES`): parquet tables,
    the band x timestep heatmap, the SNR-against-band plot at the first sampling step, the
    correlation plot (all drawn by :mod:`experiments.snr_plots`), ``job.json``; then W&B (offline
    by default; ``logger=none`` turns it off).
@@ -43,6 +46,7 @@ from experiments.settings import (
     int_value,
     resolve,
 )
+from experiments.snr_levels import levels_frame, schedule_levels
 from experiments.snr_plots import (
     RESULT_FILES,
     plot_band_correlation,
@@ -262,6 +266,23 @@ def _json_number(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
 
 
+def _levels_summary(frame: pd.DataFrame) -> dict[str, Any]:
+    """The one-row levels table as a JSON-ready dict: -inf as a string, NaN (a column that does
+    not apply to the schedule's kind) as None."""
+    row = frame.iloc[0].to_dict()
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, (bool, np.bool_)):
+            out[key] = bool(value)
+        elif isinstance(value, (int, np.integer)):
+            out[key] = int(value)
+        elif isinstance(value, (float, np.floating)):
+            out[key] = None if math.isnan(value) else _json_number(value)
+        else:
+            out[key] = value
+    return out
+
+
 def _extremes(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return {
         row.schedule: dict(
@@ -343,6 +364,16 @@ def _log_wandb(
                 "videos/skipped": summary["videos"]["skipped"],
                 "latents/std": summary["latents"]["std"],
             }
+            for key in (
+                "last_snr_db",
+                "first_snr_db",
+                "renoise_snr_db",
+                "renoise_timestep",
+                "renoise_sigma",
+            ):
+                value = summary["levels"][key]
+                if isinstance(value, float):  # -inf and not-applicable are left out
+                    flat[f"levels/{key}"] = value
             for where in ("last_timestep", "first_step"):
                 for name, values in summary[where].items():
                     for key in ("lowest_band_db", "highest_band_db"):
@@ -388,6 +419,20 @@ def run_snr(cfg: DictConfig) -> dict[str, Any]:
         bands=band_table(spectrum, snr.num_bands),
         videos=videos,
     )
+    # The scheduler the pipeline loaded (model.scheduler overrides included), with the run's own
+    # FreeInit re-noising settings: the level a refinement of this run starts from.
+    tables["levels"] = levels_frame(
+        [
+            schedule_levels(
+                pipe.scheduler,
+                steps,
+                model=settings.model,
+                rule=settings.freeinit["renoise_timestep"],
+                flow_sigma=settings.freeinit["flow_sigma"],
+            )
+        ]
+    )
+    levels = _levels_summary(tables["levels"])
     correlation_info: dict[str, Any] | None = None
     if snr.correlation:
         tables["correlation"], correlation_info = _correlation(cfg, pipe, snr, settings)
@@ -442,6 +487,7 @@ def run_snr(cfg: DictConfig) -> dict[str, Any]:
             for s in schedules
         },
         skipped_schedules=skipped_schedules,
+        levels=levels,
         last_timestep=_extremes(tables["snr"][tables["snr"].timestep == max(timesteps)]),
         first_step=_extremes(tables["first_step"]),
         correlation=correlation_info,
@@ -451,6 +497,20 @@ def run_snr(cfg: DictConfig) -> dict[str, Any]:
     )
     write_json_atomic(out_dir / RESULT_FILES["summary"], summary)
     _log_wandb(cfg, out_dir, tables, summary)
+    log.info(
+        "%s (%s, %s): SNR %s dB at t=%d, %s dB at the first sampling step t=%g; FreeInit "
+        "re-noises (%s) to %s, %s dB",
+        levels["scheduler"],
+        levels["prediction_type"],
+        levels["schedule"],
+        _fmt(levels["last_snr_db"]),
+        levels["last_timestep"],
+        _fmt(levels["first_snr_db"]),
+        levels["first_timestep"],
+        levels["renoise_rule"],
+        levels["renoise_at"],
+        _fmt(levels["renoise_snr_db"]),
+    )
     for name, values in summary["last_timestep"].items():
         log.info(
             "t=%g %-13s lowest band %s dB, highest band %s dB",

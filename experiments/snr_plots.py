@@ -39,6 +39,7 @@ RESULT_FILES = dict(
     bands="bands.parquet",
     correlation="correlation.parquet",
     videos="videos.parquet",
+    levels="snr_levels.parquet",
     summary="job.json",
     heatmap="snr_heatmap.png",
     first_step_plot="snr_first_step.png",
@@ -301,6 +302,7 @@ class SNRResults:
     videos: pd.DataFrame
     correlation: pd.DataFrame | None
     summary: dict[str, Any]
+    levels: pd.DataFrame | None = None  # the schedule's levels (None: a run from before them)
 
 
 def load_results(path: str | os.PathLike) -> SNRResults:
@@ -313,6 +315,7 @@ def load_results(path: str | os.PathLike) -> SNRResults:
     if not (root / RESULT_FILES["snr"]).exists():
         raise FileNotFoundError(f"{root} has no {RESULT_FILES['snr']}: not a finished task=snr run")
     corr_path = root / RESULT_FILES["correlation"]
+    levels_path = root / RESULT_FILES["levels"]
     return SNRResults(
         path=root,
         snr=pd.read_parquet(root / RESULT_FILES["snr"]),
@@ -321,4 +324,5 @@ def load_results(path: str | os.PathLike) -> SNRResults:
         videos=pd.read_parquet(root / RESULT_FILES["videos"]),
         correlation=pd.read_parquet(corr_path) if corr_path.exists() else None,
         summary=json.loads((root / RESULT_FILES["summary"]).read_text()),
+        levels=pd.read_parquet(levels_path) if levels_path.exists() else None,
     )

@@ -399,7 +399,8 @@ def schedule_from_scheduler(
     ``flow_prediction``, as :func:`noising_rule`) give the shifted training sigmas (``shift`` or
     ``flow_shift`` of the config; resolution-dependent dynamic shifting is not modelled). The
     first sampling step comes from ``set_timesteps(num_inference_steps)`` on a copy: e.g. 999
-    for AnimateDiff's linspace spacing, 981 for ModelScope's leading spacing.
+    for AnimateDiff's linspace spacing, 981 for ModelScope's leading spacing; with
+    ``invert_sigmas`` (Mochi) its sigma is read back as a noise level (``1 - sigma``).
     """
     check_int("num_inference_steps", num_inference_steps)
     config = scheduler.config
@@ -413,6 +414,11 @@ def schedule_from_scheduler(
             sampler.set_timesteps(num_inference_steps)
             sigma0 = float(sampler.sigmas[0])
             t0 = float(sampler.timesteps[0])
+            if config.get("invert_sigmas"):
+                # Mochi's convention: the scheduler's sigmas (and timesteps) run 0 -> 1 as the
+                # noise goes 1 -> 0; the latent is the same (1 - s) z0 + s eps with s = 1 - sigma.
+                sigma0 = 1.0 - sigma0
+                t0 = sigma0 * num_train
         except (TypeError, ValueError):  # e.g. dynamic shifting needs mu: use the training table
             sigma0, t0 = float(sigma[-1]), float(num_train - 1)
         first_signal, first_noise = (1.0 - sigma0) ** 2, sigma0**2

@@ -439,3 +439,18 @@ def test_renoise_snr_db_on_standard_schedules(name):
         assert renoise_snr_db(scheduler, 500) == training_snr_db(scheduler)[500]
     with pytest.raises(ValueError, match="flow_sigma"):
         renoise_snr_db(scheduler, flow_sigma=1.0)
+
+
+def test_inverted_sigmas_first_step_is_read_as_a_noise_level():
+    # Mochi's scheduler counts sigma 0 -> 1 as the noise goes 1 -> 0: its first step is pure
+    # noise (sigma 1, timestep 1000 in noise units), as the plain flow path's.
+    inverted = FlowMatchEulerDiscreteScheduler(shift=1.0, invert_sigmas=True)
+    plain = FlowMatchEulerDiscreteScheduler(shift=1.0)
+    a, b = schedule_from_scheduler(inverted, num_inference_steps=8), schedule_from_scheduler(plain)
+    assert (a.first_signal, a.first_noise, a.first_timestep) == (0.0, 1.0, 1000.0)
+    assert (a.first_signal, a.first_noise, a.first_timestep) == (
+        b.first_signal,
+        b.first_noise,
+        b.first_timestep,
+    )
+    np.testing.assert_array_equal(a.signal, b.signal)

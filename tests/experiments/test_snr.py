@@ -77,6 +77,18 @@ def test_synthetic_run_writes_every_result_and_logs_offline(tmp_path, monkeypatc
     assert corr.correlation.dropna().between(-1, 1).all()
     assert summary["correlation"]["unet_calls"] == 2 * 2  # passes x steps
     assert set(res.videos.status) == {"read"}
+    # The schedule's levels (experiments.snr_levels): AnimateDiff's DDIM, no zero terminal SNR,
+    # so FreeInit re-noises to t = 999 at its -28 dB. NaN columns (flow only) are None in JSON.
+    levels = summary["levels"]
+    assert levels["model"] == "tiny_animatediff" and levels["scheduler"] == "DDIMScheduler"
+    assert levels["prediction_type"] == "epsilon" and levels["zero_terminal_snr"] is False
+    assert levels["last_snr_db"] == pytest.approx(-28.01, abs=0.01)
+    assert levels["first_timestep"] == 999.0 and levels["first_snr_db"] == levels["last_snr_db"]
+    assert levels["renoise_at"] == "t = 999" and levels["renoise_timestep"] == 999.0
+    assert levels["renoise_snr_db"] == levels["last_snr_db"]
+    assert levels["renoise_sigma"] is None and levels["flow_shift"] is None
+    assert len(res.levels) == 1
+    assert res.levels.iloc[0].renoise_snr_db == pytest.approx(levels["renoise_snr_db"], abs=0)
 
 
 @pytest.mark.parametrize("model", ["tiny_animatediff", "modelscope"])
@@ -107,8 +119,12 @@ def test_folder_run_skips_and_counts_unreadable_files(tmp_path, task_config):
         f"snr.videos={videos}",
         "snr.num_videos=10",
         "snr.correlation.enabled=false",
+        "freeinit.renoise_timestep=500",  # the levels follow the run's FreeInit settings
     ]
     summary = run_snr(task_config(overrides, out))
+    assert summary["levels"]["renoise_rule"] == "500"
+    assert summary["levels"]["renoise_at"] == "t = 500"
+    assert summary["levels"]["renoise_snr_db"] > summary["levels"]["last_snr_db"] + 10
     assert summary["videos"]["read"] == 2 and summary["videos"]["skipped"] == 2
     assert sorted(Path(f["path"]).name for f in summary["videos"]["skipped_files"]) == [
         "corrupt.avi",
@@ -163,3 +179,20 @@ def test_cli_reports_a_missing_folder_in_one_line(tmp_path):
     assert proc.returncode == 1, output[-2000:]
     assert "videos folder" in output and "does not exist" in output
     assert "Traceback" not in output
+
+
+def test_levels_summary_is_json_ready():
+    # A zero-terminal-SNR schedule: -inf as a string (strict JSON), NaN columns as None.
+    from diffusers import DDIMScheduler
+
+    from experiments.snr_levels import levels_frame, schedule_levels
+
+    scheduler = DDIMScheduler(  # AnimateDiff's betas, rescaled: -28 dB at t = 881
+        beta_start=0.00085, beta_end=0.012, rescale_betas_zero_snr=True, timestep_spacing="trailing"
+    )
+    frame = levels_frame([schedule_levels(scheduler, 4, model="zero")])
+    levels = snr_task._levels_summary(frame)
+    assert json.loads(json.dumps(levels, allow_nan=False)) == levels
+    assert levels["last_snr_db"] == "-inf" == levels["first_snr_db"]
+    assert levels["zero_terminal_snr"] is True and levels["renoise_sigma"] is None
+    assert levels["renoise_timestep"] == 881.0 and isinstance(levels["last_timestep"], int)
