@@ -8,9 +8,11 @@ counts on the ``meta`` device (tests/benchmarks/test_model_configs.py).
 
 Adding a model: one :class:`BenchModel` in :data:`BENCH_MODELS`, keyed by its registry name:
 ``components`` (pipeline argument -> ``(class name, config)``; classes are looked up in freqlab,
-diffusers, then transformers), the denoiser's role, and ``tiny`` (a function building the
-tiny counterpart pipeline with seeded random weights, for CPU runs and tests). The pipeline class,
-scheduler, default sizes and dtypes come from the registry entry.
+diffusers, then transformers), the denoiser's role (and ``experts``: further denoisers, as Wan 2.2
+A14B's low-noise ``transformer_2``), and ``tiny`` (a function building the tiny counterpart
+pipeline with seeded random weights, for CPU runs and tests). The pipeline class, scheduler,
+pipeline arguments (``boundary_ratio``, ``expand_timesteps``), default sizes and dtypes come from
+the registry entry.
 """
 
 from __future__ import annotations
@@ -144,6 +146,49 @@ WAN_VAE = dict(
     attn_scales=[],
     temperal_downsample=[False, True, True],
 )
+# Wan 2.2 VAE (TI2V-5B; causal 3D, 16x spatial = 2x2 pixel patches + 8x, 4x temporal, 48 latent
+# channels, residual down/up-sampling, a wider decoder): Wan-AI/Wan2.2-TI2V-5B-Diffusers
+# vae/config.json, in diffusers 0.42's AutoencoderKLWan arguments (is_residual, patch_size,
+# scale_factor_*, decoder_base_dim; the hub file's clip_output is not one of them). The hub file
+# itself could not be read offline here: the values are those of diffusers'
+# scripts/convert_wan_to_diffusers.py (vae22_diffusers_config, its conversion of Wan2.2_VAE.pth),
+# which other code quoting that config.json repeats. latents_mean/latents_std only scale the
+# latents: they change neither the parameter count nor the timing.
+# fmt: off
+_WAN22_LATENTS_MEAN = [
+    -0.2289, -0.0052, -0.1323, -0.2339, -0.2799, 0.0174, 0.1838, 0.1557,
+    -0.1382, 0.0542, 0.2813, 0.0891, 0.1570, -0.0098, 0.0375, -0.1825,
+    -0.2246, -0.1207, -0.0698, 0.5109, 0.2665, -0.2108, -0.2158, 0.2502,
+    -0.2055, -0.0322, 0.1109, 0.1567, -0.0729, 0.0899, -0.2799, -0.1230,
+    -0.0313, -0.1649, 0.0117, 0.0723, -0.2839, -0.2083, -0.0520, 0.3748,
+    0.0152, 0.1957, 0.1433, -0.2944, 0.3573, -0.0548, -0.1681, -0.0667,
+]
+_WAN22_LATENTS_STD = [
+    0.4765, 1.0364, 0.4514, 1.1677, 0.5313, 0.4990, 0.4818, 0.5013,
+    0.8158, 1.0344, 0.5894, 1.0901, 0.6885, 0.6165, 0.8454, 0.4978,
+    0.5759, 0.3523, 0.7135, 0.6804, 0.5833, 1.4146, 0.8986, 0.5659,
+    0.7069, 0.5338, 0.4889, 0.4917, 0.4069, 0.4999, 0.6866, 0.4093,
+    0.5709, 0.6065, 0.6415, 0.4944, 0.5726, 1.2042, 0.5458, 1.6887,
+    0.3971, 1.0600, 0.3943, 0.5537, 0.5444, 0.4089, 0.7468, 0.7744,
+]
+# fmt: on
+WAN22_VAE = dict(
+    base_dim=160,
+    decoder_base_dim=256,
+    z_dim=48,
+    dim_mult=[1, 2, 4, 4],
+    num_res_blocks=2,
+    attn_scales=[],
+    temperal_downsample=[False, True, True],
+    is_residual=True,
+    in_channels=12,  # 3 RGB channels x a 2x2 pixel patch
+    out_channels=12,
+    patch_size=2,
+    scale_factor_temporal=4,
+    scale_factor_spatial=16,
+    latents_mean=_WAN22_LATENTS_MEAN,
+    latents_std=_WAN22_LATENTS_STD,
+)
 # CogVideoX-2b's causal 3D VAE (8x spatial, 4x temporal): THUDM/CogVideoX-2b vae/config.json
 # (= diffusers' AutoencoderKLCogVideoX defaults).
 COGVIDEOX_VAE = dict(
@@ -247,6 +292,25 @@ WAN21_1_3B_TRANSFORMER = dict(
     eps=1e-6,
     rope_max_seq_len=1024,
 )
+# Wan 2.2 TI2V-5B DiT: Wan-AI/Wan2.2-TI2V-5B-Diffusers transformer/config.json (dim 3072 = 24 heads
+# x 128, 30 layers, FFN 14336, 48 latent channels in and out; the rest as Wan 2.1).
+WAN22_TI2V_5B_TRANSFORMER = dict(
+    WAN21_1_3B_TRANSFORMER,
+    num_attention_heads=24,
+    in_channels=48,
+    out_channels=48,
+    ffn_dim=14336,
+    num_layers=30,
+)
+# Wan 2.2 T2V A14B, each of its two experts (transformer/ and transformer_2/ config.json of
+# Wan-AI/Wan2.2-T2V-A14B-Diffusers, identical): dim 5120 = 40 heads x 128, 40 layers, FFN 13824,
+# 16 latent channels (the Wan 2.1 VAE's) = Wan 2.1 T2V-14B's layout.
+WAN22_A14B_TRANSFORMER = dict(
+    WAN21_1_3B_TRANSFORMER,
+    num_attention_heads=40,
+    ffn_dim=13824,
+    num_layers=40,
+)
 # CogVideoX-2b DiT: THUDM/CogVideoX-2b transformer/config.json (sincos positions, no RoPE;
 # = diffusers' CogVideoXTransformer3DModel defaults).
 COGVIDEOX_2B_TRANSFORMER = dict(
@@ -309,6 +373,55 @@ def _tiny_animatediff_sdxl(seed: int = 0) -> Any:
     return pipe
 
 
+# Wan 2.2 TI2V-5B's tiny counterpart (the registry's tiny Wan models have Wan 2.1's VAE): the Wan 2.2
+# VAE layout (48 latent channels, residual sampling, 2x2 pixel patches, 16x spatial) at a few
+# channels, a DiT with 48 channels in and out, per-token timesteps (expand_timesteps).
+TINY_WAN22_VAE = dict(
+    WAN22_VAE,
+    base_dim=4,
+    decoder_base_dim=8,  # wider than the encoder, as the real one
+    dim_mult=[1, 1, 1, 1],
+    num_res_blocks=1,
+)
+TINY_WAN22_TI2V_TRANSFORMER = dict(tiny.WAN_TRANSFORMER_CONFIG, in_channels=48, out_channels=48)
+# Wan 2.2 ti2v-5B's sample_shift (the registry's scheduler replaces this one in the benchmark).
+_WAN22_TI2V_SHIFT = 5.0
+
+
+def tiny_wan22_ti2v(seed: int = 0) -> Any:
+    """A Wan 2.2 TI2V-5B-layout WanPipeline (``expand_timesteps``; Wan 2.2 VAE with ``z_dim`` 48,
+    spatial /16, temporal /4; one DiT over ``(B, 48, F', H/16, W/16)`` latents; UMT5), seeded random
+    weights, as :func:`freqlab.models.tiny.tiny_wan` seeds its components. Height and width are
+    multiples of 32 (VAE 16 x patch 2)."""
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanPipeline,
+        WanTransformer3DModel,
+    )
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    from freqlab.models.tokenizer import byte_level_clip_tokenizer
+
+    torch.manual_seed(seed)
+    # Inference mode: UMT5's dropout would make two calls with the same generators differ.
+    text_encoder = UMT5EncoderModel(UMT5Config(**tiny.UMT5_CONFIG)).eval()
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKLWan(**TINY_WAN22_VAE)
+    torch.manual_seed(seed + 2)
+    transformer = WanTransformer3DModel(**TINY_WAN22_TI2V_TRANSFORMER)
+    pipe = WanPipeline(
+        tokenizer=byte_level_clip_tokenizer(),
+        text_encoder=text_encoder,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=_WAN22_TI2V_SHIFT),
+        transformer=transformer,
+        expand_timesteps=True,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 TINY_BUILDERS: dict[str, Callable[..., Any]] = {
     "animatediff": tiny.tiny_animatediff,
     "animatediff_v1": _tiny_animatediff_v1,
@@ -318,6 +431,8 @@ TINY_BUILDERS: dict[str, Callable[..., Any]] = {
     "animatediff_sdxl": _tiny_animatediff_sdxl,
     "wan21_t2v_1_3b": tiny.tiny_wan,
     "cogvideox_2b": tiny.tiny_cogvideox,
+    "wan22_ti2v_5b": tiny_wan22_ti2v,
+    "wan22_t2v_a14b": tiny.tiny_wan22,
 }
 
 
@@ -331,7 +446,8 @@ class BenchModel:
     ``components``: pipeline argument -> ``(class name, config)`` (tokenizers are not listed: the
     benchmark uses a byte-level CLIP tokenizer, whose ids are valid in every vocabulary here).
     ``denoiser``: the component the sampler calls every step (a motion adapter joins the UNet
-    inside the pipeline). ``tiny``: ``tiny(seed=...)`` -> the tiny pipeline (same pipeline class).
+    inside the pipeline); ``experts``: further denoisers the pipeline switches to (Wan 2.2 A14B's
+    low-noise ``transformer_2``); :attr:`denoisers` lists them all. ``tiny``: ``tiny(seed=...)`` -> the tiny pipeline (same pipeline class).
     ``sources``: where the configurations come from. ``tiny_size``: (frames, height, width) of
     the tiny runs (a video VAE's 4k + 1 frames). ``tokenizer_length``: the byte-level
     tokenizer's ``model_max_length`` (the pipeline's text length where it pads to it).
@@ -344,6 +460,12 @@ class BenchModel:
     sources: tuple[str, ...] = field(default_factory=tuple)
     tiny_size: tuple[int, int, int] = (8, 32, 32)
     tokenizer_length: int = 77
+    experts: tuple[str, ...] = ()
+
+    @property
+    def denoisers(self) -> tuple[str, ...]:
+        """Roles of every denoiser the pipeline calls (as :func:`freqlab.sampling.denoisers`)."""
+        return (self.denoiser, *self.experts)
 
 
 def _sd15(adapter: dict[str, Any], adapter_repo: str) -> dict[str, Any]:
@@ -441,5 +563,34 @@ BENCH_MODELS: dict[str, BenchModel] = {
         sources=("THUDM/CogVideoX-2b */config.json",),
         tiny_size=(9, 32, 32),  # the tiny_cogvideox registry defaults (its VAE's factor is 4)
         tokenizer_length=226,  # CogVideoXPipeline's max_sequence_length
+    ),
+    "wan22_ti2v_5b": BenchModel(
+        "wan22_ti2v_5b",
+        components=dict(
+            text_encoder=("UMT5EncoderModel", UMT5_XXL),  # Wan 2.1's
+            vae=("AutoencoderKLWan", WAN22_VAE),
+            transformer=("WanTransformer3DModel", WAN22_TI2V_5B_TRANSFORMER),
+        ),
+        denoiser="transformer",
+        tiny=TINY_BUILDERS["wan22_ti2v_5b"],
+        sources=(
+            "Wan-AI/Wan2.2-TI2V-5B-Diffusers */config.json",
+            "diffusers scripts/convert_wan_to_diffusers.py (Wan 2.2 VAE latents_mean/std)",
+        ),
+        tiny_size=(5, 64, 64),  # multiples of 32; 2 latent frames of 4x4 (2x2 tokens)
+    ),
+    "wan22_t2v_a14b": BenchModel(
+        "wan22_t2v_a14b",
+        components=dict(
+            text_encoder=("UMT5EncoderModel", UMT5_XXL),
+            vae=("AutoencoderKLWan", WAN_VAE),  # Wan 2.1's
+            transformer=("WanTransformer3DModel", WAN22_A14B_TRANSFORMER),  # high noise
+            transformer_2=("WanTransformer3DModel", WAN22_A14B_TRANSFORMER),  # low noise
+        ),
+        denoiser="transformer",
+        experts=("transformer_2",),
+        tiny=TINY_BUILDERS["wan22_t2v_a14b"],
+        sources=("Wan-AI/Wan2.2-T2V-A14B-Diffusers */config.json",),
+        tiny_size=(5, 32, 32),
     ),
 }

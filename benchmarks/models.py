@@ -14,14 +14,22 @@ every model is built with random weights and nothing is downloaded:
   model at its default size takes minutes per denoiser call there.
 * ``--scale tiny`` (default): the registry's tiny counterparts (same pipeline classes, one layer
   per block, 16-64 channels) on CPU at 8 frames (Wan: 5, CogVideoX: 9; ``tiny_size`` in
-  :mod:`benchmarks.model_configs`), 32x32; all models in well under a minute.
+  :mod:`benchmarks.model_configs`), 32x32 (Wan 2.2 TI2V: 64x64, its VAE x patch is 32); all
+  models in well under a minute.
 
 Both scales use the registry's scheduler for the model and ``output_type="latent"`` (no decode).
 For each model it measures, after one warm-up pass that also records the denoiser's inputs:
 
 * ``call_s``: one denoiser (UNet / transformer) call on the inputs of the pipeline's first step
-  (the classifier-free guidance batch included);
-* ``plain_s``: one plain ``pipe(...)`` call at ``--steps`` steps; ``plain_calls`` denoiser calls;
+  (the classifier-free guidance batch included). A pipeline with two experts (Wan 2.2 A14B:
+  ``transformer`` above ``boundary_ratio``, ``transformer_2`` below) has both built and timed:
+  each expert is called on the first step's inputs (both take the same inputs; which one a step
+  runs changes the weights, not the work), ``call_s`` is the mean of the two and ``call_s_each``
+  lists each; the table's denoiser column reads ``2x14.288B``;
+* ``plain_s``: one plain ``pipe(...)`` call at ``--steps`` steps; ``plain_calls`` denoiser calls
+  (of every expert; ``plain_calls_each`` per expert: at few steps and a large shift, as A14B's
+  12, every step may fall above the boundary, and the table's notes say when an expert was not
+  called in the passes; ``--steps 3`` runs both);
 * ``fi_s``: one ``FreeInit(num_iters=--num-iters)`` call (Gaussian filter, defaults) at the same
   steps; ``fi_calls`` denoiser calls;
 * each the median of ``--repeats`` runs (default 5 tiny, 1 full; plain and FreeInit alternated);
@@ -29,7 +37,7 @@ For each model it measures, after one warm-up pass that also records the denoise
   plain_calls)``: 1.0 means FreeInit costs exactly its extra model calls; the goal is <= 1.02;
 * ``outside``: FreeInit's work outside the model relative to that of its passes run plainly,
   ``(fi_s - fi_model_s) / (num_iters * (plain_s - plain_model_s))`` where ``*_model_s`` is the
-  time spent inside denoiser calls (forward hooks; CUDA synchronised). On a large model on a GPU it
+  time spent inside denoiser calls (of every expert) (forward hooks; CUDA synchronised). On a large model on a GPU it
   shows what the filter, noise and re-noising add beside text encoding and the scheduler; on
   the tiny models everything is "outside", so it equals ``percall`` roughly;
 * ``peak_GB``: on CUDA, ``torch.cuda.max_memory_allocated`` over the three measurements (reset
@@ -53,7 +61,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -69,8 +77,9 @@ PROMPT = "a corgi running on the beach"
 SEED = 0
 PERCALL_GOAL = 1.02
 # Call arguments of spec.defaults that are not sizes but change the work done (kept at full
-# size; guidance doubles the batch or the calls).
-CALL_KEYS = ("guidance_scale", "eta", "fps")
+# size; guidance doubles the batch or the calls; guidance_scale_2 is Wan 2.2 A14B's low-noise
+# expert's, which could otherwise default to guidance_scale).
+CALL_KEYS = ("guidance_scale", "guidance_scale_2", "eta", "fps")
 # "cpu": the process's CPU time, which counts the work done even when other processes share the
 # cores (the default on CPU); "wall": wall clock (the default on CUDA, synchronised).
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -161,14 +170,20 @@ def call_arguments(
 
 
 class ModelTimer:
-    """Forward hooks on the denoiser: number of calls and seconds spent inside them; keeps the
-    first call's inputs (``args``, ``kwargs``) for :func:`time_call`."""
+    """Forward hooks on the denoiser, or on every expert of a two-expert pipeline: number of calls
+    (``calls`` in all, ``calls_each`` per module) and seconds spent inside them; keeps the first
+    call's inputs (``args``, ``kwargs``, of whichever module ran first) for ``call_s``."""
 
     def __init__(
-        self, module: torch.nn.Module, cuda: bool, clock: Callable[[], float] = time.perf_counter
+        self,
+        modules: torch.nn.Module | Sequence[torch.nn.Module],
+        cuda: bool,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self.module, self.cuda, self.clock = module, cuda, clock
+        self.modules = [modules] if isinstance(modules, torch.nn.Module) else list(modules)
+        self.cuda, self.clock = cuda, clock
         self.calls, self.seconds, self.first = 0, 0.0, None
+        self.calls_each = [0] * len(self.modules)
         self._start = 0.0
         self._handles: list[Any] = []
 
@@ -186,13 +201,18 @@ class ModelTimer:
         self._sync()
         self.seconds += self.clock() - self._start
         self.calls += 1
+        # By identity: two experts of one architecture compare equal by nothing else.
+        self.calls_each[next(i for i, m in enumerate(self.modules) if m is module)] += 1
 
     def __enter__(self) -> ModelTimer:
         self.calls, self.seconds = 0, 0.0
-        self._handles = [
-            self.module.register_forward_pre_hook(self._pre, with_kwargs=True),
-            self.module.register_forward_hook(self._post, with_kwargs=True),
-        ]
+        self.calls_each = [0] * len(self.modules)
+        self._handles = []
+        for module in self.modules:
+            self._handles += [
+                module.register_forward_pre_hook(self._pre, with_kwargs=True),
+                module.register_forward_hook(self._post, with_kwargs=True),
+            ]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -235,7 +255,8 @@ def benchmark_model(
     pipe = build_full(name, device, dtype) if scale == "full" else build_tiny(name)
     if scale == "tiny" and (device.type != "cpu" or dtype != torch.float32):
         pipe = pipe.to(device=device, dtype=dtype)  # tiny models are built float32 on CPU
-    model = getattr(pipe, BENCH_MODELS[name].denoiser)
+    roles = BENCH_MODELS[name].denoisers
+    experts = [getattr(pipe, role) for role in roles]
     kwargs = call_arguments(name, scale, size) | dict(prompt=PROMPT, num_inference_steps=steps)
 
     def plain() -> Any:
@@ -247,7 +268,7 @@ def benchmark_model(
         return FreeInit(num_iters=num_iters)(pipe, generator=generator, **kwargs)
 
     tick = CLOCKS[clock]
-    timer = ModelTimer(model, cuda, tick)
+    timer = ModelTimer(experts, cuda, tick)
     with torch.no_grad():
         # Warm-up of both (lazy initialisation, kernel selection, FreeInit's filter cache); the
         # plain one records the first denoiser call's inputs.
@@ -258,29 +279,38 @@ def benchmark_model(
         args, call_kwargs = timer.first
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        call_s = statistics.median(
-            _timed(lambda: model(*args, **call_kwargs), cuda, tick) for _ in range(repeats)
-        )
+        # Every expert on the first step's inputs: the experts share one architecture and one
+        # call signature, and an expert the passes never reach (few steps, all above the
+        # boundary) is timed all the same.
+        call_s_each = [
+            statistics.median(
+                _timed(lambda m=m: m(*args, **call_kwargs), cuda, tick) for _ in range(repeats)
+            )
+            for m in experts
+        ]
         timer.first = None
         # Alternated, so that load drifts hit both alike; the median run of each by wall time.
         plain_runs, fi_runs = [], []
         for _ in range(repeats):
             with timer:
-                plain_runs.append((_timed(plain, cuda, tick), timer.calls, timer.seconds))
+                seconds = _timed(plain, cuda, tick)
+            plain_runs.append((seconds, timer.calls, timer.seconds, tuple(timer.calls_each)))
             with timer:
-                fi_runs.append((_timed(freeinit, cuda, tick), timer.calls, timer.seconds))
-        plain_s, plain_calls, plain_model_s = sorted(plain_runs)[(repeats - 1) // 2]
-        fi_s, fi_calls, fi_model_s = sorted(fi_runs)[(repeats - 1) // 2]
+                seconds = _timed(freeinit, cuda, tick)
+            fi_runs.append((seconds, timer.calls, timer.seconds, tuple(timer.calls_each)))
+        plain_s, plain_calls, plain_model_s, plain_each = sorted(plain_runs)[(repeats - 1) // 2]
+        fi_s, fi_calls, fi_model_s, fi_each = sorted(fi_runs)[(repeats - 1) // 2]
     peak = _peak_gb(cuda)
     percall = (fi_s / fi_calls) / (plain_s / plain_calls)
     outside_plain = plain_s - plain_model_s
     outside = (fi_s - fi_model_s) / (num_iters * outside_plain) if outside_plain > 0 else math.nan
     size = kwargs
+    params_each = tuple(count_parameters(m) for m in experts)
     row = dict(
         model=name,
-        params=count_parameters(model),
+        params=sum(params_each),
         size=f"{size['num_frames']}x{size['height']}x{size['width']}",
-        call_s=call_s,
+        call_s=statistics.fmean(call_s_each),
         plain_s=plain_s,
         plain_calls=plain_calls,
         fi_s=fi_s,
@@ -289,6 +319,12 @@ def benchmark_model(
         outside=outside,
         peak_GB=peak,
         dtype=str(dtype).removeprefix("torch."),
+        # Per denoiser (one entry each; two for Wan 2.2 A14B: transformer, transformer_2).
+        denoisers=roles,
+        params_each=params_each,
+        call_s_each=tuple(call_s_each),
+        plain_calls_each=plain_each,
+        fi_calls_each=fi_each,
     )
     return row
 
@@ -300,6 +336,34 @@ def _count(n: int) -> str:
     return str(n)
 
 
+def _params(row: dict[str, Any]) -> str:
+    """The denoiser column: ``1.419B``, or ``2x14.288B`` for two experts of one size."""
+    each = row.get("params_each", (row["params"],))
+    if len(each) > 1 and len(set(each)) == 1:
+        return f"{len(each)}x{_count(each[0])}"
+    return _count(row["params"])
+
+
+def expert_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """A line for each expert that a row's passes never called (its ``call_s`` is still timed)."""
+    notes = []
+    for r in rows:
+        for role, plain, fi in zip(
+            r.get("denoisers", ()),
+            r.get("plain_calls_each", ()),
+            r.get("fi_calls_each", ()),
+            strict=True,
+        ):
+            if plain == 0 or fi == 0:
+                notes.append(
+                    f"note: {r['model']}: {role} was not called in the "
+                    f"{'plain and FreeInit' if plain == fi == 0 else 'plain or FreeInit'} passes "
+                    "(every step on the other side of boundary_ratio; more --steps reach it); "
+                    "its call_s is timed on the first step's inputs all the same"
+                )
+    return notes
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     head = (
         f"{'model':18s} {'denoiser':>9s} {'FxHxW':>12s} {'call_s':>8s} {'plain_s':>8s} "
@@ -309,7 +373,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [head]
     for r in rows:
         lines.append(
-            f"{r['model']:18s} {_count(r['params']):>9s} {r['size']:>12s} {r['call_s']:8.3f} "
+            f"{r['model']:18s} {_params(r):>9s} {r['size']:>12s} {r['call_s']:8.3f} "
             f"{r['plain_s']:8.3f} {r['plain_calls']:5d} {r['fi_s']:8.3f} {r['fi_calls']:5d} "
             f"{r['percall']:8.3f} {r['outside']:8.3f} {r['peak_GB']:8.2f}"
         )
@@ -377,8 +441,9 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
         raise SystemExit("--device cuda: no CUDA device here (try --scale tiny --device cpu)")
     if args.scale == "full" and device.type == "cpu" and not args.force:
         raise SystemExit(
-            "--scale full on CPU: the full-size models (up to 2.6B-parameter denoisers, Wan's "
-            "5.7B text encoder) take minutes per denoiser call and tens of GB here; run it with "
+            "--scale full on CPU: the full-size models (up to two 14.3B-parameter experts, "
+            "Wan 2.2 A14B's, and the 5.7B UMT5 text encoder) take minutes per denoiser call "
+            "and tens of GB here; run it with "
             "--device cuda on a GPU, use --scale tiny, or pass --force to run it anyway."
         )
     size = tuple(int(v) for v in args.size.lower().split("x")) if args.size else None
@@ -410,6 +475,8 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
         f"num_iters={args.num_iters}, {clock} clock, dtypes {sorted({r['dtype'] for r in rows})}"
     )
     print(format_table(rows))
+    for note in expert_notes(rows):
+        print(note)
     worst = max(r["percall"] for r in rows)
     verdict = "OK" if worst <= PERCALL_GOAL else "above goal"
     print(f"percall goal <= {PERCALL_GOAL}: worst {worst:.3f} ({verdict})")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from benchmarks import model_configs
 from benchmarks.model_configs import BENCH_MODELS, build_component, count_parameters
 from freqlab.models import MODELS
 
@@ -49,6 +50,21 @@ EXPECTED = {
     ("cogvideox_2b", "text_encoder"): (4_762_310_656, 1e-6, "T5 v1.1 XXL encoder 4.76B"),
     ("cogvideox_2b", "transformer"): (1_693_783_872, 1e-6, "computed: CogVideoX-2b DiT"),
     ("cogvideox_2b", "vae"): (215_583_907, 1e-6, "computed: CogVideoX VAE"),
+    # Wan 2.2: computed on the meta device from the published configs (model_configs.py). TI2V-5B's
+    # DiT, 4,999,787,712, is the card's "5B" (4.9998B: within rounding, 0.004% under); its Wan 2.2
+    # VAE 704,688,668 (~2.82 GB in float32, the size reported for Wan2.2_VAE.pth). Each A14B
+    # expert, 14,288,491,584, is the card's "14B" within rounding (14.29B) and exactly Wan 2.1
+    # T2V-14B's layout (the Diffusers repository's transformer index total_size, 57,153,966,336
+    # bytes of float32 as reported elsewhere, is 4x this count). The card's "27B total" does not
+    # follow from two such experts (2 x 14.29B = 28.58B; both configs are the same); the count
+    # is pinned per expert, as the card's "14B active" is. UMT5-XXL and the A14B's VAE are
+    # Wan 2.1's.
+    ("wan22_ti2v_5b", "transformer"): (4_999_787_712, 1e-6, "computed: Wan 2.2 TI2V DiT, 5B"),
+    ("wan22_ti2v_5b", "vae"): (704_688_668, 1e-6, "computed: Wan 2.2 VAE, ~705M"),
+    ("wan22_ti2v_5b", "text_encoder"): (5_680_910_336, 1e-6, "UMT5-XXL encoder ~5.7B"),
+    ("wan22_t2v_a14b", "transformer"): (14_288_491_584, 1e-6, "computed: A14B expert, 14B"),
+    ("wan22_t2v_a14b", "transformer_2"): (14_288_491_584, 1e-6, "computed: A14B expert, 14B"),
+    ("wan22_t2v_a14b", "vae"): (126_892_531, 1e-6, "Wan 2.1 VAE ~127M"),
 }
 
 
@@ -58,9 +74,8 @@ def test_every_configuration_is_a_real_registry_model():
     for name, model in BENCH_MODELS.items():
         spec = MODELS[name]
         assert spec.pretrained and model.name == name
-        assert model.denoiser in {c.name for s in spec.sources.values() for c in s.components} | {
-            "unet"
-        }
+        roles = {c.name for s in spec.sources.values() for c in s.components} | {"unet"}
+        assert set(model.denoisers) <= roles, name
 
 
 @pytest.mark.parametrize(("name", "role"), sorted(EXPECTED))
@@ -75,6 +90,52 @@ def test_full_size_parameter_count(name, role):
 
 
 def test_every_denoiser_is_pinned():
+    # Every expert too (Wan 2.2 A14B's transformer_2).
     for name, model in BENCH_MODELS.items():
-        assert (name, model.denoiser) in EXPECTED, name
-        assert model.denoiser in model.components
+        for role in model.denoisers:
+            assert (name, role) in EXPECTED, (name, role)
+            assert role in model.components
+
+
+def test_wan22_configurations_are_the_published_layouts():
+    configs = model_configs
+    # TI2V-5B: dim 3072 = 24 x 128, 48 latent channels; A14B's experts: 5120 = 40 x 128, one
+    # configuration for both.
+    ti2v = configs.WAN22_TI2V_5B_TRANSFORMER
+    assert ti2v["num_attention_heads"] * ti2v["attention_head_dim"] == 3072
+    assert (ti2v["num_layers"], ti2v["ffn_dim"], ti2v["in_channels"]) == (30, 14336, 48)
+    a14b = BENCH_MODELS["wan22_t2v_a14b"].components
+    assert a14b["transformer"] == a14b["transformer_2"]
+    expert = a14b["transformer"][1]
+    assert expert["num_attention_heads"] * expert["attention_head_dim"] == 5120
+    assert (expert["num_layers"], expert["ffn_dim"], expert["in_channels"]) == (40, 13824, 16)
+    # The Wan 2.2 VAE's latent channels are the DiT's; 48 statistics each.
+    vae = configs.WAN22_VAE
+    assert vae["z_dim"] == ti2v["in_channels"] == 48
+    assert len(vae["latents_mean"]) == len(vae["latents_std"]) == 48
+    assert min(vae["latents_std"]) > 0
+
+
+def test_tiny_counterparts_of_wan22_have_the_full_layouts():
+    from freqlab.models import get_model_spec
+    from freqlab.sampling import denoisers
+
+    # TI2V: the Wan 2.2 VAE's layout (all but its widths) and per-token timesteps.
+    layout = ("z_dim", "is_residual", "in_channels", "out_channels", "patch_size")
+    layout += ("scale_factor_temporal", "scale_factor_spatial", "temperal_downsample")
+    ti2v = BENCH_MODELS["wan22_ti2v_5b"].tiny(seed=0)
+    assert all(ti2v.vae.config[k] == model_configs.WAN22_VAE[k] for k in layout)
+    assert ti2v.transformer.config.in_channels == ti2v.vae.config.z_dim == 48
+    assert ti2v.vae.config.decoder_base_dim > ti2v.vae.config.base_dim  # as 256 > 160
+    assert (
+        ti2v.config.expand_timesteps
+        == get_model_spec("wan22_ti2v_5b").pipeline_kwargs["expand_timesteps"]
+    )
+    assert denoisers(ti2v) == [ti2v.transformer]
+    # A14B: two experts, the roles the benchmark times are the ones the samplers count.
+    a14b = BENCH_MODELS["wan22_t2v_a14b"]
+    pipe = a14b.tiny(seed=0)
+    assert [getattr(pipe, role) for role in a14b.denoisers] == denoisers(pipe)
+    assert pipe.transformer is not pipe.transformer_2
+    boundary = get_model_spec("wan22_t2v_a14b").pipeline_kwargs["boundary_ratio"]
+    assert pipe.config.boundary_ratio == boundary

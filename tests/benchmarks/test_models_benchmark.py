@@ -62,47 +62,149 @@ def test_tiny_run_prints_a_row_per_model(capsys):
     assert all(name in out for name in ("animatediff", "wan21_t2v_1_3b"))
 
 
-def test_full_build_path_runs_with_small_configs(monkeypatch):
-    # The --scale full code (components built from configs, the registry's scheduler, float32
-    # kept where the registry keeps it) on CPU, with the tiny configs standing in for the
-    # full-size ones so that it runs in seconds.
-    full = model_configs.BENCH_MODELS["wan21_t2v_1_3b"]
-    small = model_configs.BenchModel(
-        full.name,
-        components=dict(
+def _high_noise_steps(name, steps):
+    """Steps of the registry's scheduler for ``name`` at or above its boundary (A14B's experts
+    switch there, WanPipeline.__call__)."""
+    spec = models.get_model_spec(name)
+    scheduler = models.build_scheduler(spec.scheduler)
+    scheduler.set_timesteps(steps)
+    boundary = spec.pipeline_kwargs["boundary_ratio"] * scheduler.config.num_train_timesteps
+    return int(sum(t >= boundary for t in scheduler.timesteps))
+
+
+def test_tiny_run_of_wan22_times_both_experts(capsys):
+    # TI2V-5B (Wan 2.2 VAE, per-token timesteps) and A14B (two experts). At 3 steps and shift
+    # 12 the low-noise expert runs the last step: both experts are called in both passes.
+    steps, num_iters = 3, 2
+    rows = models.run(
+        [
+            "--models",
+            "wan22_ti2v_5b,wan22_t2v_a14b",
+            "--steps",
+            str(steps),
+            "--num-iters",
+            str(num_iters),
+            "--repeats",
+            "1",
+        ]
+    )
+    ti2v, a14b = rows
+    _check_row(ti2v, steps, num_iters, calls_per_step=2)
+    _check_row(a14b, steps, num_iters, calls_per_step=2)
+    assert ti2v["size"] == "5x64x64" and a14b["size"] == "5x32x32"
+    assert ti2v["denoisers"] == ("transformer",) and len(ti2v["call_s_each"]) == 1
+    assert a14b["denoisers"] == ("transformer", "transformer_2")
+    high = _high_noise_steps("wan22_t2v_a14b", steps)
+    assert 0 < high < steps
+    # Cond and uncond calls (guidance 4.0 above the boundary, 3.0 below: both > 1).
+    assert a14b["plain_calls_each"] == (2 * high, 2 * (steps - high))
+    assert a14b["fi_calls_each"] == tuple(num_iters * n for n in a14b["plain_calls_each"])
+    assert len(a14b["call_s_each"]) == 2 and all(t > 0 for t in a14b["call_s_each"])
+    assert a14b["call_s"] == pytest.approx(sum(a14b["call_s_each"]) / 2)
+    assert a14b["params"] == sum(a14b["params_each"]) and len(set(a14b["params_each"])) == 1
+    out = capsys.readouterr().out
+    assert f"2x{models._count(a14b['params_each'][0])}" in out
+    assert "was not called" not in out
+
+
+def test_an_expert_the_passes_never_reach_is_named():
+    # At 2 steps and A14B's shift 12 both steps are above the boundary: the low-noise expert
+    # runs in neither pass (its call is timed on the first step's inputs all the same).
+    assert _high_noise_steps("wan22_t2v_a14b", 2) == 2
+    row = dict(
+        model="wan22_t2v_a14b",
+        denoisers=("transformer", "transformer_2"),
+        plain_calls_each=(4, 0),
+        fi_calls_each=(8, 0),
+    )
+    (note,) = models.expert_notes([row])
+    assert "transformer_2 was not called in the plain and FreeInit passes" in note
+    assert models.expert_notes([dict(row, plain_calls_each=(2, 2), fi_calls_each=(4, 4))]) == []
+
+
+def test_model_timer_counts_each_module():
+    first, second = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    x = torch.zeros(1, 2)
+    with models.ModelTimer([first, second], cuda=False) as timer:
+        first(x), second(x), second(x)
+    assert timer.calls == 3 and timer.calls_each == [1, 2] and timer.seconds >= 0
+    assert timer.first[0][0] is x  # the first call's inputs, for call_s
+
+
+# --scale full on CPU with tiny configs standing in for the full-size ones (runs in seconds):
+# Wan 2.1 (one DiT), Wan 2.2 A14B (two experts built from the configs, the registry's
+# boundary_ratio) and Wan 2.2 TI2V (the Wan 2.2 VAE, the registry's expand_timesteps).
+_SMALL_FULL = {
+    "wan21_t2v_1_3b": (
+        dict(
             text_encoder=("UMT5EncoderModel", tiny.UMT5_CONFIG),
             vae=("AutoencoderKLWan", tiny.WAN_VAE_CONFIG),
             transformer=("WanTransformer3DModel", tiny.WAN_TRANSFORMER_CONFIG),
         ),
-        denoiser="transformer",
+        (5, 32, 32),
+    ),
+    "wan22_t2v_a14b": (
+        dict(
+            text_encoder=("UMT5EncoderModel", tiny.UMT5_CONFIG),
+            vae=("AutoencoderKLWan", tiny.WAN_VAE_CONFIG),
+            transformer=("WanTransformer3DModel", tiny.WAN_TRANSFORMER_CONFIG),
+            transformer_2=("WanTransformer3DModel", tiny.WAN_TRANSFORMER_CONFIG),
+        ),
+        (5, 32, 32),
+    ),
+    "wan22_ti2v_5b": (
+        dict(
+            text_encoder=("UMT5EncoderModel", tiny.UMT5_CONFIG),
+            vae=("AutoencoderKLWan", model_configs.TINY_WAN22_VAE),
+            transformer=("WanTransformer3DModel", model_configs.TINY_WAN22_TI2V_TRANSFORMER),
+        ),
+        (5, 64, 64),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SMALL_FULL))
+def test_full_build_path_runs_with_small_configs(monkeypatch, name):
+    # The --scale full code (components built from configs, the registry's scheduler and
+    # pipeline arguments, float32 kept where the registry keeps it) on CPU.
+    full = model_configs.BENCH_MODELS[name]
+    components, size = _SMALL_FULL[name]
+    small = model_configs.BenchModel(
+        full.name,
+        components=components,
+        denoiser=full.denoiser,
+        experts=full.experts,
         tiny=full.tiny,
     )
     monkeypatch.setitem(model_configs.BENCH_MODELS, full.name, small)
+    steps = 1 if not full.experts else 3  # 3: both experts of A14B run
     row = models.benchmark_model(
         full.name,
         "full",
         torch.device("cpu"),
         torch.float32,
-        steps=1,
+        steps=steps,
         num_iters=2,
         repeats=1,
-        size=(5, 32, 32),
+        size=size,
     )
-    _check_row(row, 1, 2, calls_per_step=2)
+    _check_row(row, steps, 2, calls_per_step=2)
+    assert all(n > 0 for n in row["plain_calls_each"])
     assert row["params"] == sum(
-        p.numel()
-        for p in torch.nn.Module.parameters(
-            model_configs.build_component("WanTransformer3DModel", tiny.WAN_TRANSFORMER_CONFIG)
-        )
+        model_configs.count_parameters(model_configs.build_component(*components[role]))
+        for role in full.denoisers
     )
+    pipe = models.build_full(name, torch.device("meta"), torch.float32)
+    for key, value in models.get_model_spec(name).pipeline_kwargs.items():
+        assert pipe.config[key] == value
 
 
 def test_every_full_pipeline_builds_on_meta():
     # Wiring of every full-size pipeline (tokenizers, pipeline arguments, dtypes) without memory.
     for name, bench in model_configs.BENCH_MODELS.items():
         pipe = models.build_full(name, torch.device("meta"), torch.bfloat16)
-        denoiser = getattr(pipe, bench.denoiser)
-        assert next(denoiser.parameters()).is_meta
+        for role in bench.denoisers:
+            assert next(getattr(pipe, role).parameters()).is_meta
         assert type(pipe).__name__ == models.get_model_spec(name).pipeline
 
 
