@@ -122,6 +122,7 @@ _FREQPRIOR = (
     "order",
     "flow_sigma",
     "renoise_timestep",
+    "mid_sigma",  # flow-matching models' stop (a noise level); None for DDPM-type models
 )
 FREQPRIOR = ColumnGroup(
     "freqprior",

@@ -94,13 +94,14 @@ class JobSettings:
         """UNet steps per video of a run that ends at pass k, for every pass: FreeInit's steps
         summed through pass k; FreqPrior's k x (steps before ``mid_step``) + all steps (what
         the library's default, which stops earlier passes at ``mid_step``, spends)."""
-        steps_per_pass = self.make_sampler().steps(self.call_kwargs["num_inference_steps"])
+        sampler = self.make_sampler()
+        steps_per_pass = sampler.steps(self.call_kwargs["num_inference_steps"])
         if self.freqprior is None:
             return [sum(steps_per_pass[: k + 1]) for k in range(len(steps_per_pass))]
         total = self.call_kwargs["num_inference_steps"]
-        before = schedule_timesteps(get_model_spec(self.model), total).index(
-            self.freqprior["mid_step"]
-        )
+        # The library's own stop (mid_step's index; on flow-matching models mid_sigma's step).
+        scheduler = build_scheduler(get_model_spec(self.model).scheduler)
+        before = sampler.mid_index(scheduler, total)
         return [k * before + total for k in range(len(steps_per_pass))]
 
 
@@ -229,7 +230,12 @@ def _mid_step(value: Any, timesteps: list[int]) -> int:
 def _freqprior(cfg: DictConfig, spec: ModelSpec, num_inference_steps: int) -> dict[str, Any] | None:
     """FreqPrior's constructor arguments from ``freqprior.*`` (None when off), validated by
     :class:`FreqPrior` itself; ``mid_step`` resolved against the model's schedule before any
-    model loads. FreeInit and FreqPrior are both sampling loops: both on is refused."""
+    model loads. FreeInit and FreqPrior are both sampling loops: both on is refused.
+
+    Flow-matching models stop at ``freqprior.mid_sigma`` (a noise level: their timesteps are
+    sigma x 1000 after a shift), so their ``mid_step`` must be ``auto`` and records the timestep
+    of the step that mid_sigma picks. DDPM-type models get no ``mid_sigma`` entry (it is still
+    validated): it means nothing there, and their samples' keys stay as before it existed."""
     if not bool_value(cfg, "freqprior.enabled"):
         return None
     if bool_value(cfg, "freeinit.enabled"):
@@ -242,22 +248,35 @@ def _freqprior(cfg: DictConfig, spec: ModelSpec, num_inference_steps: int) -> di
     except ValueError as err:
         raise ConfigError(str(err)) from None
     keys = ("num_iters", "ratio", "method", "d_s", "d_t", "order", "rng")
-    keys += ("flow_sigma", "renoise_timestep")
+    keys += ("flow_sigma", "renoise_timestep", "mid_sigma")
     args = {key: config_value(cfg, f"freqprior.{key}") for key in keys}
     # The runner measures every pass: each runs to the end (z_mid is captured on the way).
     args["save_intermediate"] = True
-    args["mid_step"] = _mid_step(
-        config_value(cfg, "freqprior.mid_step"), schedule_timesteps(spec, num_inference_steps)
-    )
     from freqlab.freqprior import FreqPrior
-    from freqlab.schedules import resolve_renoise_timestep
+    from freqlab.schedules import noising_rule, resolve_renoise_timestep
 
+    timesteps = schedule_timesteps(spec, num_inference_steps)
+    flow = noising_rule(build_scheduler(spec.scheduler)) == "flow"
+    mid_step = config_value(cfg, "freqprior.mid_step")
+    if flow and mid_step != "auto":
+        raise ConfigError(
+            f"freqprior.mid_step must be auto for the flow-matching model {spec.name}, got "
+            f"{mid_step!r}: flow schedules stop at a noise level, freqprior.mid_sigma (timesteps "
+            "are sigma x 1000 after the model's shift)"
+        )
+    # Flow: auto's timestep as a placeholder until mid_sigma's step is known (FreqPrior does not
+    # read it there); _mid_step also refuses a schedule with no step after the first.
+    args["mid_step"] = _mid_step("auto" if flow else mid_step, timesteps)
     try:
         built = FreqPrior(**args)
         resolve_renoise_timestep(build_scheduler(spec.scheduler), built.renoise_timestep)
+        index = built.mid_index(build_scheduler(spec.scheduler), num_inference_steps)
     except ValueError as err:
         raise _keyed("freqprior", args, err) from None
-    return {key: built.config[key] for key in args}
+    out = {key: built.config[key] for key in args if flow or key != "mid_sigma"}
+    if flow:
+        out["mid_step"] = timesteps[index]
+    return out
 
 
 def _check_windowable(spec: ModelSpec, method: str = "freenoise") -> None:

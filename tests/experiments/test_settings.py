@@ -121,6 +121,31 @@ def _refused(overrides: list[str], match: str) -> str:
             r"freqprior\.renoise_timestep must be auto, last or an int timestep, got -1",
         ),
         (["freqprior=default", "freqprior.flow_sigma=0"], r"freqprior\.flow_sigma must be in"),
+        (
+            ["freqprior=default", "model=tiny_wan", "freqprior.mid_step=602"],
+            r"freqprior\.mid_step must be auto for the flow-matching model tiny_wan, got 602: "
+            r"flow schedules stop at a noise level, freqprior\.mid_sigma",
+        ),
+        (
+            ["freqprior=default", "model=tiny_wan", "freqprior.mid_sigma=1.5"],
+            r"freqprior\.mid_sigma must be in \(0, 1\), a flow-matching noise level, got 1\.5",
+        ),
+        (
+            ["freqprior=default", "model=tiny_wan22", "freqprior.mid_sigma=half"],
+            r"freqprior\.mid_sigma must be auto or a number in \(0, 1\), got 'half'",
+        ),
+        # validated on DDPM-type models too, where it is not used
+        (["freqprior=default", "freqprior.mid_sigma=0"], r"freqprior\.mid_sigma must be in"),
+        (
+            ["freqprior=default", "model=tiny_wan", "model.num_inference_steps=1"],
+            r"freqprior: needs model\.num_inference_steps >= 2",
+        ),
+        (
+            # tiny_wan's 10 steps at shift 3: 0.99 is nearest sigma 0.960, above flow_sigma 0.9
+            ["freqprior=default", "model=tiny_wan", "freqprior.mid_sigma=0.99"]
+            + ["freqprior.flow_sigma=0.9"],
+            r"freqprior\.flow_sigma 0\.9 is below the noise level where the passes stop",
+        ),
         (["bytheway=default", "bytheway.alpha=1.5"], r"bytheway\.alpha"),
         (["bytheway=default", "bytheway.tau=-1"], r"bytheway\.tau"),
         (["bytheway=default", "bytheway.fraction=0"], r"bytheway\.fraction"),
@@ -237,6 +262,26 @@ def test_methods_join_the_identity_only_when_on():
         )
     )
     assert fl.call_kwargs["num_frames"] == 40 and fl.freelong["positions"] == "interpolate"
+
+
+def test_freqprior_stops_flow_models_at_mid_sigma():
+    # tiny_wan: 10 Euler steps at shift 3, sigmas 1, .960, .913, .858, .790, .707, .602, .465,
+    # .278, .009; auto (0.5369) is nearest .602: index 6, timestep 602.
+    fp = resolve(_compose(["freqprior=default", "model=tiny_wan", "device=cpu"]))
+    assert fp.freqprior["mid_sigma"] == 0.5369 and fp.freqprior["mid_step"] == 602
+    assert fp.unet_steps() == [10, 16, 22] and fp.make_sampler().mid_sigma == 0.5369
+    assert fp.identity["freqprior"] == fp.freqprior  # another mid_sigma is another sample
+    # tiny_wan22: 10 steps at shift 12, .624 at index 8 (the low-noise expert's second step)
+    fp22 = resolve(_compose(["freqprior=default", "model=tiny_wan22", "device=cpu"]))
+    assert fp22.freqprior["mid_step"] == 624 and fp22.unet_steps() == [10, 18, 26]
+    early = resolve(
+        _compose(["freqprior=default", "model=tiny_wan", "freqprior.mid_sigma=0.8", "device=cpu"])
+    )
+    assert early.freqprior["mid_sigma"] == 0.8 and early.freqprior["mid_step"] == 790
+    assert early.unet_steps() == [10, 14, 18]
+    # DDPM-type models: no mid_sigma entry (it means nothing there; their keys stay as before)
+    ddpm = resolve(_compose(["freqprior=default", "device=cpu"]))
+    assert "mid_sigma" not in ddpm.freqprior and ddpm.freqprior["mid_step"] == 333
 
 
 def test_renoising_keys_reach_the_samplers():
