@@ -145,3 +145,24 @@ def test_command_line(tmp_path, capsys, table):
     with pytest.raises(SystemExit) as err:
         main(["--models", "no_such_model"])
     assert err.value.code == 2
+
+
+def test_readme_rows_are_what_the_command_prints(table):
+    # The README's table (section "SNR by frequency") is this module's output: every row it shows
+    # must still be printed as is. Models added since are not required there.
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text().splitlines()
+    lines = markdown_table(table).splitlines()
+    printed = {line.split("|")[1].strip(): line for line in lines[2:]}
+    start = readme.index(lines[0])
+    assert readme[start + 1] == lines[1]
+    rows = []
+    for line in readme[start + 2 :]:
+        if not line.startswith("| "):
+            break
+        rows.append(line)
+    assert rows
+    for line in rows:
+        name = line.split("|")[1].strip()
+        assert line == printed.get(name), name
