@@ -130,12 +130,13 @@ FREQPRIOR = ColumnGroup(
     enabled="freqprior",
     refinement_only=("freqprior", *(f"freqprior_{key}" for key in _FREQPRIOR)),
 )
-# FreeNoise (freqlab.FreeNoise): on/off, windows and noise rescheduling (pass 0 changes too).
+# FreeNoise (freqlab.FreeNoise): on/off, windows and noise rescheduling (pass 0 changes too);
+# freenoise_windows false: the noise rescheduling alone (any model, the DiTs included).
 FREENOISE = ColumnGroup(
     "freenoise",
     {
         f"freenoise_{key}": key
-        for key in ("context_length", "context_stride", "weighting", "noise", "fix_tail")
+        for key in ("context_length", "context_stride", "weighting", "noise", "fix_tail", "windows")
     },
     enabled="freenoise",
 )

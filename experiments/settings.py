@@ -9,6 +9,10 @@ with one clear message instead of deep inside a sampling loop. The rules:
   AnimateDiff v1, unless ``model.adapter`` names another motion module);
 * ``model.guidance_scale >= 0``: diffusers guides only when it is > 1, so 0 and 1 both sample the
   conditional model alone (no guidance); FreeU factors ``>= 0`` (see :class:`freqlab.FreeU`);
+* model-level methods: FreeU, FreeNoise's window fusion, ByTheWay and FreeLong need a UNet and
+  are refused first on a diffusion-transformer model (Wan, CogVideoX), naming the key, the model
+  and the method; FreeNoise's noise rescheduling alone (``freenoise.windows=false``) serves
+  every model, its ``context_length`` at most the latent frames;
 * ``fps >= 1``, ``threads`` null or ``>= 1``; booleans must be true or false (not ``maybe``);
 * ``dtype``: ``auto`` resolves to what the model really runs in (the model's half precision on
   CUDA, float32 on the CPU and for models built in code), stored resolved in
@@ -43,8 +47,10 @@ JOB_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # The temporal metrics (consistency, flicker, motion) compare consecutive frames.
 MIN_FRAMES = 2
 CPU_OFFLOAD = ("model", "sequential")
-# Model families whose UNet has temporal attention (FreeNoise windows it).
+# Model families whose UNet has temporal attention (FreeNoise windows it). Every UNet family of
+# the registry has it; the others (wan, cogvideox) are diffusion transformers, with no UNet.
 TEMPORAL_ATTENTION_FAMILIES = ("animatediff", "modelscope", "videocrafter")
+UNET_FAMILIES = TEMPORAL_ATTENTION_FAMILIES
 
 
 class ConfigError(ValueError):
@@ -279,14 +285,44 @@ def _freqprior(cfg: DictConfig, spec: ModelSpec, num_inference_steps: int) -> di
     return out
 
 
+# The model-level methods that act on a UNet: config group -> (name in messages, what it needs).
+# Each is refused, naming its key, the model and the method, for a model without one.
+_UNET_METHODS = {
+    "freeu": ("FreeU", "a UNet (its decoder's skip connections)"),
+    "freenoise": ("FreeNoise's window fusion", "a UNet's temporal attention"),
+    "bytheway": ("ByTheWay", "a UNet's temporal attention"),
+    "freelong": ("FreeLong", "a UNet's temporal attention"),
+}
+
+
 def _check_windowable(spec: ModelSpec, method: str = "freenoise") -> None:
-    """FreeNoise, FreeLong and ByTheWay act on a UNet's temporal attention: refused, before the
-    frame checks, for a model that has none (a DiT attends over all frames at once)."""
-    if spec.family not in TEMPORAL_ATTENTION_FAMILIES:
-        raise ConfigError(
-            f"{method}.enabled: model {spec.name} has no temporal attention to act on (it needs "
-            f"a UNet with a motion module: {', '.join(TEMPORAL_ATTENTION_FAMILIES)} models)"
-        )
+    """FreeU, FreeNoise's window fusion, ByTheWay and FreeLong act on a UNet (FreeU on its skip
+    connections, the others on its temporal attention): refused, naming the config key, the
+    model and the method, for a model that has none (a DiT attends over all frames at once)."""
+    if spec.family in UNET_FAMILIES:
+        return
+    name, needs = _UNET_METHODS[method]
+    key, instead = f"{method}.enabled", f"use {method}=off"
+    if method == "freenoise":
+        key = "freenoise.windows"
+        instead = "set freenoise.windows=false for FreeNoise's noise rescheduling alone"
+    raise ConfigError(
+        f"{key}: {name} needs {needs}; model {spec.name} has no UNet (a {spec.family} "
+        f"diffusion transformer); {instead} ({name} applies to "
+        f"{', '.join(UNET_FAMILIES)} models)"
+    )
+
+
+def _check_model_methods(cfg: DictConfig) -> None:
+    """Every model-level method that is on, against the model, before any other of its checks
+    (a FreeU factor left null, a frame count, ...) could say something less to the point."""
+    spec = get_model_spec(cfg.model.name)
+    for method in _UNET_METHODS:
+        if method not in cfg or not bool_value(cfg, f"{method}.enabled"):
+            continue
+        if method == "freenoise" and not bool_value(cfg, "freenoise.windows"):
+            continue  # the noise rescheduling alone serves every model
+        _check_windowable(spec, method)
 
 
 # Model-level methods that cannot share a model: each pair is refused naming both keys.
@@ -349,9 +385,19 @@ def _bytheway(cfg: DictConfig, spec: ModelSpec, num_frames: int) -> dict[str, An
     return {key: getattr(built, key) for key in keys}
 
 
+def _freenoise_windows(cfg: DictConfig) -> bool:
+    """Whether FreeNoise is on with its window fusion (not the noise rescheduling alone)."""
+    return (
+        "freenoise" in cfg
+        and bool_value(cfg, "freenoise.enabled")
+        and bool_value(cfg, "freenoise.windows")
+    )
+
+
 def _attention_frames(cfg: DictConfig, num_frames: int) -> int:
-    """The frames a temporal attention sees: FreeNoise's window when it is on, else them all."""
-    if "freenoise" in cfg and bool_value(cfg, "freenoise.enabled"):
+    """The frames a temporal attention sees: FreeNoise's window when its window fusion is on,
+    else them all."""
+    if _freenoise_windows(cfg):
         length = config_value(cfg, "freenoise.context_length")
         if isinstance(length, int) and not isinstance(length, bool):
             return min(length, num_frames)
@@ -382,22 +428,32 @@ def _freelong(cfg: DictConfig, spec: ModelSpec) -> dict[str, Any] | None:
 
 def _freenoise(cfg: DictConfig, spec: ModelSpec, num_frames: int) -> dict[str, Any] | None:
     """FreeNoise's constructor arguments from ``freenoise.*`` (None when off), validated by
-    :class:`FreeNoise` itself, and against the model (:func:`_check_windowable` first): a window
-    no longer than the frames or the motion module's positions."""
+    :class:`FreeNoise` itself, and against the model (:func:`_check_windowable` first, for the
+    window fusion): a window no longer than the latent frames or the motion module's positions.
+    ``freenoise.windows=false`` (the noise rescheduling alone) serves every model; a DiT's
+    ``context_length`` then counts latent frames (its VAE compresses time)."""
     if not bool_value(cfg, "freenoise.enabled"):
         return None
-    keys = ("context_length", "context_stride", "weighting", "noise", "fix_tail")
+    keys = ("context_length", "context_stride", "weighting", "noise", "fix_tail", "windows")
     args = {key: config_value(cfg, f"freenoise.{key}") for key in keys}
     try:
         built = FreeNoise(**args)
     except ValueError as err:
         raise _keyed("freenoise", args, err) from None
     length = built.config["context_length"]
-    if length > num_frames:
+    latent_frames = (num_frames - 1) // spec.temporal_factor + 1
+    if length > latent_frames and spec.temporal_factor == 1:
         raise ConfigError(
             f"freenoise.context_length must be <= model.num_frames ({num_frames}), got {length}"
         )
-    if spec.max_frames is not None and length > spec.max_frames:
+    if length > latent_frames:
+        raise ConfigError(
+            f"freenoise.context_length must be <= the latent frames of model {spec.name} "
+            f"({latent_frames} at model.num_frames={num_frames}: its VAE compresses time "
+            f"{spec.temporal_factor}x), got {length}; lower freenoise.context_length (and "
+            "freenoise.context_stride) or raise model.num_frames"
+        )
+    if built.windows and spec.max_frames is not None and length > spec.max_frames:
         raise ConfigError(
             f"freenoise.context_length must be <= {spec.max_frames}, the positions of "
             f"{spec.name}'s motion module, got {length}"
@@ -522,16 +578,14 @@ def resolve(cfg: DictConfig) -> JobSettings:
     spec = get_model_spec(name)
     _runtime(cfg)
     own_adapter = OmegaConf.select(cfg, "model.adapter") is not None
+    _check_model_methods(cfg)  # FreeU and the attention methods need a UNet
     _check_exclusive(cfg)
-    windowed = "freenoise" in cfg and bool_value(cfg, "freenoise.enabled")
+    windowed = _freenoise_windows(cfg)
     # FreeLong past the motion module's positions only with a position strategy (it refuses
     # more frames than positions without one, before any sampling).
     if "freelong" in cfg and bool_value(cfg, "freelong.enabled"):
-        _check_windowable(spec, "freelong")
         if config_value(cfg, "freelong.positions") is not None:
             windowed = True
-    if windowed:
-        _check_windowable(spec)
     call = _call_kwargs(cfg, spec, own_adapter, windowed)
     decode_chunk = OmegaConf.select(cfg, "model.decode_chunk") or spec.decode_chunk
     if isinstance(decode_chunk, bool) or not isinstance(decode_chunk, int) or decode_chunk < 1:
@@ -581,6 +635,12 @@ def resolve(cfg: DictConfig) -> JobSettings:
     for method in ("freqprior", "freenoise", "bytheway", "freelong"):
         if getattr(settings, method) is not None:
             settings.identity[method] = getattr(settings, method)
+    if settings.freenoise is not None and settings.freenoise["windows"]:
+        # FreeNoise with its windows (the default) is what it was before freenoise.windows
+        # existed: its samples keep their keys.
+        settings.identity["freenoise"] = {
+            k: v for k, v in settings.freenoise.items() if k != "windows"
+        }
     # What the weights are, not only where: a hub branch that moves to a new commit, a local
     # directory whose files are replaced, or retrained shipped weights must not reuse old samples.
     # Unknown (None) while a real model's weights are not on this machine; the job then fails

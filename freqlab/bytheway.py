@@ -646,7 +646,7 @@ class ByTheWay:
                 attention, a ``guide_block`` without it, or a target with no attention at its
                 place in the guide block (``pairing="module"``).
         """
-        unet = pipe_unet(pipe)
+        unet = pipe_unet(pipe, "ByTheWay")
         kind = type(unet).__name__
         if not any(isinstance(m, TEMPORAL_TRANSFORMERS) for m in unet.modules()):
             raise ValueError(

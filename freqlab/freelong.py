@@ -520,7 +520,7 @@ class FreeLong:
                 the module docstring). A UNet call on more frames than the motion modules'
                 ``max_seq_length`` with ``positions=None`` raises one naming ``positions``.
         """
-        unet = pipe_unet(pipe)
+        unet = pipe_unet(pipe, "FreeLong")
         check_not_applied(unet, _ACTIVE, "FreeLong")
         if getattr(pipe, "free_noise_enabled", False):
             raise ValueError(

@@ -61,8 +61,20 @@ from diffusers import UNetMotionModel
 
 from freqlab.checks import check_bool, check_int
 from freqlab.freenoise_attention import WEIGHTINGS, temporal_blocks, windowed_forward
-from freqlab.handles import ModelHandle, check_not_applied, pipe_unet, run_undo
-from freqlab.sampling import NOISE_TRANSFORM_ATTR
+from freqlab.handles import (
+    ModelHandle,
+    check_not_applied,
+    pipe_denoiser,
+    pipe_unet,
+    refuse_transformer,
+    run_undo,
+)
+from freqlab.sampling import (
+    NOISE_TRANSFORM_ATTR,
+    from_pipeline_layout,
+    latent_layout,
+    to_pipeline_layout,
+)
 
 __all__ = [
     "NOISE_TYPES",
@@ -291,6 +303,10 @@ class FreeNoise:
             or ``"random"`` (noise left as drawn).
         fix_tail: count the tail window with its weights' slice (correct); ``False`` reproduces
             diffusers' ``weights[:, -L]`` tail bug.
+        windows: window fusion and noise rescheduling (the paper's FreeNoise); ``False``: the
+            noise rescheduling alone, which needs no UNet, so it serves every video pipeline
+            (the diffusion transformers too: Wan, CogVideoX), where ``L`` and ``S`` count
+            *latent* frames. ``weighting`` and ``fix_tail`` are then unused.
     """
 
     context_length: int = 16
@@ -298,6 +314,7 @@ class FreeNoise:
     weighting: str = "pyramid"
     noise: str = "shuffle_context"
     fix_tail: bool = True
+    windows: bool = True
 
     def __post_init__(self) -> None:
         length = check_int("context_length", self.context_length)
@@ -311,6 +328,7 @@ class FreeNoise:
         if self.noise not in NOISE_TYPES:
             raise ValueError(f"noise must be one of {NOISE_TYPES}, got {self.noise!r}")
         check_bool("fix_tail", self.fix_tail)
+        check_bool("windows", self.windows)
         object.__setattr__(self, "context_length", length)
         object.__setattr__(self, "context_stride", stride)
 
@@ -320,17 +338,27 @@ class FreeNoise:
         return asdict(self)
 
     def check_frames(self, num_frames: int) -> None:
-        """ValueError naming ``context_length`` if no window fits in ``num_frames`` frames."""
+        """ValueError naming ``context_length`` if no window fits in ``num_frames`` (latent)
+        frames: the windows would not cover the video, and the rescheduling, which copies the
+        first ``context_length`` frames' noise onward, would have nothing to copy from."""
         if num_frames < self.context_length:
+            why = (
+                "no window covers a video shorter than one window"
+                if self.windows
+                else "the rescheduling permutes the noise of the first context_length frames"
+            )
             raise ValueError(
-                f"context_length ({self.context_length}) must be <= the number of frames "
-                f"({num_frames}): no window covers a video shorter than one window"
+                f"context_length ({self.context_length}) must be <= the number of latent frames "
+                f"({num_frames}): {why}"
             )
 
     # ----------------------------------------------------------------------- noise
 
     def reschedule(self, noise: torch.Tensor, generator: Any = None) -> torch.Tensor:
         """FreeNoise's initial noise from i.i.d. noise ``(B, C, F, h, w)``, same shape.
+
+        Always freqlab's layout, frames on axis 2, whatever the pipeline's own (:meth:`apply`
+        converts CogVideoX's ``(B, F, C, h, w)`` at the pipeline boundary).
 
         Args:
             noise: Gaussian noise (any scale: it is only permuted or tiled), not modified.
@@ -383,7 +411,9 @@ class FreeNoise:
 
         Inside (``with freenoise.apply(pipe): ...``, or until ``handle.remove()``):
 
-        * every temporal transformer block's ``forward`` is the windowed one;
+        * every temporal transformer block's ``forward`` is the windowed one (``windows=True``;
+          with ``windows=False`` no module changes and ``pipe`` may be any video pipeline with
+          a ``.unet`` or a ``.transformer``: only its noise is rescheduled);
         * ``pipe.prepare_latents`` reschedules the noise the pipeline draws itself
           (``latents=None``; given latents are used as they are) and refuses a frame count
           shorter than ``context_length`` before any sampling, if it is a text-to-video one
@@ -396,16 +426,24 @@ class FreeNoise:
         Nothing else changes: no module is replaced, no weight or buffer touched.
 
         Raises:
-            ValueError: ``pipe`` has no temporal attention (or blocks FreeNoise cannot window),
-                has diffusers' FreeNoise or this FreeNoise already applied, or ``context_length``
-                exceeds the motion module's positional embedding length (``max_seq_length``).
+            ValueError: ``windows=True`` and ``pipe`` is a diffusion-transformer pipeline (one
+                message naming its classes and FreeNoise's window fusion), has no temporal
+                attention (or blocks FreeNoise cannot window), or ``context_length`` exceeds
+                the motion module's positional embedding length (``max_seq_length``);
+                ``windows=False`` and ``pipe`` is not a pipeline; ``pipe`` has diffusers'
+                FreeNoise or this FreeNoise already applied, or its noise already rescheduled
+                (FreeLong's ``freenoise``). ``pipe`` is left untouched.
         """
-        unet = pipe_unet(pipe)
+        if not self.windows:
+            return self._apply_noise(pipe)
+        refuse_transformer(
+            pipe,
+            "FreeNoise's window fusion",
+            "; FreeNoise(windows=False) reschedules the noise alone, on any pipeline",
+        )
+        unet = pipe_unet(pipe, "FreeNoise")
         check_not_applied(unet, _ACTIVE, "FreeNoise")
-        if getattr(pipe, "free_noise_enabled", False):
-            raise ValueError(
-                "pipe has diffusers' FreeNoise enabled; call disable_free_noise() first"
-            )
+        _check_no_diffusers_freenoise(pipe)
         blocks = temporal_blocks(unet)
         if not blocks:
             raise ValueError(
@@ -436,6 +474,32 @@ class FreeNoise:
         _ACTIVE.add(unet)
         return FreeNoiseHandle(unet, [b.name for b in blocks], undo)
 
+    def _apply_noise(self, pipe: Any) -> FreeNoiseHandle:
+        """``windows=False``: the noise rescheduling alone, on any pipeline's noise."""
+        model = pipe_denoiser(pipe)
+        if model is None or model is pipe:
+            raise ValueError(
+                "windows=False reschedules the noise a pipeline draws: pipe must be a video "
+                f"pipeline with a .unet or a .transformer, got {type(pipe).__name__}"
+            )
+        check_not_applied(model, _ACTIVE, "FreeNoise")
+        _check_no_diffusers_freenoise(pipe)
+        undo: list[Callable[[], None]] = []
+        try:
+            if getattr(pipe, "unet", None) is model:
+                # A UNet pipeline draws as many latent frames as num_frames (checked before the
+                # draw) and AnimateDiff's take per-frame prompts, as with the windows.
+                self._patch_pipeline(pipe, model, undo)
+            else:
+                # A DiT pipeline's prepare_latents gets pixel frames (its VAE compresses time):
+                # reschedule() checks the latent frames it draws.
+                patch_noise(pipe, self.reschedule, undo)
+        except BaseException:
+            run_undo(undo)
+            raise
+        _ACTIVE.add(model)
+        return FreeNoiseHandle(model, [], undo)
+
     def _patch_pipeline(self, pipe: Any, unet: torch.nn.Module, undo: list) -> None:
         travel = None
         if isinstance(unet, UNetMotionModel) and callable(getattr(pipe, "encode_prompt", None)):
@@ -453,6 +517,11 @@ class FreeNoise:
         patch_noise(pipe, self.reschedule, undo, before_draw)
 
 
+def _check_no_diffusers_freenoise(pipe: Any) -> None:
+    if getattr(pipe, "free_noise_enabled", False):
+        raise ValueError("pipe has diffusers' FreeNoise enabled; call disable_free_noise() first")
+
+
 def patch_noise(
     pipe: Any,
     transform: Callable[[torch.Tensor, Any], torch.Tensor],
@@ -463,16 +532,28 @@ def patch_noise(
 
     * A text-to-video ``pipe.prepare_latents`` (it takes ``num_frames``, ``generator`` and
       ``latents``) is wrapped: ``before_draw(num_frames)`` runs first (checks that must fail before
-      any sampling), and with ``latents=None`` it returns ``transform`` of the ``(B, C, F, h, w)``
-      noise it drew, with the generator it drew it from (continued). Given latents are used as
-      they are; other pipelines' ``prepare_latents`` (video-to-video: noised encoded frames) are
-      left alone, and so is their noise.
+      any sampling), and with ``latents=None`` it returns ``transform`` of the noise it drew,
+      with the generator it drew it from (continued). ``transform`` always sees
+      ``(B, C, F, h, w)``: a pipeline whose latents are laid out otherwise
+      (:func:`freqlab.sampling.latent_layout`, CogVideoX's ``(B, F, C, h, w)``) has them
+      permuted there and back, so the frames are shuffled along its frame axis. Given latents
+      are used as they are; other pipelines' ``prepare_latents`` (video-to-video: noised encoded
+      frames) are left alone, and so is their noise.
     * ``pipe._freqlab_noise_transform`` (:data:`NOISE_TRANSFORM_ATTR`) is ``transform``: samplers
       that draw their own noise (FreeInit, FreqPrior) apply it.
 
     Every change appends the step that undoes it to ``undo``. :meth:`FreeNoise.apply` and
     :meth:`freqlab.freelong.FreeLong.apply` (FreeNoise's noise without its window fusion) use it.
+
+    Raises:
+        ValueError: ``pipe``'s noise is already transformed (two reschedulings would compound).
     """
+    if NOISE_TRANSFORM_ATTR in vars(pipe):
+        raise ValueError(
+            "pipe's noise is already rescheduled (FreeNoise, or FreeLong's freenoise); "
+            "remove() that method first"
+        )
+    layout = latent_layout(pipe)
     prepare = getattr(pipe, "prepare_latents", None)
     signature = inspect.signature(prepare) if callable(prepare) else None
     # Text-to-video prepare_latents(..., num_frames, ..., generator, latents=None) draws the
@@ -491,7 +572,9 @@ def patch_noise(
                 # The pipeline drew i.i.d. noise (and scaled it by init_noise_sigma, which a
                 # permutation commutes with); the shuffles draw from the same generator after it,
                 # in diffusers' order.
-                latents = transform(latents, arguments.get("generator"))
+                noise = from_pipeline_layout(latents, layout)  # frames on axis 2
+                noise = transform(noise, arguments.get("generator"))
+                latents = to_pipeline_layout(noise, layout)
             return latents
 
         _set_attr(pipe, "prepare_latents", prepare_latents, undo)

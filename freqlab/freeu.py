@@ -48,7 +48,7 @@ from diffusers.models.unets.unet_2d_blocks import CrossAttnUpBlock2D, UpBlock2D
 from diffusers.models.unets.unet_3d_blocks import CrossAttnUpBlock3D, UpBlock3D
 from diffusers.models.unets.unet_motion_model import CrossAttnUpBlockMotion, UpBlockMotion
 
-from freqlab.handles import ModelHandle
+from freqlab.handles import ModelHandle, refuse_transformer
 from freqlab.spectral import FREEU_VARIANTS, _backbone_scale, _skip_filter
 
 __all__ = ["FREEU_STAGES", "FreeU", "FreeUHandle", "FreeUTarget"]
@@ -90,7 +90,9 @@ class FreeUTarget:
 
 
 def _resolve_unet(unet: object) -> torch.nn.Module:
-    """The supported UNet itself, or a pipeline's ``.unet``; ValueError naming ``unet`` otherwise."""
+    """The supported UNet itself, or a pipeline's ``.unet``; ValueError naming ``unet`` otherwise
+    (one naming FreeU and the classes for a diffusion-transformer pipeline: no skip connections)."""
+    refuse_transformer(unet, "FreeU")
     model = unet if isinstance(unet, SUPPORTED_UNETS) else getattr(unet, "unet", None)
     if not isinstance(model, SUPPORTED_UNETS):
         names = ", ".join(cls.__name__ for cls in SUPPORTED_UNETS)

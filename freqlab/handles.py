@@ -1,6 +1,6 @@
 """The handle a model-level method's ``.apply(...)`` returns: one home for "undo it exactly".
 
-A model-level method (FreeU, FreeNoise; ByTheWay and FreeLong next) changes a model in place
+A model-level method (FreeU, FreeNoise, ByTheWay, FreeLong) changes a model in place
 (hooks, instance attributes) and returns a :class:`ModelHandle`: a context manager whose exit,
 or ``remove()``, undoes every change, last first, so the model is exactly as before. Each method
 subclasses it to name what it changed (``FreeUHandle.targets``, ``FreeNoiseHandle.blocks``).
@@ -15,14 +15,70 @@ from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["ModelHandle", "check_not_applied", "pipe_unet", "run_undo"]
+__all__ = [
+    "UNET_PIPELINES",
+    "ModelHandle",
+    "check_not_applied",
+    "pipe_denoiser",
+    "pipe_unet",
+    "refuse_transformer",
+    "run_undo",
+]
 
 _Handle = TypeVar("_Handle", bound="ModelHandle")
 
+# What the UNet-only methods (FreeU, FreeNoise's window fusion, ByTheWay, FreeLong) run on, for
+# their messages.
+UNET_PIPELINES = "UNet video pipelines (AnimateDiff, ModelScope, ZeroScope, VideoCrafter2)"
 
-def pipe_unet(pipe: Any) -> torch.nn.Module:
-    """The UNet a model-level method acts on: ``pipe.unet``, or ``pipe`` itself when it is a
-    module; one ValueError otherwise."""
+
+def pipe_denoiser(pipe: Any) -> torch.nn.Module | None:
+    """The network that denoises: ``pipe`` itself when it is a module, else ``pipe.unet``, else
+    ``pipe.transformer`` (a diffusion-transformer pipeline: Wan, CogVideoX, ...); None if none."""
+    if isinstance(pipe, torch.nn.Module):
+        return pipe
+    for name in ("unet", "transformer"):
+        model = getattr(pipe, name, None)
+        if isinstance(model, torch.nn.Module):
+            return model
+    return None
+
+
+def _is_transformer(model: torch.nn.Module) -> bool:
+    """A diffusion transformer (DiT) denoiser: patchifies its input (``config.patch_size``) and has
+    no UNet decoder (``up_blocks``). diffusers' temporal transformers inside UNets have neither."""
+    config = getattr(model, "config", None)
+    has_patches = config is not None and "patch_size" in config
+    return has_patches and not hasattr(model, "up_blocks")
+
+
+def refuse_transformer(pipe: Any, method: str, hint: str = "") -> None:
+    """One ValueError naming ``method`` and ``pipe``'s classes when ``pipe`` is a
+    diffusion-transformer pipeline (a ``.transformer``, no ``.unet``) or such a denoiser alone:
+    ``method`` acts on a UNet's blocks, which a DiT lacks. ``hint``: what to use instead."""
+    model = pipe_denoiser(pipe)
+    if model is None:
+        return
+    is_pipeline = model is not pipe
+    if is_pipeline and getattr(pipe, "unet", None) is model:
+        return
+    if not is_pipeline and not _is_transformer(model):
+        return
+    if is_pipeline:
+        what = f"{type(pipe).__name__}, whose denoiser {type(model).__name__} is"
+    else:
+        what = f"{type(model).__name__},"
+    raise ValueError(
+        f"{method} needs a UNet: pipe is a {what} a diffusion transformer (DiT) without one; "
+        f"{method} supports {UNET_PIPELINES}{hint}"
+    )
+
+
+def pipe_unet(pipe: Any, method: str) -> torch.nn.Module:
+    """The UNet ``method`` acts on: ``pipe.unet``, or ``pipe`` itself when it is a module; one
+    ValueError naming ``method`` for a diffusion-transformer pipeline (:func:`refuse_transformer`)
+    and one for anything else."""
+    refuse_transformer(pipe, method)
     unet = pipe if isinstance(pipe, torch.nn.Module) else getattr(pipe, "unet", None)
     if not isinstance(unet, torch.nn.Module):
         raise ValueError(

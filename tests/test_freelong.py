@@ -420,7 +420,10 @@ def test_errors(tiny_animatediff):
         FreeLong().apply(object())
     with FreeNoise().apply(pipe), pytest.raises(ValueError, match="window fusion"):
         FreeLong().apply(pipe)
-    with FreeLong().apply(pipe), FreeNoise().apply(pipe):
+    with FreeLong().apply(pipe):  # FreeLong brings FreeNoise's noise: a second would compound
+        with pytest.raises(ValueError, match="noise is already rescheduled"):
+            FreeNoise().apply(pipe)
+    with FreeLong(freenoise=False).apply(pipe), FreeNoise().apply(pipe):
         with pytest.raises(ValueError, match="window fusion"):
             run(pipe, 16)
     pipe.enable_free_noise()

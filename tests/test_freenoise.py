@@ -156,6 +156,7 @@ def assert_same_state(before: dict, after: dict) -> None:
         (dict(weighting="triangle"), "weighting"),
         (dict(noise="shuffle"), "noise"),
         (dict(fix_tail=1), "fix_tail"),
+        (dict(windows="no"), "windows"),
     ],
 )
 def test_bad_settings_name_the_parameter(kwargs, name):
@@ -167,7 +168,12 @@ def test_bad_settings_name_the_parameter(kwargs, name):
 def test_config_round_trips():
     fn = FreeNoise(context_length=12, context_stride=3, weighting="flat", noise="random")
     assert fn.config == dict(
-        context_length=12, context_stride=3, weighting="flat", noise="random", fix_tail=True
+        context_length=12,
+        context_stride=3,
+        weighting="flat",
+        noise="random",
+        fix_tail=True,
+        windows=True,
     )
     assert FreeNoise(**fn.config) == fn
 

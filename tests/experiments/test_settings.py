@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -85,7 +86,8 @@ def _refused(overrides: list[str], match: str) -> str:
         ),
         (
             ["freenoise=default", "model=wan21_t2v_1_3b"],
-            r"freenoise\.enabled: model wan21_t2v_1_3b has no temporal attention",
+            r"freenoise\.windows: FreeNoise's window fusion needs a UNet's temporal attention; "
+            r"model wan21_t2v_1_3b has no UNet",
         ),
         (["model.num_frames=40"], r"model\.num_frames must be at most 32"),
         (
@@ -156,7 +158,8 @@ def _refused(overrides: list[str], match: str) -> str:
         ),
         (
             ["bytheway=default", "model=wan21_t2v_1_3b"],
-            r"bytheway\.enabled: model wan21_t2v_1_3b has no temporal attention",
+            r"bytheway\.enabled: ByTheWay needs a UNet's temporal attention; model wan21_t2v_1_3b "
+            r"has no UNet",
         ),
         (
             ["bytheway=default", "model=tiny_modelscope"],
@@ -172,7 +175,8 @@ def _refused(overrides: list[str], match: str) -> str:
         (["freelong=default", "freelong.mask=soft"], r"freelong\.mask"),
         (
             ["freelong=default", "model=wan21_t2v_1_3b"],
-            r"freelong\.enabled: model wan21_t2v_1_3b has no temporal attention",
+            r"freelong\.enabled: FreeLong needs a UNet's temporal attention; model wan21_t2v_1_3b "
+            r"has no UNet",
         ),
         (
             ["freelong=default", "freenoise=default", "model.num_frames=20"],
@@ -183,6 +187,74 @@ def _refused(overrides: list[str], match: str) -> str:
 )
 def test_bad_values_are_refused_naming_the_key(overrides, message):
     _refused(overrides, message)
+
+
+# --------------------------------------------------------------------------- methods x models
+
+_FREEU_FACTORS = ["freeu.enabled=true", "freeu.b1=1.1", "freeu.b2=1.2", "freeu.s1=0.9"]
+
+
+@pytest.mark.parametrize(
+    "model, overrides, key, method",
+    [
+        ("tiny_wan", [*_FREEU_FACTORS, "freeu.s2=0.2"], "freeu.enabled", "FreeU"),
+        ("tiny_cogvideox", ["freeu=model"], "freeu.enabled", "FreeU"),
+        ("tiny_wan22", ["freeu=model"], "freeu.enabled", "FreeU"),
+        ("tiny_wan", ["freenoise=default"], "freenoise.windows", "FreeNoise's window fusion"),
+        ("tiny_cogvideox", ["freenoise=default"], "freenoise.windows", "FreeNoise's window fusion"),
+        ("tiny_wan", ["bytheway=default"], "bytheway.enabled", "ByTheWay"),
+        ("tiny_cogvideox", ["bytheway=default"], "bytheway.enabled", "ByTheWay"),
+        ("tiny_wan", ["freelong=default"], "freelong.enabled", "FreeLong"),
+        ("cogvideox_2b", ["freelong=default"], "freelong.enabled", "FreeLong"),
+    ],
+)
+def test_unet_methods_on_a_dit_name_the_key_the_model_and_the_method(model, overrides, key, method):
+    # Before any other check of the method (FreeU's factors, frame counts): one message, the
+    # config key first, then the method and the model.
+    message = _refused([f"model={model}", *overrides], f"^{re.escape(key)}: ")
+    assert f"{method} needs a UNet" in message and f"model {model} has no UNet" in message
+
+
+def test_freenoise_noise_alone_serves_a_dit():
+    fn = resolve(
+        _compose(
+            [
+                "model=tiny_wan",
+                "freenoise=default",
+                "freenoise.windows=false",
+                "model.num_frames=17",  # 5 latent frames
+                "freenoise.context_length=4",
+                "freenoise.context_stride=2",
+                "device=cpu",
+            ]
+        )
+    )
+    assert fn.freenoise == dict(
+        context_length=4,
+        context_stride=2,
+        weighting="pyramid",
+        noise="shuffle_context",
+        fix_tail=True,
+        windows=False,
+    )
+    assert fn.identity["freenoise"] == fn.freenoise  # windows=false: its own samples
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["model=tiny_wan"],  # 5 frames: 2 latent frames
+            r"^freenoise\.context_length must be <= the latent frames of model tiny_wan \(2 at "
+            r"model\.num_frames=5: its VAE compresses time 4x\), got 16",
+        ),
+        (["freenoise.windows=maybe"], r"^freenoise\.windows must be true or false"),
+        # No windows on a UNet: the motion module sees every frame, its limit holds.
+        (["model.num_frames=40"], r"^model\.num_frames must be at most 32"),
+    ],
+)
+def test_freenoise_noise_alone_refusals(overrides, message):
+    _refused(["freenoise=default", "freenoise.windows=false", *overrides], message)
 
 
 @pytest.mark.parametrize("overrides", [["model.guidance_scale=0"], ["model.guidance_scale=1"]])
@@ -241,7 +313,10 @@ def test_methods_join_the_identity_only_when_on():
     assert fp.freqprior["mid_step"] == 333 and fp.freqprior["save_intermediate"] is True
     assert fp.unet_steps() == [25, 41, 57]
     fn = resolve(_compose(["freenoise=default", "model.num_frames=40", "device=cpu"]))
-    assert fn.identity["freenoise"] == fn.freenoise and fn.call_kwargs["num_frames"] == 40
+    # windows=true (the default) keeps the identity FreeNoise had before freenoise.windows
+    assert fn.freenoise["windows"] is True and "windows" not in fn.identity["freenoise"]
+    assert fn.identity["freenoise"] == {k: v for k, v in fn.freenoise.items() if k != "windows"}
+    assert fn.call_kwargs["num_frames"] == 40
     assert fn.sampler == "freeinit" and "freqprior" not in fn.identity
     bw = resolve(_compose(["bytheway=default", "device=cpu"]))
     # null values take the model's recommendation (the testbed is AnimateDiff: 7, 0.6, 1.5), tau
