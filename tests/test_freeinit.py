@@ -726,3 +726,77 @@ def test_freqprior_on_cogvideox_keeps_the_layout(cogvideox):
     plain = cogvideox(prompt="a cat", generator=gens(3), output_type="latent", **kw).frames
     assert result.latents[-1].shape == COG_SHAPE
     assert result.latents[0] is None or torch.equal(result.latents[0], plain.permute(0, 2, 1, 3, 4))
+
+
+# --------------------------------------------------------------------------- every video DiT
+# Wan, LTX-Video (token-packed latents) and Mochi (12 channels, time /6): the sampler sees
+# (B, C, T, h, w) whatever the pipeline's boundary, pass 0 is the pipeline's own call, and the
+# filter's axes are (latent frames, h, w).
+
+DIT_CASES = {
+    # name: (call arguments, freqlab's latent shape, the pipeline's own output shape)
+    "tiny_wan": (dict(num_frames=13, height=32, width=32), (1, 16, 4, 4, 4), (1, 16, 4, 4, 4)),
+    "tiny_ltx": (dict(num_frames=25, height=32, width=32), (1, 8, 4, 4, 4), (1, 64, 8)),
+    "tiny_mochi": (dict(num_frames=19, height=32, width=32), (1, 12, 4, 4, 4), (1, 12, 4, 4, 4)),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(DIT_CASES))
+def dit(request):
+    return request.param, load_model(request.param)
+
+
+def _dit_kwargs(name, **extra):
+    kw, _, _ = DIT_CASES[name]
+    return dict(kw, num_inference_steps=2, guidance_scale=3.0, **extra)
+
+
+def test_video_dit_pass_0_is_the_plain_pipeline_call(dit):
+    name, pipe = dit
+    _, shape, own_shape = DIT_CASES[name]
+    kw = _dit_kwargs(name)
+    plain = pipe(prompt="a cat", generator=gens(3), output_type="latent", return_dict=False, **kw)
+    assert tuple(plain[0].shape) == own_shape  # LTX: (B, T*h*w tokens, C)
+    result = FreeInit(num_iters=2)(pipe, prompt="a cat", generator=gens(3), **kw)
+    assert [tuple(z.shape) for z in result.latents] == [shape, shape]
+    assert result.lpf.shape[2:] == shape[2:]  # the filter's T axis is the latent frames
+    # The same noise (drawn in the pipeline's order and dtype), the same transformer calls.
+    from freqlab.latents import latent_packing, pack_latents
+
+    packing = latent_packing(pipe)
+    own = result.latents[0] if packing is None else pack_latents(result.latents[0], *packing)
+    assert torch.equal(own, plain[0])
+    # WanPipeline calls its transformer once per CFG half, the others once per step.
+    per_step = 2 if name == "tiny_wan" else 1
+    assert result.unet_calls == [2 * per_step] * 2
+    assert result.noising == "flow"
+
+
+def test_video_dit_filter_runs_over_latent_frames(dit):
+    # As the CogVideoX test above, on a flow-matching schedule: resumed at pass 1 from z0 and from
+    # zeros with the same seeds, the pass inputs differ by (1 - flow_sigma) LPF(z0). A pattern
+    # varying only across channels is the FFT's DC over (frames, h, w): kept whole. A pattern
+    # varying only across latent frames (cos(pi t / 2), zero mean) has only the temporal
+    # frequencies +-1/4, outside an ideal low-pass of d_t = 0.25: removed. Were the FFT run over
+    # LTX's tokens (or any other axes), neither would hold.
+    name, pipe = dit
+    _, shape, _ = DIT_CASES[name]
+    c = torch.linspace(-1, 1, shape[1]).view(1, shape[1], 1, 1, 1)
+    t = torch.cos(torch.pi * torch.arange(shape[2]) / 2).view(1, 1, shape[2], 1, 1)
+    channels_only, frames_only = c.expand(shape), t.expand(shape)
+    freeinit = FreeInit(num_iters=2, method="ideal_exact", d_s=0.25, d_t=0.25)
+    results = [
+        freeinit(
+            pipe,
+            prompt="a cat",
+            generator=gens(5),
+            start_pass=1,
+            previous=z0.contiguous(),
+            **_dit_kwargs(name),
+        )
+        for z0 in (channels_only + frames_only, torch.zeros(shape))
+    ]
+    diff = results[0].pass_inputs[0] - results[1].pass_inputs[0]
+    expected = (1 - results[0].config["flow_sigma"]) * channels_only
+    torch.testing.assert_close(diff, expected.float(), rtol=0, atol=1e-6)
+    assert results[0].final.shape == shape

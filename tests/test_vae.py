@@ -200,3 +200,34 @@ def test_cogvideox_decode_matches_the_pipeline(cogvideox):
     # The pipeline's own layout, unconverted, is refused (C = 16, not 3).
     with pytest.raises(ValueError, match=r"C = 16 for AutoencoderKLCogVideoX"):
         decode_latents(cogvideox, own)
+
+
+@pytest.mark.parametrize(
+    ("name", "kw", "frames"),
+    [
+        # LTX-Video: token-packed latents (freqlab unpacks them), per-channel mean/std and the
+        # VAE's scaling factor, time /8: 2 latent frames -> 9 frames.
+        ("tiny_ltx", dict(num_frames=9, height=32, width=32), 9),
+        # Mochi: 12-channel mean/std, time /6: 3 latent frames -> 13 frames.
+        ("tiny_mochi", dict(num_frames=13, height=32, width=32), 13),
+    ],
+)
+def test_ltx_and_mochi_decode_matches_the_pipeline(name, kw, frames):
+    from freqlab.latents import latent_packing, unpack_latents
+    from freqlab.models import load_model
+
+    pipe = load_model(name)
+    kw = dict(kw, num_inference_steps=2, guidance_scale=3.0)
+    own = pipe(prompt=PROMPTS, generator=gens(1, 2), output_type="latent", **kw).frames
+    video = pipe(prompt=PROMPTS, generator=gens(1, 2), output_type="pt", **kw).frames
+    packing = latent_packing(pipe)
+    if packing is not None:  # LTX: (B, T*h*w, C) tokens
+        latents = unpack_latents(own, (2, own.shape[-1], (frames - 1) // 8 + 1, 4, 4), *packing)
+    else:
+        latents = own
+    # The whole batch in one VAE call, as the pipeline: bit for bit.
+    decoded = decode_latents(pipe, latents, chunk_size=2 * frames)
+    assert decoded.shape == video.shape == (2, frames, 3, 32, 32)
+    torch.testing.assert_close(decoded, video, rtol=0, atol=0)
+    # One video per call: the VAE's float32 round-off over its batch size only.
+    torch.testing.assert_close(decode_latents(pipe, latents), video, rtol=0, atol=VAE_ATOL)

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from experiments.settings import ConfigError, resolve
+from experiments.settings import TEMPORAL_ATTENTION_FAMILIES, ConfigError, resolve
 from freqlab.models import MODELS
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -42,10 +42,16 @@ def test_every_model_x_experiment_composes_and_resolves(model, experiment):
     cfg = _compose(overrides + ["device=cpu"])
     if "dataset.path" in str(cfg.dataset) and cfg.dataset.name in ("msrvtt", "custom"):
         cfg.dataset.path = "/data/prompts"
-    if experiment == "long_video" and MODELS[model].family in ("wan", "cogvideox"):
-        # FreeNoise windows a UNet's temporal attention; a DiT has none: one clear error.
+    unet_only = [
+        m
+        for m in ("freeu", "freenoise", "bytheway", "freelong")
+        if m in cfg and cfg[m].get("enabled") and cfg[m].get("windows", True)
+    ]
+    if unet_only and MODELS[model].family not in TEMPORAL_ATTENTION_FAMILIES:
+        # FreeU and the temporal-attention methods need a UNet; a DiT has none: one clear error
+        # naming the key and the model.
         with pytest.raises(
-            ConfigError, match="freenoise.enabled: model (tiny_)?(wan|cogvideox).* no temporal"
+            ConfigError, match=rf"^({'|'.join(unet_only)})\.(enabled|windows): .*{model}"
         ):
             resolve(cfg)
         return
@@ -167,6 +173,8 @@ def test_real_and_tiny_models_are_the_ones_documented():
         "wan22_ti2v_5b",
         "wan22_t2v_a14b",
         "cogvideox_2b",
+        "ltx_video",
+        "mochi",
     }
     assert {m for m in MODELS if not MODELS[m].pretrained} == {
         "testbed",
@@ -175,6 +183,8 @@ def test_real_and_tiny_models_are_the_ones_documented():
         "tiny_wan",
         "tiny_wan22",
         "tiny_cogvideox",
+        "tiny_ltx",
+        "tiny_mochi",
     }
 
 

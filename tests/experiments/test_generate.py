@@ -367,6 +367,12 @@ def test_fvd_needs_sixteen_frames_and_a_folder(run, tmp_path, unet_counter):
         # guidance_scale_2 reaches the low-noise one); 5 passes x 2 steps x 2 (Wan calls its
         # denoiser twice per guided step), whichever expert.
         ("tiny_wan22", 5, 5 * 2 * 2),
+        # LTX-Video: token-packed latents, a VAE compressing 8 frames per latent (17 frames: 3
+        # latent frames).
+        ("tiny_ltx", 17, None),
+        # Mochi: 12-channel latents, a VAE compressing 6 frames per latent (13 frames: 3 latent
+        # frames), inverted flow-matching sigmas.
+        ("tiny_mochi", 13, None),
     ],
 )
 def test_video_dit_models_run_end_to_end_through_their_video_vae(
