@@ -19,6 +19,12 @@ longer videos, training-free, with two changes::
   feed-forward runs on the fused sequence. Block level, as diffusers and the official AnimateDiff
   port (the official VideoCrafter code windows per attention layer; see that module).
 
+``FreeNoise(windows=False)`` is the noise rescheduling alone: it needs no UNet, so it serves every
+video pipeline diffusers ships, the diffusion transformers too (Wan, CogVideoX, LTX-Video, Mochi),
+whose ``context_length`` counts latent frames; the frames are shuffled along each pipeline's own
+frame axis (CogVideoX's latents are ``(B, F, C, h, w)``, LTX-Video's token-packed). The window
+fusion is UNet-only and refused on a DiT with one message naming it and the pipeline's classes.
+
 :meth:`FreeNoise.apply` does both on a pipeline, for ``UNetMotionModel`` (AnimateDiff, positional
 embeddings restart in every window) and ``UNet3DConditionModel`` (ModelScope, ZeroScope, and
 freqlab's VideoCrafter2 UNet; no positional embedding), and adds per-frame prompts
@@ -69,12 +75,16 @@ from freqlab.handles import (
     refuse_transformer,
     run_undo,
 )
-from freqlab.sampling import (
-    NOISE_TRANSFORM_ATTR,
+from freqlab.latents import (
     from_pipeline_layout,
     latent_layout,
+    latent_packing,
+    pack_latents,
     to_pipeline_layout,
+    unpack_latents,
+    video_factors,
 )
+from freqlab.sampling import NOISE_TRANSFORM_ATTR
 
 __all__ = [
     "NOISE_TYPES",
@@ -535,8 +545,10 @@ def patch_noise(
       any sampling), and with ``latents=None`` it returns ``transform`` of the noise it drew,
       with the generator it drew it from (continued). ``transform`` always sees
       ``(B, C, F, h, w)``: a pipeline whose latents are laid out otherwise
-      (:func:`freqlab.sampling.latent_layout`, CogVideoX's ``(B, F, C, h, w)``) has them
-      permuted there and back, so the frames are shuffled along its frame axis. Given latents
+      (:func:`freqlab.latents.latent_layout`, CogVideoX's ``(B, F, C, h, w)``) has them
+      permuted there and back, so the frames are shuffled along its frame axis; token-packed
+      latents (:func:`freqlab.latents.latent_packing`, LTX-Video's) are unpacked to the
+      ``(B, C, F, h, w)`` the pipeline drew and packed again. Given latents
       are used as they are; other pipelines' ``prepare_latents`` (video-to-video: noised encoded
       frames) are left alone, and so is their noise.
     * ``pipe._freqlab_noise_transform`` (:data:`NOISE_TRANSFORM_ATTR`) is ``transform``: samplers
@@ -553,7 +565,7 @@ def patch_noise(
             "pipe's noise is already rescheduled (FreeNoise, or FreeLong's freenoise); "
             "remove() that method first"
         )
-    layout = latent_layout(pipe)
+    layout, packing = latent_layout(pipe), latent_packing(pipe)
     prepare = getattr(pipe, "prepare_latents", None)
     signature = inspect.signature(prepare) if callable(prepare) else None
     # Text-to-video prepare_latents(..., num_frames, ..., generator, latents=None) draws the
@@ -563,7 +575,9 @@ def patch_noise(
     ):
 
         def prepare_latents(*args: Any, **kwargs: Any) -> Any:
-            arguments = signature.bind(*args, **kwargs).arguments
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()  # LTX's prepare_latents has defaults for every size
+            arguments = bound.arguments
             num_frames = arguments.get("num_frames")
             if num_frames is not None and before_draw is not None:
                 before_draw(int(num_frames))
@@ -572,10 +586,35 @@ def patch_noise(
                 # The pipeline drew i.i.d. noise (and scaled it by init_noise_sigma, which a
                 # permutation commutes with); the shuffles draw from the same generator after it,
                 # in diffusers' order.
-                noise = from_pipeline_layout(latents, layout)  # frames on axis 2
-                noise = transform(noise, arguments.get("generator"))
-                latents = to_pipeline_layout(noise, layout)
+                generator = arguments.get("generator")
+                if packing is None:
+                    noise = from_pipeline_layout(latents, layout)  # frames on axis 2
+                    latents = to_pipeline_layout(transform(noise, generator), layout)
+                else:
+                    shape = _drawn_shape(pipe, latents, arguments)
+                    noise = unpack_latents(latents, shape, *packing)
+                    latents = pack_latents(transform(noise, generator), *packing)
             return latents
 
         _set_attr(pipe, "prepare_latents", prepare_latents, undo)
     _set_attr(pipe, NOISE_TRANSFORM_ATTR, transform, undo)
+
+
+def _drawn_shape(pipe: Any, tokens: torch.Tensor, arguments: dict[str, Any]) -> tuple[int, ...]:
+    """The ``(B, C, F, h, w)`` noise a token-packing pipeline's ``prepare_latents`` drew before
+    packing it into ``tokens``, from its arguments (pixel sizes) and its VAE's factors, as
+    LTX-Video's computes it (diffusers 0.42)."""
+    factors = video_factors(pipe)
+    if factors is None:
+        raise ValueError(
+            f"pipe: {type(pipe).__name__} packs its latents but names no VAE factors; FreeNoise "
+            "cannot unpack its noise to reschedule it"
+        )
+    temporal, spatial = factors
+    return (
+        int(tokens.shape[0]),
+        int(arguments["num_channels_latents"]),
+        (int(arguments["num_frames"]) - 1) // temporal + 1,
+        int(arguments["height"]) // spatial,
+        int(arguments["width"]) // spatial,
+    )

@@ -542,3 +542,41 @@ def test_model_table_defaults():
             method = ByTheWay(**spec.bytheway)
             frames = spec.defaults["num_frames"]
             assert len(high_frequency_bins(frames, method.tau)) == frames - 1  # all but DC
+
+
+# --------------------------------------------------------------------------- diffusion transformers
+
+
+def _dit_state(pipe) -> tuple:
+    """What an apply() could change on a DiT pipeline: its instance attributes, every hook and
+    instance-level forward of its transformer, and the attention processors."""
+    model = pipe.transformer
+    modules = list(model.modules())
+    return (
+        dict(vars(pipe)),
+        sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in modules),
+        [n for n, m in model.named_modules() if "forward" in vars(m)],
+        [type(p) for p in getattr(model, "attn_processors", {}).values()],
+    )
+
+
+@pytest.fixture(scope="module", params=["tiny_wan", "tiny_cogvideox"])
+def bytheway_dit(request):
+    from freqlab.models import tiny
+
+    return getattr(tiny, request.param)()
+
+
+def test_a_dit_pipeline_is_refused_naming_the_method_and_its_classes(bytheway_dit):
+    pipe = bytheway_dit
+    before = _dit_state(pipe)
+    pipe_cls, model_cls = type(pipe).__name__, type(pipe.transformer).__name__
+    with pytest.raises(ValueError) as info:
+        ByTheWay().apply(pipe)
+    assert str(info.value).startswith(
+        f"ByTheWay needs a UNet: pipe is a {pipe_cls}, whose denoiser {model_cls} is a "
+        "diffusion transformer (DiT)"
+    )
+    with pytest.raises(ValueError, match=f"^ByTheWay needs a UNet: pipe is a {model_cls}, a "):
+        ByTheWay().apply(pipe.transformer)  # the transformer alone
+    assert _dit_state(pipe) == before  # nothing attached, nothing left behind

@@ -447,3 +447,41 @@ def test_errors(tiny_animatediff):
         attn.set_processor(Custom())  # another method's processor, set after FreeLong
         with pytest.raises(ValueError, match="replaced by Custom"):
             run(pipe, 8)
+
+
+# --------------------------------------------------------------------------- diffusion transformers
+
+
+def _dit_state(pipe) -> tuple:
+    """What an apply() could change on a DiT pipeline: its instance attributes, every hook and
+    instance-level forward of its transformer, and the attention processors."""
+    model = pipe.transformer
+    modules = list(model.modules())
+    return (
+        dict(vars(pipe)),
+        sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in modules),
+        [n for n, m in model.named_modules() if "forward" in vars(m)],
+        [type(p) for p in getattr(model, "attn_processors", {}).values()],
+    )
+
+
+@pytest.fixture(scope="module", params=["tiny_wan", "tiny_cogvideox"])
+def freelong_dit(request):
+    from freqlab.models import tiny
+
+    return getattr(tiny, request.param)()
+
+
+def test_a_dit_pipeline_is_refused_naming_the_method_and_its_classes(freelong_dit):
+    pipe = freelong_dit
+    before = _dit_state(pipe)
+    pipe_cls, model_cls = type(pipe).__name__, type(pipe.transformer).__name__
+    with pytest.raises(ValueError) as info:
+        FreeLong().apply(pipe)
+    assert str(info.value).startswith(
+        f"FreeLong needs a UNet: pipe is a {pipe_cls}, whose denoiser {model_cls} is a "
+        "diffusion transformer (DiT)"
+    )
+    with pytest.raises(ValueError, match=f"^FreeLong needs a UNet: pipe is a {model_cls}, a "):
+        FreeLong().apply(pipe.transformer)  # the transformer alone
+    assert _dit_state(pipe) == before  # nothing attached, nothing left behind

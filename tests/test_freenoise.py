@@ -646,3 +646,194 @@ def test_per_frame_prompts_refuse_embeddings(tiny_animatediff):
                 num_frames=16,
                 **CALL,
             )
+
+
+# --------------------------------------------------------------------------- noise alone, DiTs
+
+
+def _dit_state(pipe) -> tuple:
+    """What an apply() could change on a DiT pipeline: its instance attributes, and every hook
+    and instance-level forward of its transformer."""
+    modules = list(pipe.transformer.named_modules())
+    return (
+        dict(vars(pipe)),
+        sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for _, m in modules),
+        [n for n, m in modules if "forward" in vars(m)],
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_wan():
+    from freqlab.models.tiny import tiny_wan
+
+    return tiny_wan()
+
+
+@pytest.fixture(scope="module")
+def tiny_cogvideox():
+    from freqlab.models.tiny import tiny_cogvideox
+
+    return tiny_cogvideox()
+
+
+def _earlier_frame_sources(z: torch.Tensor, axis: int, length: int) -> list[int]:
+    """For every frame ``f`` of ``z`` along ``axis``, the first frame ``s < length`` it equals
+    bit for bit (frames ``f < length`` are their own sources); AssertionError if none does."""
+    frames = z.unbind(axis)
+    sources = []
+    for f, frame in enumerate(frames):
+        match = [s for s in range(length) if torch.equal(frame, frames[s])]
+        assert match, f"frame {f} is no copy of frames 0..{length - 1} along axis {axis}"
+        sources.append(match[0])
+    return sources
+
+
+@pytest.mark.parametrize("fixture", ["tiny_wan", "tiny_cogvideox"])
+def test_window_fusion_on_a_dit_is_refused_naming_it(request, fixture):
+    pipe = request.getfixturevalue(fixture)
+    before = _dit_state(pipe)
+    pipe_cls, model_cls = type(pipe).__name__, type(pipe.transformer).__name__
+    with pytest.raises(ValueError) as info:
+        FreeNoise(context_length=2, context_stride=1).apply(pipe)
+    message = str(info.value)
+    assert message.startswith(
+        f"FreeNoise's window fusion needs a UNet: pipe is a {pipe_cls}, whose denoiser "
+        f"{model_cls} is a diffusion transformer (DiT)"
+    )
+    assert message.endswith("FreeNoise(windows=False) reschedules the noise alone, on any pipeline")
+    with pytest.raises(
+        ValueError, match=f"^FreeNoise's window fusion needs a UNet: pipe is a {model_cls}"
+    ):
+        FreeNoise().apply(pipe.transformer)
+    assert _dit_state(pipe) == before
+
+
+def test_noise_alone_shuffles_cogvideox_along_its_frame_axis(tiny_cogvideox):
+    # CogVideoX draws (B, F, C, h, w): frames are axis 1 there. 25 frames -> 7 latent frames.
+    pipe, fn = tiny_cogvideox, FreeNoise(context_length=3, context_stride=2, windows=False)
+    args = (2, 16, 25, 32, 32, torch.float32, "cpu")
+    generator = torch.Generator().manual_seed(7)
+    plain = pipe.prepare_latents(*args, generator)
+    before = _dit_state(pipe)
+    with fn.apply(pipe) as handle:
+        assert handle.blocks == [] and handle.unet is pipe.transformer
+        ours = pipe.prepare_latents(*args, torch.Generator().manual_seed(7))
+    assert _dit_state(pipe) == before and not hasattr(pipe, NOISE_TRANSFORM_ATTR)
+    assert ours.shape == plain.shape == (2, 7, 16, 8, 8)
+    # frames f >= L are frames of plain's first L along the frame axis, whole and bit exact
+    assert torch.equal(ours[:, :3], plain[:, :3]) and not torch.equal(ours, plain)
+    sources = _earlier_frame_sources(ours, axis=1, length=3)
+    assert sorted(sources[3:5]) == [0, 1] and sources != list(range(7))
+    # exactly reschedule() of the (B, C, F, h, w) noise, with the draw's generator continued
+    expected = fn.reschedule(plain.permute(0, 2, 1, 3, 4), generator).permute(0, 2, 1, 3, 4)
+    assert torch.equal(ours, expected)
+
+
+def test_noise_alone_reaches_the_samplers_on_cogvideox(tiny_cogvideox):
+    # FreeInit draws its own noise in the pipeline's layout and holds it as (B, C, T, h, w):
+    # the rescheduling permutes axis 2 there.
+    from freqlab.freeinit import FreeInit
+
+    call = dict(prompt="a cat", num_frames=21, height=32, width=32, num_inference_steps=1)
+    with FreeNoise(context_length=2, context_stride=2, windows=False).apply(tiny_cogvideox):
+        result = FreeInit(num_iters=1)(
+            tiny_cogvideox, generator=[torch.Generator().manual_seed(3)], **call
+        )
+    eps = result.initial_noise  # (1, 16, 6, 8, 8)
+    assert eps.shape[2] == 6
+    sources = _earlier_frame_sources(eps, axis=2, length=2)
+    assert sorted(sources[2:4]) == [0, 1] and sorted(sources[4:6]) == [0, 1]
+
+
+def test_noise_alone_on_wan_samples_and_restores(tiny_wan):
+    pipe = tiny_wan
+    call = dict(prompt="a cat", num_frames=17, height=32, width=32, num_inference_steps=2)
+
+    def sample():
+        generator = torch.Generator().manual_seed(0)
+        return pipe(**call, generator=generator, output_type="latent").frames
+
+    plain = sample()
+    before = _dit_state(pipe)
+    fn = FreeNoise(context_length=2, context_stride=1, windows=False)
+    with fn.apply(pipe):
+        assert getattr(pipe, NOISE_TRANSFORM_ATTR).__self__ is fn
+        noise = pipe.prepare_latents(
+            1,
+            16,
+            32,
+            32,
+            num_frames=17,
+            dtype=torch.float32,
+            device="cpu",
+            generator=torch.Generator().manual_seed(1),
+        )
+        rescheduled = sample()
+    # Wan draws (B, C, F, h, w): 17 frames -> 5 latent frames, shuffled along axis 2
+    assert noise.shape[2] == 5
+    _earlier_frame_sources(noise, axis=2, length=2)
+    assert rescheduled.shape == plain.shape and not torch.equal(rescheduled, plain)
+    assert _dit_state(pipe) == before and torch.equal(sample(), plain)
+
+
+def test_noise_alone_on_a_unet_pipeline_windows_nothing(tiny_animatediff):
+    pipe, args = tiny_animatediff, (1, 4, 24, 32, 32, torch.float32, "cpu")
+    with FreeNoise().apply(pipe):
+        both = pipe.prepare_latents(*args, torch.Generator().manual_seed(7))
+    with FreeNoise(windows=False).apply(pipe) as handle:
+        alone = pipe.prepare_latents(*args, torch.Generator().manual_seed(7))
+        assert handle.blocks == []
+        assert not [b.name for b in temporal_blocks(pipe.unet) if "forward" in vars(b.block)]
+        with pytest.raises(ValueError, match="already has FreeNoise"):
+            FreeNoise(windows=False).apply(pipe)
+    assert torch.equal(alone, both)  # the same noise, with or without the windows
+
+
+def test_noise_alone_refusals(tiny_wan, tiny_animatediff):
+    from freqlab.freelong import FreeLong
+
+    with pytest.raises(ValueError, match=r"^windows=False reschedules the noise a pipeline"):
+        FreeNoise(windows=False).apply(tiny_wan.transformer)
+    with FreeNoise(windows=False).apply(tiny_wan):
+        # tiny_wan's 5 frames are 2 latent frames: no frame to reschedule from 16, before sampling
+        with pytest.raises(ValueError, match=r"^context_length \(16\) must be <= the number of "):
+            tiny_wan.prepare_latents(
+                1,
+                16,
+                32,
+                32,
+                num_frames=5,
+                dtype=torch.float32,
+                device="cpu",
+                generator=torch.Generator().manual_seed(1),
+            )
+    # FreeLong brings FreeNoise's noise: a second rescheduling would compound
+    with FreeNoise(windows=False).apply(tiny_animatediff):
+        with pytest.raises(ValueError, match="noise is already rescheduled"):
+            FreeLong().apply(tiny_animatediff)
+        assert not any("forward" in vars(m) for m in tiny_animatediff.unet.modules())
+
+
+def test_noise_alone_unpacks_ltx_tokens():
+    # LTX-Video packs (B, C, F, h, w) into tokens (B, F·h·w, C) (patch 1): the rescheduling runs
+    # on the unpacked noise, along its frame axis, and is packed again.
+    from freqlab.latents import latent_packing, unpack_latents
+    from freqlab.models.tiny_dit import tiny_ltx
+
+    pipe = tiny_ltx()
+    channels = pipe.transformer.config.in_channels
+    kwargs = dict(height=32, width=32, num_frames=33, dtype=torch.float32, device="cpu")
+    plain = pipe.prepare_latents(1, channels, generator=torch.Generator().manual_seed(7), **kwargs)
+    fn = FreeNoise(context_length=2, context_stride=1, windows=False)
+    with fn.apply(pipe):
+        tokens = pipe.prepare_latents(
+            1, channels, generator=torch.Generator().manual_seed(7), **kwargs
+        )
+    assert tokens.shape == plain.shape and not torch.equal(tokens, plain)
+    t, s = pipe.vae_temporal_compression_ratio, pipe.vae_spatial_compression_ratio
+    shape = (1, channels, (33 - 1) // t + 1, 32 // s, 32 // s)
+    ours = unpack_latents(tokens, shape, *latent_packing(pipe))
+    noise = unpack_latents(plain, shape, *latent_packing(pipe))
+    assert ours.shape[2] >= 3
+    assert torch.equal(ours[:, :, :2], noise[:, :, :2])
+    _earlier_frame_sources(ours, axis=2, length=2)
