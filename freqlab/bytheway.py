@@ -642,8 +642,9 @@ class ByTheWay:
         decoder order, with their roles and guides. Nothing is attached.
 
         Raises:
-            ValueError: no temporal attention, fewer than two decoder blocks with temporal
-                attention, a ``guide_block`` without it, or a target with no attention at its
+            ValueError: a diffusion-transformer pipeline (Wan, CogVideoX: one message naming
+                ByTheWay and its classes), no temporal attention, fewer than two decoder blocks
+                with temporal attention, a ``guide_block`` without it, or a target with no attention at its
                 place in the guide block (``pairing="module"``).
         """
         unet = pipe_unet(pipe, "ByTheWay")

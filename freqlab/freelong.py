@@ -515,7 +515,8 @@ class FreeLong:
         Nothing else changes: no module is replaced, no weight or buffer touched.
 
         Raises:
-            ValueError: ``pipe`` has no temporal attention, has FreeLong, diffusers' FreeNoise or
+            ValueError: ``pipe`` is a diffusion-transformer pipeline (Wan, CogVideoX: one
+                message naming FreeLong and its classes), has no temporal attention, has FreeLong, diffusers' FreeNoise or
                 freqlab's FreeNoise applied, or a temporal attention FreeLong cannot run (see
                 the module docstring). A UNet call on more frames than the motion modules'
                 ``max_seq_length`` with ``positions=None`` raises one naming ``positions``.

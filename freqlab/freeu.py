@@ -281,8 +281,9 @@ class FreeU:
         weights, buffers and attributes are left alone.
 
         Raises:
-            ValueError: ``unet`` is not supported, already has FreeU hooks from freqlab, or has
-                diffusers' own FreeU enabled (the two would compound).
+            ValueError: ``unet`` is not supported (a diffusion-transformer pipeline such as Wan
+                or CogVideoX: one message naming FreeU and its classes), already has FreeU hooks
+                from freqlab, or has diffusers' own FreeU enabled (the two would compound).
         """
         model = _resolve_unet(unet)
         if model in _ACTIVE:
