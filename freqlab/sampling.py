@@ -64,6 +64,7 @@ __all__ = [
     "decode_indices",
     "denoiser",
     "denoisers",
+    "guider_guidance",
     "from_pipeline_layout",
     "latent_dtype",
     "latent_layout",
@@ -464,17 +465,36 @@ def _latent_channels(pipe: Any, model: torch.nn.Module) -> int:
     return channels
 
 
+# Pipeline class name -> the component whose dtype its prepare_latents draws noise in, where that
+# is not float32 (transformer pipelines) or the text encoder's (UNet pipelines): CogVideoX draws
+# in prompt_embeds.dtype (the T5's), HunyuanVideo 1.5 in its transformer's (diffusers 0.42).
+_NOISE_DTYPE_OF = {"CogVideoXPipeline": "text_encoder", "HunyuanVideo15Pipeline": "transformer"}
+
+
 def latent_dtype(pipe: Any) -> torch.dtype:
     """The dtype the pipeline draws its own noise in: the prompt embeddings' (text encoder, else
-    UNet) for UNet pipelines and CogVideoX, float32 for Wan-style transformer pipelines."""
+    UNet) for UNet pipelines, :data:`_NOISE_DTYPE_OF`'s component for CogVideoX and HunyuanVideo
+    1.5, float32 for the other transformer pipelines (Wan, LTX-Video, Mochi)."""
     if getattr(pipe, "unet", None) is None:
-        encoder = getattr(pipe, "text_encoder", None)
-        # CogVideoXPipeline.prepare_latents draws in prompt_embeds.dtype (the T5's).
-        if latent_layout(pipe) != LATENT_LAYOUT and isinstance(encoder, torch.nn.Module):
-            return encoder.dtype
+        for cls in type(pipe).__mro__:
+            module = getattr(pipe, _NOISE_DTYPE_OF.get(cls.__name__, ""), None)
+            if isinstance(module, torch.nn.Module):
+                return module.dtype
         return torch.float32
     encoder = getattr(pipe, "text_encoder", None)
     return (encoder if encoder is not None else pipe.unet).dtype
+
+
+def guider_guidance(pipe: Any, params: dict[str, inspect.Parameter], kwargs: dict[str, Any]) -> Any:
+    """``kwargs["guidance_scale"]``, popped, for a pipeline that takes its guidance scale from a
+    ``guider`` component instead of a call argument (HunyuanVideo 1.5's ClassifierFreeGuidance);
+    None (kwargs untouched) otherwise. The samplers take ``guidance_scale`` for every pipeline."""
+    guider = getattr(pipe, "guider", None)
+    if "guidance_scale" in params or "guidance_scale" not in kwargs or guider is None:
+        return None
+    if "guidance_scale" not in getattr(guider, "config", {}):
+        return None
+    return kwargs.pop("guidance_scale")
 
 
 class CallCounter:
@@ -552,6 +572,7 @@ class SamplerCall:
     decode_at: list[int]
     layout: str = LATENT_LAYOUT
     packing: tuple[int, int] | None = None
+    guidance: float | None = None  # set on the pipeline's guider for each pass (guider_guidance)
 
     def to_pipeline(self, latents: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, h, w)`` -> what the pipeline takes as ``latents=`` (a new tensor)."""
@@ -578,14 +599,21 @@ class SamplerCall:
         pipeline's layout: the caller's stay intact whatever the pipeline does), returning the
         pipeline's latents unchecked, converted back to ``(B, C, T, h, w)`` when they are a 5-dim
         tensor."""
-        out = self.pipe(
-            **self.kwargs,
-            latents=self.to_pipeline(latents),
-            num_inference_steps=num_inference_steps,
-            generator=self.noise.pipe_generator(),
-            output_type="latent",
-            return_dict=False,
-        )[0]
+        guider = getattr(self.pipe, "guider", None)
+        if self.guidance is not None:  # a copy with the call's scale, the pipeline's restored
+            self.pipe.guider = guider.new(guidance_scale=self.guidance)
+        try:
+            out = self.pipe(
+                **self.kwargs,
+                latents=self.to_pipeline(latents),
+                num_inference_steps=num_inference_steps,
+                generator=self.noise.pipe_generator(),
+                output_type="latent",
+                return_dict=False,
+            )[0]
+        finally:
+            if self.guidance is not None:
+                self.pipe.guider = guider
         return self.to_canonical(out)
 
     def to_canonical(self, latents: Any) -> Any:
@@ -646,6 +674,7 @@ def prepare_call(
     num_steps = call_default(params, "num_inference_steps", kwargs)
     kwargs.pop("num_inference_steps", None)
     batch = batch_size(params, kwargs)
+    guidance = guider_guidance(pipe, params, kwargs)
     # FreeNoise (applied to pipe) reschedules the initial noise and every pass's fresh noise.
     transform = getattr(pipe, NOISE_TRANSFORM_ATTR, None)
     layout = latent_layout(pipe)
@@ -662,4 +691,5 @@ def prepare_call(
         decode_at,
         layout,
         latent_packing(pipe),
+        guidance,
     )

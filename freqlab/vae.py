@@ -6,7 +6,7 @@
   more than ``chunk_size`` frames per VAE call (AnimateDiff chunks the same way; TextToVideoSD
   decodes every frame of the batch at once). Video VAEs (:data:`VIDEO_VAES`, one entry a family:
   Wan's AutoencoderKLWan, CogVideoX's AutoencoderKLCogVideoX, LTX-Video's AutoencoderKLLTXVideo,
-  Mochi's AutoencoderKLMochi): whole clips, with their pipeline's
+  Mochi's AutoencoderKLMochi, HunyuanVideo 1.5's AutoencoderKLHunyuanVideo15): whole clips, with their pipeline's
   normalisation before ``vae.decode``. Latents are always freqlab's ``(B, C, t, h, w)``
   (:func:`freqlab.sampling.latent_layout`: CogVideoXPipeline's own are ``(B, t, C, h, w)``).
 * **encoding**: ``encode_frames(vae, videos)`` turns videos into the clean latents a model is
@@ -81,6 +81,8 @@ class VideoVae:
     frames: Callable[[Any, int], int]  # (vae, latent frames t) -> decoded frames T
     # (vae, z) -> extra positional arguments of vae.decode after z (LTX's decode timestep).
     decode_args: Callable[[Any, torch.Tensor], tuple[Any, ...]] | None = None
+    # At most this many videos per vae.decode call, whatever chunk_size allows (None: no limit).
+    max_videos: int | None = None
 
 
 def _temporal_frames(factor: Callable[[Any], int]) -> Callable[[Any, int], int]:
@@ -121,6 +123,12 @@ def _ltx_decode_args(vae: Any, z: torch.Tensor) -> tuple[Any, ...]:
     if not vae.config.timestep_conditioning:
         return (None,)
     return (torch.zeros(z.shape[0], device=z.device, dtype=z.dtype),)
+
+
+def _scaling_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
+    # HunyuanVideo15Pipeline.__call__ (diffusers 0.42): latents / scaling_factor, no shift, no
+    # per-channel statistics.
+    return latents / vae.config.scaling_factor
 
 
 def _mochi_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
@@ -168,6 +176,14 @@ VIDEO_VAES: dict[str, VideoVae] = {
         _ltx_decode_args,
     ),
     "AutoencoderKLMochi": VideoVae("MochiPipeline", _mochi_unnormalise, _mochi_frames),
+    "AutoencoderKLHunyuanVideo15": VideoVae(
+        "HunyuanVideo15Pipeline",
+        _scaling_unnormalise,
+        _temporal_frames(lambda vae: vae.temporal_compression_ratio),
+        # One video per call: its mid-block attention builds a (B, N, N) causal mask that fails
+        # to broadcast for B > 1 (diffusers 0.42), so the pipeline itself cannot decode a batch.
+        max_videos=1,
+    ),
 }
 
 
@@ -266,6 +282,8 @@ def _decode_videos(
     # Whole videos per VAE call, up to chunk_size decoded frames (the pipeline decodes the whole
     # batch at once: equal up to float round-off, ~5e-6 on the tiny Wan).
     per_call = max(1, chunk_size // entry.frames(vae, z.shape[2]))
+    if entry.max_videos is not None:
+        per_call = min(per_call, entry.max_videos)
     parts = []
     for part in z.split(per_call):
         extra = entry.decode_args(vae, part) if entry.decode_args is not None else ()

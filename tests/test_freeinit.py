@@ -738,6 +738,12 @@ DIT_CASES = {
     "tiny_wan": (dict(num_frames=13, height=32, width=32), (1, 16, 4, 4, 4), (1, 16, 4, 4, 4)),
     "tiny_ltx": (dict(num_frames=25, height=32, width=32), (1, 8, 4, 4, 4), (1, 64, 8)),
     "tiny_mochi": (dict(num_frames=19, height=32, width=32), (1, 12, 4, 4, 4), (1, 12, 4, 4, 4)),
+    # HunyuanVideo 1.5: noise in the transformer's dtype, guidance through its guider.
+    "tiny_hunyuanvideo15": (
+        dict(num_frames=13, height=16, width=16),
+        (1, 8, 4, 4, 4),
+        (1, 8, 4, 4, 4),
+    ),
 }
 
 
@@ -748,14 +754,19 @@ def dit(request):
 
 def _dit_kwargs(name, **extra):
     kw, _, _ = DIT_CASES[name]
-    return dict(kw, num_inference_steps=2, guidance_scale=3.0, **extra)
+    return {**kw, "num_inference_steps": 2, "guidance_scale": 3.0, **extra}
 
 
 def test_video_dit_pass_0_is_the_plain_pipeline_call(dit):
     name, pipe = dit
     _, shape, own_shape = DIT_CASES[name]
     kw = _dit_kwargs(name)
-    plain = pipe(prompt="a cat", generator=gens(3), output_type="latent", return_dict=False, **kw)
+    own_kw = dict(kw)
+    if name == "tiny_hunyuanvideo15":  # no guidance_scale argument: its guider's
+        pipe.guider = pipe.guider.new(guidance_scale=own_kw.pop("guidance_scale"))
+    plain = pipe(
+        prompt="a cat", generator=gens(3), output_type="latent", return_dict=False, **own_kw
+    )
     assert tuple(plain[0].shape) == own_shape  # LTX: (B, T*h*w tokens, C)
     result = FreeInit(num_iters=2)(pipe, prompt="a cat", generator=gens(3), **kw)
     assert [tuple(z.shape) for z in result.latents] == [shape, shape]
@@ -766,8 +777,8 @@ def test_video_dit_pass_0_is_the_plain_pipeline_call(dit):
     packing = latent_packing(pipe)
     own = result.latents[0] if packing is None else pack_latents(result.latents[0], *packing)
     assert torch.equal(own, plain[0])
-    # WanPipeline calls its transformer once per CFG half, the others once per step.
-    per_step = 2 if name == "tiny_wan" else 1
+    # Wan and HunyuanVideo 1.5 call their transformer once per CFG half, the others once a step.
+    per_step = 2 if name in ("tiny_wan", "tiny_hunyuanvideo15") else 1
     assert result.unet_calls == [2 * per_step] * 2
     assert result.noising == "flow"
 
@@ -800,3 +811,18 @@ def test_video_dit_filter_runs_over_latent_frames(dit):
     expected = (1 - results[0].config["flow_sigma"]) * channels_only
     torch.testing.assert_close(diff, expected.float(), rtol=0, atol=1e-6)
     assert results[0].final.shape == shape
+
+
+def test_guidance_reaches_a_guider_pipeline_for_the_call_only():
+    # HunyuanVideo15Pipeline takes no guidance_scale: the sampler sets it on a copy of the
+    # pipeline's guider for each pass and puts the pipeline's own back.
+    pipe = load_model("tiny_hunyuanvideo15")
+    guider = pipe.guider
+    kw = _dit_kwargs("tiny_hunyuanvideo15", guidance_scale=1.0)  # 1: the conditional branch only
+    result = FreeInit(num_iters=1)(pipe, prompt="a cat", generator=gens(3), **kw)
+    assert result.unet_calls == [2]  # 2 steps, one call each: no unconditional branch
+    assert pipe.guider is guider and guider.guidance_scale == 6.0
+    guided = FreeInit(num_iters=1)(
+        pipe, prompt="a cat", generator=gens(3), **dict(kw, guidance_scale=6.0)
+    )
+    assert guided.unet_calls == [4] and not torch.equal(guided.latents[0], result.latents[0])

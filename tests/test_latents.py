@@ -53,6 +53,7 @@ def test_tokens_are_ordered_frame_row_column():
         ("tiny_cogvideox", "BTCHW", None, (4, 4)),
         ("tiny_ltx", "BCTHW", (1, 1), (8, 8)),
         ("tiny_mochi", "BCTHW", None, (6, 8)),
+        ("tiny_hunyuanvideo15", "BCTHW", None, (4, 4)),
     ],
 )
 def test_each_pipeline_says_how_it_holds_latents(name, layout, packing, factors):

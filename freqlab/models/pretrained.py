@@ -218,7 +218,7 @@ def load_component(
     subfolder = source.subfolder(component)
     if subfolder:
         kwargs["subfolder"] = subfolder
-    if component.kind != "tokenizer":
+    if component.kind not in ("tokenizer", "config"):  # no weights, no dtype
         kwargs[dtype_keyword(cls.from_pretrained)] = dtype
         if variant:
             kwargs["variant"] = variant

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from freqlab.models import tiny, tiny_dit
+from freqlab.models import tiny, tiny_dit, tiny_hunyuan15
 from freqlab.models.weights import Component, HubSource
 
 __all__ = ["MODELS", "ModelSpec", "get_model_spec"]
@@ -767,6 +767,84 @@ MODELS: dict[str, ModelSpec] = {
             "diffusers docs api/pipelines/mochi.md (genmo/mochi-1-preview, variant bf16, "
             "num_frames 85, VAE tiling, fps 30) and MochiPipeline defaults (480x848, 64 steps, "
             "guidance 4.5, linear-quadratic sigmas)",
+        ),
+    ),
+    "tiny_hunyuanvideo15": ModelSpec(
+        name="tiny_hunyuanvideo15",
+        family="hunyuanvideo15",
+        build=tiny_hunyuan15.tiny_hunyuanvideo15,
+        # guidance_scale reaches the pipeline's guider (the call takes none): the samplers set it
+        # for each pass (freqlab.sampling.guider_guidance).
+        defaults=dict(
+            num_frames=9,
+            height=32,
+            width=32,
+            num_inference_steps=10,
+            guidance_scale=tiny_hunyuan15.HUNYUAN15_GUIDANCE_SCALE,
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="HunyuanVideo15Pipeline (dual-stream DiT, causal video VAE with time /4, "
+        "Qwen2.5-VL and ByT5 text encoders, flow matching, a CFG guider) with seeded random "
+        "weights, offline: the HunyuanVideo 1.5 480p t2v layout at ~4.7M parameters.",
+        scheduler=dict(
+            _class_name="FlowMatchEulerDiscreteScheduler", shift=tiny_hunyuan15.HUNYUAN15_SHIFT
+        ),
+        size_multiple=4,  # the tiny VAE's spatial factor 4 (patch 1)
+        temporal_factor=4,  # as HunyuanVideo 1.5: num_frames 4k + 1
+    ),
+    "hunyuanvideo15": ModelSpec(
+        name="hunyuanvideo15",
+        family="hunyuanvideo15",
+        defaults=dict(
+            num_frames=121,
+            height=480,
+            width=848,
+            num_inference_steps=50,
+            guidance_scale=tiny_hunyuan15.HUNYUAN15_GUIDANCE_SCALE,
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="HunyuanVideo 1.5 8.3B, 480p text to video (dual-stream DiT, VAE 16x spatial "
+        "and 4x temporal compression, 32 latent channels, Qwen2.5-VL-7B and ByT5), 848x480, "
+        "121 frames.",
+        # The 480p t2v shift 5 (720p t2v: 9); the pipeline passes sigmas linspace(1, 0, S + 1)[:-1].
+        scheduler=dict(
+            _class_name="FlowMatchEulerDiscreteScheduler", shift=tiny_hunyuan15.HUNYUAN15_SHIFT
+        ),
+        pipeline="HunyuanVideo15Pipeline",
+        sources={
+            "pipeline": HubSource(
+                "hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_t2v",
+                (
+                    Component("tokenizer", "AutoTokenizer", "tokenizer", "tokenizer"),
+                    Component(
+                        "text_encoder", "Qwen2_5_VLTextModel", "text_encoder", "transformers"
+                    ),
+                    # ByT5's tokenizer is byte-level: a config, no vocabulary file.
+                    Component("tokenizer_2", "ByT5Tokenizer", "tokenizer_2", "config"),
+                    Component("text_encoder_2", "T5EncoderModel", "text_encoder_2", "transformers"),
+                    Component("vae", "AutoencoderKLHunyuanVideo15", "vae"),
+                    Component("transformer", "HunyuanVideo15Transformer3DModel", "transformer"),
+                    # ClassifierFreeGuidance's config (guidance_scale 6 for 480p t2v).
+                    Component("guider", "ClassifierFreeGuidance", "guider", "config"),
+                ),
+                note="HunyuanVideo 1.5 480p t2v (diffusers format)",
+            )
+        },
+        accelerator_dtype=torch.bfloat16,  # the official README and diffusers docs
+        # The VAE's spatial factor 16 x patch 1. The pipeline floors other sizes silently
+        # (checked on the tiny model), so the registry refuses them.
+        size_multiple=16,
+        temporal_factor=4,  # the VAE's temporal factor: num_frames 4k + 1
+        references=(
+            "diffusers docs api/pipelines/hunyuan_video15.md and api/models (hub ids "
+            "hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_t2v; UNCONFIRMED offline: the "
+            "pipeline's example omits '-Diffusers')",
+            "diffusers scripts/convert_hunyuan_video1_5_to_diffusers.py (480p t2v: shift 5, "
+            "guider guidance_scale 6) and Tencent-Hunyuan/HunyuanVideo-1.5 (121 frames, 50 "
+            "steps, bf16)",
+            "HunyuanVideo15Pipeline defaults: 480p bucket 848x480 for target_size 640",
         ),
     ),
 }

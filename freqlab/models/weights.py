@@ -57,7 +57,9 @@ class Component:
         name: the pipeline argument it becomes (``"vae"``, ``"unet"``, ``"motion_adapter"``).
         cls: the class name that loads it, e.g. ``"AutoencoderKL"`` (resolved by the builder).
         subfolder: its folder inside the source (``None``: the source's root).
-        kind: ``"diffusers"`` or ``"transformers"`` model (config + weights), or ``"tokenizer"``.
+        kind: ``"diffusers"`` or ``"transformers"`` model (config + weights), ``"tokenizer"``, or
+            ``"config"``: a component that is a config file only (HunyuanVideo 1.5's
+            ``guider``, a ByT5 tokenizer, which has no vocabulary file).
         dtype: a dtype it always keeps (e.g. ``"float32"`` for Wan's VAE), else the model's dtype.
     """
 
@@ -162,6 +164,8 @@ def component_patterns(
     if component.kind == "tokenizer":
         names = [prefix + name for name in _TOKENIZER_FILES]
         return [f"{prefix}*"], [(" or ".join(names), names)]
+    if component.kind == "config":
+        return [f"{prefix}*.json"], [(f"{prefix}*config.json", [f"{prefix}*config.json"])]
     include = [f"{prefix}*.json"] + [prefix + p for p in _weight_patterns(component, variant, fmt)]
     weights = [prefix + p for p in _weight_patterns(component, variant, "any")]
     label = f"{weights[0]} (or .bin / sharded weights)"
@@ -213,7 +217,7 @@ def missing_files(
 def _root_or_subfolder(root: Path, component: Component) -> str | None:
     """For a component stored at a source's root (``subfolder=None``), accept the same files in a
     subfolder named after the component (a full pipeline directory), and vice versa."""
-    if component.kind == "tokenizer":
+    if component.kind in ("tokenizer", "config"):
         return component.subfolder
     if component.subfolder is None and not (root / "config.json").is_file():
         if (root / component.name / "config.json").is_file():

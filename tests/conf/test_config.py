@@ -175,6 +175,7 @@ def test_real_and_tiny_models_are_the_ones_documented():
         "cogvideox_2b",
         "ltx_video",
         "mochi",
+        "hunyuanvideo15",
     }
     assert {m for m in MODELS if not MODELS[m].pretrained} == {
         "testbed",
@@ -185,6 +186,7 @@ def test_real_and_tiny_models_are_the_ones_documented():
         "tiny_cogvideox",
         "tiny_ltx",
         "tiny_mochi",
+        "tiny_hunyuanvideo15",
     }
 
 

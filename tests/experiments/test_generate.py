@@ -373,6 +373,9 @@ def test_fvd_needs_sixteen_frames_and_a_folder(run, tmp_path, unet_counter):
         # Mochi: 12-channel latents, a VAE compressing 6 frames per latent (13 frames: 3 latent
         # frames), inverted flow-matching sigmas.
         ("tiny_mochi", 13, None),
+        # HunyuanVideo 1.5: guidance through its guider (model.guidance_scale reaches it), noise
+        # in the transformer's dtype; 9 frames: 3 latent frames.
+        ("tiny_hunyuanvideo15", 9, None),
     ],
 )
 def test_video_dit_models_run_end_to_end_through_their_video_vae(
