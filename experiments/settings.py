@@ -307,8 +307,8 @@ def _check_windowable(spec: ModelSpec, method: str = "freenoise") -> None:
         key = "freenoise.windows"
         instead = "set freenoise.windows=false for FreeNoise's noise rescheduling alone"
     raise ConfigError(
-        f"{key}: {name} needs {needs}; model {spec.name} has no UNet (a {spec.family} "
-        f"diffusion transformer); {instead} ({name} applies to "
+        f"{key}: {name} needs {needs}; model {spec.name} has no UNet (a diffusion "
+        f"transformer, family {spec.family}); {instead} ({name} applies to "
         f"{', '.join(UNET_FAMILIES)} models)"
     )
 
