@@ -651,6 +651,44 @@ MODELS: dict[str, ModelSpec] = {
             "1.15258426) and scripts/convert_cogvideox_to_diffusers.py (scheduler config)",
         ),
     ),
+    "cogvideox_5b": ModelSpec(
+        name="cogvideox_5b",
+        family="cogvideox",
+        defaults=dict(
+            num_frames=49, height=480, width=720, num_inference_steps=50, guidance_scale=6.0
+        ),
+        freeu={},  # a transformer: FreeU does not apply
+        decode_chunk=16,
+        description="CogVideoX-5b (expert-transformer DiT with 3D rotary embeddings, causal 3D "
+        "VAE, T5-XXL; zero-SNR v-prediction DDIM without SNR shift), 720x480, 49 frames.",
+        # CogVideoX-2b's scheduler with snr_shift_scale 1.0 (2b: 3.0): the 5b hub's
+        # scheduler/scheduler_config.json as diffusers' conversion script writes it for 5b
+        # (--snr_shift_scale 1.0), quoted the same by third-party loaders.
+        scheduler=dict(
+            _class_name="CogVideoXDDIMScheduler",
+            **dict(tiny.COGVIDEOX_SCHEDULER_CONFIG, snr_shift_scale=1.0),
+        ),
+        pipeline="CogVideoXPipeline",
+        sources={
+            "pipeline": HubSource(
+                "THUDM/CogVideoX-5b",
+                (
+                    Component("tokenizer", "AutoTokenizer", "tokenizer", "tokenizer"),
+                    Component("text_encoder", "T5EncoderModel", "text_encoder", "transformers"),
+                    Component("vae", "AutoencoderKLCogVideoX", "vae"),
+                    Component("transformer", "CogVideoXTransformer3DModel", "transformer"),
+                ),
+                note="CogVideoX-5b",
+            )
+        },
+        accelerator_dtype=torch.bfloat16,  # the model card: bf16 for 5b
+        size_multiple=16,  # as CogVideoX-2b: VAE factor 8 x the transformer's 2x2 patches
+        temporal_factor=4,  # 4k + 1 frames
+        references=(
+            "THUDM/CogVideoX-5b model card (720x480, 49 frames, 50 steps, guidance 6, bf16)",
+            "diffusers scripts/convert_cogvideox_to_diffusers.py (--snr_shift_scale 1.0 for 5b)",
+        ),
+    ),
     "tiny_ltx": ModelSpec(
         name="tiny_ltx",
         family="ltx",

@@ -173,6 +173,7 @@ def test_real_and_tiny_models_are_the_ones_documented():
         "wan22_ti2v_5b",
         "wan22_t2v_a14b",
         "cogvideox_2b",
+        "cogvideox_5b",
         "ltx_video",
         "mochi",
         "hunyuanvideo15",
