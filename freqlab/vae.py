@@ -10,8 +10,10 @@
   normalisation before ``vae.decode``. Latents are always freqlab's ``(B, C, t, h, w)``
   (:func:`freqlab.sampling.latent_layout`: CogVideoXPipeline's own are ``(B, t, C, h, w)``).
 * **encoding**: ``encode_frames(vae, videos)`` turns videos into the clean latents a model is
-  trained on, in batches (``latent_dist.mean`` times ``scaling_factor``, as diffusers' training
-  scripts; Wan-style video VAEs normalised with ``latents_mean`` / ``latents_std``).
+  trained on, in batches: image VAEs ``latent_dist.mean`` times ``scaling_factor``, as diffusers'
+  training scripts; video VAEs whole clips, ``latent_dist.mean`` through their :data:`VIDEO_VAES`
+  entry's ``normalise`` (the inverse of its ``unnormalise``, as the family's image-to-video
+  pipeline encodes its conditioning frames), clips of the VAE's ``f k + 1`` frames only.
 
 Not to be confused with :func:`evaluation.encoders.encode_videos`, which computes the features
 of a metric's image encoder.
@@ -20,7 +22,7 @@ of a metric's image encoder.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -73,7 +75,11 @@ class VideoVae:
     device and dtype) to the VAE's own latent scale, with the pipeline's own expression (same
     order of operations, so the numbers match). ``vae.decode`` then returns ``(B, 3, T, H, W)``
     in [-1, 1], post-processed as ``VideoProcessor.postprocess_video``. ``frames(vae, t)`` is the
-    decoded frame count (it sizes the VAE calls).
+    decoded frame count (it sizes the VAE calls; the encoder's frame rule ``T = f (t - 1) + 1``).
+
+    ``normalise(vae, z)`` is the way back, used by :func:`encode_frames`: ``vae.encode(x)
+    .latent_dist.mean`` ``(B, C, t, h, w)`` to the latents the model is trained on, the inverse of
+    ``unnormalise`` (``normalise(vae, unnormalise(vae, z)) == z`` to float round-off).
     """
 
     pipeline: str  # the diffusers pipeline whose decode this reproduces (for messages and docs)
@@ -81,8 +87,11 @@ class VideoVae:
     frames: Callable[[Any, int], int]  # (vae, latent frames t) -> decoded frames T
     # (vae, z) -> extra positional arguments of vae.decode after z (LTX's decode timestep).
     decode_args: Callable[[Any, torch.Tensor], tuple[Any, ...]] | None = None
-    # At most this many videos per vae.decode call, whatever chunk_size allows (None: no limit).
+    # At most this many videos per vae.decode / vae.encode call, whatever chunk_size or batch_size
+    # allow (None: no limit).
     max_videos: int | None = None
+    # (vae, z) -> training latents: the inverse of unnormalise (keyword-only, required).
+    normalise: Callable[[Any, torch.Tensor], torch.Tensor] = field(kw_only=True)
 
 
 def _temporal_frames(factor: Callable[[Any], int]) -> Callable[[Any, int], int]:
@@ -101,10 +110,28 @@ def _wan_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     return latents / inv_std + mean
 
 
+def _wan_normalise(vae: Any, z: torch.Tensor) -> torch.Tensor:
+    # WanImageToVideoPipeline.prepare_latents (diffusers 0.42): (z - mean) * (1 / std), per
+    # latent channel: the inverse of _wan_unnormalise.
+    shape = (1, vae.config.z_dim, 1, 1, 1)
+    mean = torch.tensor(vae.config.latents_mean).view(shape).to(z.device, z.dtype)
+    inv_std = 1.0 / torch.tensor(vae.config.latents_std).view(shape).to(z.device, z.dtype)
+    return (z - mean) * inv_std
+
+
 def _cogvideox_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     # CogVideoXPipeline.decode_latents (diffusers 0.42): permute (B, F, C, h, w) -> (B, C, F, h,
     # w), which freqlab's layout already is, then ``1 / vae_scaling_factor_image * latents``.
     return 1 / vae.config.scaling_factor * latents
+
+
+def _cogvideox_normalise(vae: Any, z: torch.Tensor) -> torch.Tensor:
+    # CogVideoXImageToVideoPipeline.prepare_latents (diffusers 0.42): ``vae_scaling_factor_image *
+    # image_latents`` (then permuted to its (B, F, C, h, w); freqlab keeps (B, C, F, h, w)). Its
+    # ``invert_scale_latents`` branch (CogVideoX 1.5 I2V: 1 / scaling_factor) is for the image
+    # conditioning only: the video latents are decoded with 1 / scaling_factor, so trained at
+    # z * scaling_factor.
+    return vae.config.scaling_factor * z
 
 
 def _ltx_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
@@ -114,6 +141,17 @@ def _ltx_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     mean = vae.latents_mean.view(shape).to(latents.device, latents.dtype)
     std = vae.latents_std.view(shape).to(latents.device, latents.dtype)
     return latents * std / vae.config.scaling_factor + mean
+
+
+def _ltx_normalise(vae: Any, z: torch.Tensor) -> torch.Tensor:
+    # LTXPipeline._normalize_latents (diffusers 0.42): (z - mean) * scaling_factor / std, per
+    # channel, the inverse of _denormalize_latents. LTXImageToVideoPipeline.prepare_latents calls
+    # it with its default scaling_factor 1.0, the released VAE configs' value; the config's own is
+    # used here so that encoding inverts decoding for any config.
+    shape = (1, -1, 1, 1, 1)
+    mean = vae.latents_mean.view(shape).to(z.device, z.dtype)
+    std = vae.latents_std.view(shape).to(z.device, z.dtype)
+    return (z - mean) * vae.config.scaling_factor / std
 
 
 def _ltx_decode_args(vae: Any, z: torch.Tensor) -> tuple[Any, ...]:
@@ -131,6 +169,12 @@ def _scaling_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     return latents / vae.config.scaling_factor
 
 
+def _scaling_normalise(vae: Any, z: torch.Tensor) -> torch.Tensor:
+    # HunyuanVideo15ImageToVideoPipeline._get_image_latents (diffusers 0.42): the posterior's mode
+    # (its mean) times scaling_factor.
+    return z * vae.config.scaling_factor
+
+
 def _mochi_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     # MochiPipeline.__call__ (diffusers 0.42): latents * std / scaling_factor + mean over its 12
     # channels when the config has latents_mean/latents_std, else latents / scaling_factor.
@@ -146,6 +190,22 @@ def _mochi_unnormalise(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     return latents * std / config.scaling_factor + mean
 
 
+def _mochi_normalise(vae: Any, z: torch.Tensor) -> torch.Tensor:
+    # Mochi has no image-to-video pipeline (diffusers 0.42): the inverse of MochiPipeline's decode
+    # normalisation, (z - mean) * scaling_factor / std over its 12 channels, or z *
+    # scaling_factor without latents_mean/latents_std (the inverse of its latents / scaling_factor).
+    config = vae.config
+    if (
+        getattr(config, "latents_mean", None) is None
+        or getattr(config, "latents_std", None) is None
+    ):
+        return z * config.scaling_factor
+    shape = (1, len(config.latents_mean), 1, 1, 1)
+    mean = torch.tensor(config.latents_mean).view(shape).to(z.device, z.dtype)
+    std = torch.tensor(config.latents_std).view(shape).to(z.device, z.dtype)
+    return (z - mean) * config.scaling_factor / std
+
+
 def _mochi_frames(vae: Any, t: int) -> int:
     # Mochi's decoder expands time by prod(temporal_expansions) (6) and drops the first
     # factor - 1 frames: 6 (t - 1) + 1.
@@ -155,34 +215,41 @@ def _mochi_frames(vae: Any, t: int) -> int:
     return (t - 1) * factor + 1
 
 
-# diffusers VAE class name -> how its pipeline decodes. A new family (CogVideoX's
-# AutoencoderKLCogVideoX, LTX's AutoencoderKLLTXVideo, HunyuanVideo's, Mochi's) is one entry here,
-# with its pipeline's normalisation before ``vae.decode`` (and a test against that pipeline).
+# diffusers VAE class name -> how its pipeline decodes (and, inverted, encodes). A new family is
+# one entry here, with its pipeline's normalisation before ``vae.decode`` and its inverse for
+# ``encode_frames`` (and tests against that pipeline and of the round trip).
 VIDEO_VAES: dict[str, VideoVae] = {
     "AutoencoderKLWan": VideoVae(
         "WanPipeline",
         _wan_unnormalise,
         _temporal_frames(lambda vae: vae.config.scale_factor_temporal),
+        normalise=_wan_normalise,
     ),
     "AutoencoderKLCogVideoX": VideoVae(
         "CogVideoXPipeline",
         _cogvideox_unnormalise,
         _temporal_frames(lambda vae: vae.config.temporal_compression_ratio),
+        normalise=_cogvideox_normalise,
     ),
     "AutoencoderKLLTXVideo": VideoVae(
         "LTXPipeline",
         _ltx_unnormalise,
         _temporal_frames(lambda vae: vae.temporal_compression_ratio),
         _ltx_decode_args,
+        normalise=_ltx_normalise,
     ),
-    "AutoencoderKLMochi": VideoVae("MochiPipeline", _mochi_unnormalise, _mochi_frames),
+    "AutoencoderKLMochi": VideoVae(
+        "MochiPipeline", _mochi_unnormalise, _mochi_frames, normalise=_mochi_normalise
+    ),
     "AutoencoderKLHunyuanVideo15": VideoVae(
         "HunyuanVideo15Pipeline",
         _scaling_unnormalise,
         _temporal_frames(lambda vae: vae.temporal_compression_ratio),
         # One video per call: its mid-block attention builds a (B, N, N) causal mask that fails
-        # to broadcast for B > 1 (diffusers 0.42), so the pipeline itself cannot decode a batch.
+        # to broadcast for B > 1 (diffusers 0.42), so the pipeline itself cannot decode a batch
+        # (its encoder's mid block fails the same way).
         max_videos=1,
+        normalise=_scaling_normalise,
     ),
 }
 
@@ -297,19 +364,39 @@ def _decode_videos(
 # --------------------------------------------------------------------------- encoding
 
 
-def _vae_kind(vae: Any) -> str:
-    """``"frames"`` for a per-frame image VAE, ``"video"`` for Wan's causal video VAE."""
-    from diffusers import AutoencoderKLWan
-
+def _encoder(vae: Any) -> VideoVae | None:
+    """None for a per-frame image VAE, else ``vae``'s :data:`VIDEO_VAES` entry; refuses others."""
     vaes = frame_vaes()
     if isinstance(vae, vaes):
-        return "frames"
-    if isinstance(vae, AutoencoderKLWan):
-        return "video"
-    raise ValueError(
-        f"vae must be a per-frame image VAE ({', '.join(c.__name__ for c in vaes)}) or "
-        f"AutoencoderKLWan, got {type(vae).__name__}"
-    )
+        return None
+    entry = _video_vae(vae)
+    if entry is None:
+        names = ", ".join([*(c.__name__ for c in vaes), *VIDEO_VAES])
+        raise ValueError(
+            f"vae must be a per-frame image VAE or a video VAE freqlab knows how to encode "
+            f"({names}), got {type(vae).__name__}"
+        )
+    return entry
+
+
+def _temporal_factor(vae: Any, entry: VideoVae) -> int:
+    """``f`` of a causal video VAE's frame rule ``T = f (t - 1) + 1`` (its decoded frame count
+    for 2 latent frames, less the one for 1): 4 for Wan, CogVideoX and HunyuanVideo 1.5, 8 for
+    LTX-Video, 6 for Mochi."""
+    return int(entry.frames(vae, 2)) - int(entry.frames(vae, 1))
+
+
+def _check_frame_rule(vae: Any, entry: VideoVae, frames: int) -> None:
+    # Off the rule, the encoders silently drop the trailing frames (Wan, CogVideoX, LTX, Mochi)
+    # or fail on a reshape (HunyuanVideo 1.5): refuse, naming the rule.
+    factor = _temporal_factor(vae, entry)
+    if (frames - 1) % factor:
+        below = (frames - 1) // factor * factor + 1
+        raise ValueError(
+            f"{type(vae).__name__} ({entry.pipeline}) encodes clips of {factor}k + 1 frames "
+            f"(1, {factor + 1}, {2 * factor + 1}, ...), got {frames} frames: use {below} or "
+            f"{below + factor}"
+        )
 
 
 def _to_unit(video: torch.Tensor) -> torch.Tensor:
@@ -325,11 +412,13 @@ def _to_unit(video: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _encode_batch(vae: Any, kind: str, batch: torch.Tensor, chunk_size: int) -> torch.Tensor:
+def _encode_batch(
+    vae: Any, entry: VideoVae | None, batch: torch.Tensor, chunk_size: int
+) -> torch.Tensor:
     """``(B, T, 3, H, W)`` in [-1, 1] -> clean latents ``(B, C, t, h, w)`` float32."""
     param = next(vae.parameters())
     b, t = batch.shape[:2]
-    if kind == "frames":
+    if entry is None:  # a per-frame image VAE
         frames = batch.flatten(0, 1)
         parts = [
             vae.encode(frames[i : i + chunk_size].to(param.device, param.dtype)).latent_dist.mean
@@ -341,12 +430,15 @@ def _encode_batch(vae: Any, kind: str, batch: torch.Tensor, chunk_size: int) -> 
             z = z - shift
         z = z * float(vae.config.scaling_factor)
         return z.unflatten(0, (b, t)).permute(0, 2, 1, 3, 4).contiguous()
-    # Wan-style causal video VAE: the whole clip at once, (B, 3, T, H, W).
-    z = vae.encode(batch.permute(0, 2, 1, 3, 4).to(param.device, param.dtype)).latent_dist.mean
-    z = z.float()
-    mean = torch.tensor(vae.config.latents_mean, device=z.device).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std, device=z.device).view(1, -1, 1, 1, 1)
-    return (z - mean) / std
+    # A causal video VAE: whole clips (B, 3, T, H, W), as many per call as the family allows;
+    # normalised in float32 (an analysis of the data, not the pipeline's bf16 round-off).
+    clips = batch.permute(0, 2, 1, 3, 4)
+    per_call = entry.max_videos or b
+    parts = [
+        vae.encode(part.to(param.device, param.dtype)).latent_dist.mean.float()
+        for part in clips.split(per_call)
+    ]
+    return entry.normalise(vae, torch.cat(parts)).contiguous()
 
 
 def encode_frames(
@@ -363,36 +455,46 @@ def encode_frames(
     Per-frame VAEs (AutoencoderKL, ...): ``(vae.encode(x).latent_dist.mean - shift_factor) *
     scaling_factor`` frame by frame, at most ``chunk_size`` frames per VAE call (the posterior
     mean, not a sample: an analysis of the data should not measure the VAE's sampling noise).
-    Wan's AutoencoderKLWan: the whole clip, normalised with ``latents_mean`` / ``latents_std``.
+    Video VAEs (:data:`VIDEO_VAES`): whole clips, ``vae.encode(x).latent_dist.mean`` through the
+    family's ``normalise`` (the inverse of the pipeline's decode normalisation): Wan ``(z - mean)
+    / std``; CogVideoX and HunyuanVideo 1.5 ``z * scaling_factor``; LTX-Video and Mochi ``(z -
+    mean) * scaling_factor / std``, per channel. A video VAE takes clips of ``f k + 1`` frames
+    only (Wan, CogVideoX, HunyuanVideo 1.5: 4k + 1; LTX-Video 8k + 1; Mochi 6k + 1): any other
+    count is refused (ValueError naming the rule) rather than silently truncated.
 
     Args:
         vae: the model's VAE (``pipe.vae``).
         videos: ``(T, 3, H, W)`` uint8 or float in [0, 1], all of the same size, already at the
             model's frame count and resolution (see :mod:`freqlab.video.read`).
-        batch_size: videos per batch.
+        batch_size: videos per batch (a video VAE: per ``vae.encode`` call, at most the
+            family's ``max_videos``; HunyuanVideo 1.5 encodes one video per call).
         chunk_size: frames per VAE call (per-frame VAEs).
         total: the number of videos, for the progress bar.
         progress: show a tqdm progress bar.
 
     Yields:
-        Latents ``(B, C, t, h, w)`` float32 on the VAE's device, one tensor per batch.
+        Latents ``(B, C, t, h, w)`` float32 on the VAE's device, one tensor per batch (a video
+        VAE: ``t = (T - 1) / f + 1``).
     """
     from tqdm.auto import tqdm
 
     check_int("batch_size", batch_size)
     check_chunk_size(chunk_size)
-    kind = _vae_kind(vae)
+    entry = _encoder(vae)
     bar = tqdm(total=total, desc="encoding", unit="video", disable=not progress, dynamic_ncols=True)
     pending: list[torch.Tensor] = []
     try:
         for video in videos:
-            pending.append(_to_unit(video))
+            video = _to_unit(video)
+            if entry is not None:
+                _check_frame_rule(vae, entry, video.shape[0])
+            pending.append(video)
             if len(pending) == batch_size:
-                yield _encode_batch(vae, kind, torch.stack(pending), chunk_size)
+                yield _encode_batch(vae, entry, torch.stack(pending), chunk_size)
                 bar.update(len(pending))
                 pending = []
         if pending:
-            yield _encode_batch(vae, kind, torch.stack(pending), chunk_size)
+            yield _encode_batch(vae, entry, torch.stack(pending), chunk_size)
             bar.update(len(pending))
     finally:
         bar.close()
