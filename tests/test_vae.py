@@ -1,5 +1,6 @@
 """freqlab.vae: chunked decoding matches unchunked decoding and each pipeline's own ``output_type="pt"``
-(frame VAEs and Wan's video VAE); encoding batches videos into the clean latents a model is trained on."""
+(frame VAEs and every video-VAE family); encoding batches videos into the clean latents a model is
+trained on (video VAEs: their pipeline's normalisation inverted, their frame rule enforced)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from freqlab.data.shapes import shape_videos
-from freqlab.vae import check_chunk_size, decode_latents, encode_frames
+from freqlab.vae import VIDEO_VAES, check_chunk_size, decode_latents, encode_frames
 
 KW = dict(num_frames=8, height=32, width=32, num_inference_steps=2, guidance_scale=7.5)
 PROMPTS = ["a cat", "a dog"]
@@ -250,3 +251,94 @@ def test_hunyuan_decodes_a_batch_one_video_per_vae_call():
     videos = decode_latents(pipe, latents, chunk_size=64)  # would be one call of 2 otherwise
     assert videos.shape == (2, 9, 3, 32, 32)
     torch.testing.assert_close(videos[1:], decode_latents(pipe, latents[1:]), rtol=0, atol=0)
+
+
+# --------------------------------------------------------------------------- encoding: video VAEs
+
+# One tiny model per VIDEO_VAES family, and its frame rule T = f k + 1 (f: the VAE's time factor).
+VIDEO_FAMILIES = {
+    "tiny_wan": 4,
+    "tiny_cogvideox": 4,
+    "tiny_ltx": 8,
+    "tiny_mochi": 6,
+    "tiny_hunyuanvideo15": 4,
+}
+
+
+def _family_vae(name):
+    """``name``'s VAE, eval mode, with statistics that make every term of its normalisation
+    matter: the tiny LTX VAE's latents_mean / latents_std buffers are 0 / 1 and its (and Mochi's)
+    scaling_factor 1, under which a misplaced or missing term would go unseen."""
+    from freqlab.models import load_model
+
+    vae = load_model(name).vae.eval()
+    gen = torch.Generator().manual_seed(3)
+    if name == "tiny_ltx":
+        vae.latents_mean.copy_(torch.randn(vae.latents_mean.shape, generator=gen) * 0.3)
+        vae.latents_std.copy_(torch.rand(vae.latents_std.shape, generator=gen) + 0.5)
+    if name in ("tiny_ltx", "tiny_mochi"):
+        vae.register_to_config(scaling_factor=0.8)
+    return vae
+
+
+def test_every_video_vae_family_is_covered():
+    from freqlab.models import load_model
+
+    covered = {type(load_model(name).vae).__name__ for name in VIDEO_FAMILIES}
+    assert covered == set(VIDEO_VAES)
+
+
+@pytest.mark.parametrize("name", VIDEO_FAMILIES)
+def test_normalise_inverts_unnormalise(name):
+    vae = _family_vae(name)
+    entry = VIDEO_VAES[type(vae).__name__]
+    channels = vae.config.get("latent_channels") or vae.config.get("z_dim")
+    z = torch.randn(2, channels, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(entry.normalise(vae, entry.unnormalise(vae, z)), z)
+    torch.testing.assert_close(entry.unnormalise(vae, entry.normalise(vae, z)), z)
+    # Not the identity (so the round trip tests something): every family rescales or shifts.
+    assert (entry.normalise(vae, z) - z).abs().max() > 0.02
+
+
+def _training_latents(name, vae, z):
+    # Each family's formula written out, independently of freqlab.vae's table.
+    cfg = vae.config
+    if name == "tiny_wan":  # WanImageToVideoPipeline.prepare_latents
+        mean = torch.tensor(cfg.latents_mean).view(1, -1, 1, 1, 1)
+        return (z - mean) / torch.tensor(cfg.latents_std).view(1, -1, 1, 1, 1)
+    if name in ("tiny_cogvideox", "tiny_hunyuanvideo15"):  # their I2V pipelines' encode
+        return z * cfg.scaling_factor
+    if name == "tiny_ltx":  # LTXPipeline._normalize_latents
+        mean, std = vae.latents_mean, vae.latents_std
+    else:  # Mochi: the inverse of MochiPipeline's decode normalisation
+        mean, std = torch.tensor(cfg.latents_mean), torch.tensor(cfg.latents_std)
+    return (z - mean.view(1, -1, 1, 1, 1)) * cfg.scaling_factor / std.view(1, -1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("name", VIDEO_FAMILIES)
+def test_encode_frames_gives_each_familys_training_latents(name):
+    factor = VIDEO_FAMILIES[name]
+    frames = 2 * factor + 1  # 3 latent frames
+    vae = _family_vae(name)
+    videos = list(shape_videos(2, frames, 32, 32, seed=1))
+    calls = []
+    handle = vae.encoder.register_forward_pre_hook(lambda m, args: calls.append(len(args[0])))
+    try:
+        (latents,) = encode_frames(vae, videos, batch_size=2, progress=False)
+    finally:
+        handle.remove()
+    # Both videos in each encoder call (Wan's runs once per 4-frame chunk), except HunyuanVideo
+    # 1.5's, which cannot take a batch (diffusers 0.42): one video per call.
+    assert set(calls) == ({1} if name == "tiny_hunyuanvideo15" else {2})
+    x = torch.stack(videos).float().div(127.5).sub(1).permute(0, 2, 1, 3, 4)  # (B, 3, T, H, W)
+    with torch.no_grad():
+        z = torch.cat([vae.encode(clip[None]).latent_dist.mean for clip in x])
+    expected = _training_latents(name, vae, z)
+    assert latents.shape == expected.shape and latents.shape[:1] + latents.shape[2:3] == (2, 3)
+    assert latents.dtype == torch.float32
+    # Batched against per-video VAE calls: float32 round-off only (<= 6.2e-6 measured); a
+    # missing or misplaced scaling_factor, mean or std is off by > 0.02.
+    torch.testing.assert_close(latents, expected, rtol=0, atol=1e-4)
+    # A clip off the VAE's frame rule is refused, naming the rule, not silently truncated.
+    with pytest.raises(ValueError, match=rf"{factor}k \+ 1 frames .*got {frames + 1} frames"):
+        next(encode_frames(vae, list(shape_videos(1, frames + 1, 32, 32)), progress=False))
