@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from freqlab.models import tiny
+from freqlab.models import tiny, tiny_dit, tiny_hunyuan15
 from freqlab.models.pretrained import _class as component_class
 
 # transformers models take a config object; their config classes by model class.
@@ -32,6 +32,7 @@ _TRANSFORMERS_CONFIGS = {
     "CLIPTextModelWithProjection": "CLIPTextConfig",
     "UMT5EncoderModel": "UMT5Config",
     "T5EncoderModel": "T5Config",
+    "Qwen2_5_VLTextModel": "Qwen2_5_VLTextConfig",
 }
 
 
@@ -120,6 +121,53 @@ T5_XXL = dict(
     is_gated_act=True,
 )
 
+# Qwen2.5-VL-7B's language model (HunyuanVideo 1.5's text_encoder, Qwen2_5_VLTextModel: the
+# conversion script loads Qwen/Qwen2.5-VL-7B-Instruct and keeps its language_model): the text
+# part of Qwen/Qwen2.5-VL-7B-Instruct config.json (= Qwen2.5-7B's decoder with vocabulary 152064,
+# multimodal RoPE sections 16/24/24 over the 64 rotary pairs of its 128-wide heads). The hub
+# file could not be read offline here; these are its values as other code quoting it repeats
+# them. transformers' Qwen2_5_VLTextConfig defaults are the 72B model's, so every size is written.
+QWEN25_VL_7B_TEXT = dict(
+    vocab_size=152064,
+    hidden_size=3584,
+    intermediate_size=18944,
+    num_hidden_layers=28,
+    num_attention_heads=28,
+    num_key_value_heads=4,
+    hidden_act="silu",
+    max_position_embeddings=128000,
+    rms_norm_eps=1e-6,
+    rope_parameters={
+        "rope_type": "default",
+        "rope_theta": 1_000_000.0,
+        "mrope_section": [16, 24, 24],
+    },
+    tie_word_embeddings=False,
+    use_cache=False,  # one forward pass per prompt (the pipeline keeps no cache)
+)
+# HunyuanVideo 1.5's glyph encoder (text_encoder_2, T5EncoderModel): google/byt5-small's encoder
+# (config.json: d_model 1472, d_ff 3584, 12 encoder layers, 6 heads x 64, gated GELU, 32
+# relative-position buckets, vocabulary 384) with Glyph-SDXL-v2's weights. diffusers'
+# scripts/convert_hunyuan_video1_5_to_diffusers.py (load_byt5) adds Glyph-SDXL-v2's color and
+# font tokens and resizes the embedding to the tokenizer's length; the converted
+# text_encoder_2/config.json has vocab_size 1510 as a third-party port checking against that file
+# reports (not read from the hub here). The vocabulary only sizes the embedding table (1126 added
+# rows x 1472 = 1.66M parameters), not the work of a call; ByT5Tokenizer's ids are all < 384.
+BYT5_SMALL_GLYPH = dict(
+    vocab_size=1510,
+    d_model=1472,
+    d_kv=64,
+    d_ff=3584,
+    num_layers=12,
+    num_heads=6,
+    relative_attention_num_buckets=32,
+    relative_attention_max_distance=128,
+    feed_forward_proj="gated-gelu",
+    dense_act_fn="gelu_new",
+    is_gated_act=True,
+    tie_word_embeddings=False,
+)
+
 # --------------------------------------------------------------------------- VAEs
 # The SD VAE (8x spatial): stable-diffusion-v1-5 vae/config.json; ModelScope's vae/config.json
 # has the same layout; SDXL's vae/config.json too (sample_size 1024, scaling_factor 0.13025).
@@ -202,6 +250,65 @@ COGVIDEOX_VAE = dict(
     sample_height=480,
     sample_width=720,
     scaling_factor=1.15258426,
+)
+# LTX-Video 0.9.0's VAE (32x spatial = 4x4 pixel patches x 8, 8x temporal, 128 latent channels):
+# Lightricks/LTX-Video vae/config.json, whose diffusers-format folders are the 0.9.0 release. The
+# hub file could not be read offline here: the values are diffusers' scripts/
+# convert_ltx_to_diffusers.py get_vae_config("0.9.0") (= AutoencoderKLLTXVideo's defaults in
+# diffusers 0.42).
+LTX_090_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    latent_channels=128,
+    block_out_channels=(128, 256, 512, 512),
+    down_block_types=("LTXVideoDownBlock3D",) * 4,
+    decoder_block_out_channels=(128, 256, 512, 512),
+    layers_per_block=(4, 3, 3, 3, 4),
+    decoder_layers_per_block=(4, 3, 3, 3, 4),
+    spatio_temporal_scaling=(True, True, True, False),
+    decoder_spatio_temporal_scaling=(True, True, True, False),
+    decoder_inject_noise=(False,) * 5,
+    downsample_type=("conv",) * 4,
+    upsample_residual=(False,) * 4,
+    upsample_factor=(1,) * 4,
+    patch_size=4,
+    patch_size_t=1,
+    resnet_norm_eps=1e-6,
+    scaling_factor=1.0,
+    encoder_causal=True,
+    decoder_causal=False,
+    timestep_conditioning=False,  # 0.9.1 added the timestep-conditioned decoder
+)
+# Mochi 1 preview's asymmetric VAE (8x spatial, 6x temporal, 12 latent channels; the encoder
+# narrower than the decoder): genmo/mochi-1-preview vae/config.json. Not read from the hub here:
+# diffusers' scripts/convert_mochi_to_diffusers.py builds AutoencoderKLMochi(latent_channels=12,
+# out_channels=3) on its defaults, written out below (latents_mean/std only scale the latents).
+MOCHI_VAE = dict(
+    in_channels=15,  # RGB + the encoder's 12 Fourier features of it
+    out_channels=3,
+    encoder_block_out_channels=(64, 128, 256, 384),
+    decoder_block_out_channels=(128, 256, 512, 768),
+    latent_channels=12,
+    layers_per_block=(3, 3, 4, 6, 3),
+    temporal_expansions=(1, 2, 3),
+    spatial_expansions=(2, 2, 2),
+    add_attention_block=(False, True, True, True, True),
+)
+# HunyuanVideo 1.5's VAE (16x spatial, 4x temporal, 32 latent channels): the 480p t2v
+# repository's vae/config.json. Not read from the hub here: diffusers'
+# scripts/convert_hunyuan_video1_5_to_diffusers.py builds AutoencoderKLHunyuanVideo15() on its
+# defaults, written out below.
+HUNYUAN15_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    latent_channels=32,
+    block_out_channels=(128, 256, 512, 1024, 1024),
+    layers_per_block=2,
+    spatial_compression_ratio=16,
+    temporal_compression_ratio=4,
+    downsample_match_channel=True,
+    upsample_match_channel=True,
+    scaling_factor=1.03682,
 )
 
 # --------------------------------------------------------------------------- denoisers
@@ -330,6 +437,73 @@ COGVIDEOX_2B_TRANSFORMER = dict(
     spatial_interpolation_scale=1.875,
     use_rotary_positional_embeddings=False,
 )
+# LTX-Video 2B (0.9.0) DiT: Lightricks/LTX-Video transformer/config.json. Not read from the hub
+# here: diffusers' scripts/convert_ltx_to_diffusers.py get_transformer_config (every version but
+# 0.9.7: 32 heads x 64 = 2048, 28 layers, patch 1 over the VAE's 128 channels, T5-XXL captions
+# of 4096), = LTXVideoTransformer3DModel's defaults in diffusers 0.42.
+LTX_2B_TRANSFORMER = dict(
+    in_channels=128,
+    out_channels=128,
+    patch_size=1,
+    patch_size_t=1,
+    num_attention_heads=32,
+    attention_head_dim=64,
+    cross_attention_dim=2048,
+    num_layers=28,
+    activation_fn="gelu-approximate",
+    qk_norm="rms_norm_across_heads",
+    norm_elementwise_affine=False,
+    norm_eps=1e-6,
+    caption_channels=4096,
+    attention_bias=True,
+    attention_out_bias=True,
+)
+# Mochi 1 preview asymmetric DiT: genmo/mochi-1-preview transformer/config.json. Not read from
+# the hub here: diffusers' scripts/convert_mochi_to_diffusers.py builds MochiTransformer3DModel()
+# on its defaults (48 layers, visual stream 24 heads x 128 = 3072, text stream 1536, 2x2 patches
+# over 12 latent channels, T5-XXL 4096, 256 text tokens), written out below.
+MOCHI_TRANSFORMER = dict(
+    patch_size=2,
+    num_attention_heads=24,
+    attention_head_dim=128,
+    num_layers=48,
+    pooled_projection_dim=1536,
+    in_channels=12,
+    out_channels=None,  # = in_channels
+    qk_norm="rms_norm",
+    text_embed_dim=4096,
+    time_embed_dim=256,
+    activation_fn="swiglu",
+    max_sequence_length=256,
+)
+# HunyuanVideo 1.5 480p t2v DiT: hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_t2v
+# transformer/config.json. Not read from the hub here: diffusers'
+# scripts/convert_hunyuan_video1_5_to_diffusers.py builds HunyuanVideo15Transformer3DModel with
+# TRANSFORMER_CONFIGS["480p_t2v"] (target_size 640) over its defaults, written out below: 16 heads
+# x 128 = 2048, 54 dual-stream layers, 2 token-refiner layers, 65 channels in (32 noisy + 32
+# condition latents + a mask) and 32 out, Qwen2.5-VL 3584 / ByT5 1472 / SigLIP 1152 inputs, RoPE
+# (16, 56, 56) at theta 256. task_type is "t2v" as the registry's pipeline (that script's 480p_t2v
+# entry reads "i2v", which only picks the pipeline class it saves; the model uses it for nothing).
+HUNYUAN15_480P_T2V_TRANSFORMER = dict(
+    in_channels=65,
+    out_channels=32,
+    num_attention_heads=16,
+    attention_head_dim=128,
+    num_layers=54,
+    num_refiner_layers=2,
+    mlp_ratio=4.0,
+    patch_size=1,
+    patch_size_t=1,
+    qk_norm="rms_norm",
+    text_embed_dim=3584,
+    text_embed_2_dim=1472,
+    image_embed_dim=1152,
+    rope_theta=256.0,
+    rope_axes_dim=(16, 56, 56),
+    target_size=640,
+    task_type="t2v",
+    use_meanflow=False,
+)
 
 
 # --------------------------------------------------------------------------- tiny counterparts
@@ -433,7 +607,22 @@ TINY_BUILDERS: dict[str, Callable[..., Any]] = {
     "cogvideox_2b": tiny.tiny_cogvideox,
     "wan22_ti2v_5b": tiny_wan22_ti2v,
     "wan22_t2v_a14b": tiny.tiny_wan22,
+    "ltx_video": tiny_dit.tiny_ltx,
+    "mochi": tiny_dit.tiny_mochi,
+    "hunyuanvideo15": tiny_hunyuan15.tiny_hunyuanvideo15,
 }
+
+
+def _byt5_tokenizer() -> Any:
+    from transformers import ByT5Tokenizer
+
+    return ByT5Tokenizer()
+
+
+def _hunyuan15_guider() -> Any:
+    from diffusers import ClassifierFreeGuidance
+
+    return ClassifierFreeGuidance(guidance_scale=tiny_hunyuan15.HUNYUAN15_GUIDANCE_SCALE)
 
 
 # --------------------------------------------------------------------------- the table
@@ -451,6 +640,12 @@ class BenchModel:
     ``sources``: where the configurations come from. ``tiny_size``: (frames, height, width) of
     the tiny runs (a video VAE's 4k + 1 frames). ``tokenizer_length``: the byte-level
     tokenizer's ``model_max_length`` (the pipeline's text length where it pads to it).
+    ``parts``: pipeline arguments that are not models, each built by a function of no arguments
+    (HunyuanVideo 1.5's Qwen2 tokenizer with its chat template, ByT5 tokenizer and guider); a
+    tokenizer listed here replaces the byte-level CLIP one. ``tiny_call``: call arguments of the
+    tiny runs only (the registry's tiny defaults: LTX's and Mochi's shorter text). ``min_steps``:
+    the fewest sampling steps the pipeline's schedule is defined at (``--steps`` below it is
+    refused).
     """
 
     name: str
@@ -461,6 +656,9 @@ class BenchModel:
     tiny_size: tuple[int, int, int] = (8, 32, 32)
     tokenizer_length: int = 77
     experts: tuple[str, ...] = ()
+    parts: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    tiny_call: dict[str, Any] = field(default_factory=dict)
+    min_steps: int = 1
 
     @property
     def denoisers(self) -> tuple[str, ...]:
@@ -592,5 +790,72 @@ BENCH_MODELS: dict[str, BenchModel] = {
         tiny=TINY_BUILDERS["wan22_t2v_a14b"],
         sources=("Wan-AI/Wan2.2-T2V-A14B-Diffusers */config.json",),
         tiny_size=(5, 32, 32),
+    ),
+    "ltx_video": BenchModel(
+        "ltx_video",
+        components=dict(
+            text_encoder=("T5EncoderModel", T5_XXL),  # google/t5-v1_1-xxl (conversion script)
+            vae=("AutoencoderKLLTXVideo", LTX_090_VAE),
+            transformer=("LTXVideoTransformer3DModel", LTX_2B_TRANSFORMER),
+        ),
+        denoiser="transformer",
+        tiny=TINY_BUILDERS["ltx_video"],
+        sources=(
+            "Lightricks/LTX-Video */config.json (0.9.0)",
+            "diffusers scripts/convert_ltx_to_diffusers.py (transformer and 0.9.0 VAE configs)",
+        ),
+        tiny_size=(9, 32, 32),  # 8k + 1 frames; the tiny VAE's /8: 2 latent frames of 4x4
+        tokenizer_length=128,  # LTXPipeline's max_sequence_length
+        tiny_call=dict(max_sequence_length=32),  # the tiny_ltx registry default
+        # The schedule's stretch to the terminal sigma 0.1 (shift_terminal) divides by 1 - the
+        # last sigma, which is 0 at one step: the sigmas are NaN.
+        min_steps=2,
+    ),
+    "mochi": BenchModel(
+        "mochi",
+        components=dict(
+            text_encoder=("T5EncoderModel", T5_XXL),  # google/t5-v1_1-xxl (conversion script)
+            vae=("AutoencoderKLMochi", MOCHI_VAE),
+            transformer=("MochiTransformer3DModel", MOCHI_TRANSFORMER),
+        ),
+        denoiser="transformer",
+        tiny=TINY_BUILDERS["mochi"],
+        sources=(
+            "genmo/mochi-1-preview */config.json",
+            "diffusers scripts/convert_mochi_to_diffusers.py (transformer and VAE on defaults)",
+        ),
+        tiny_size=(7, 32, 32),  # 6k + 1 frames; 2 latent frames of 4x4 (2x2 tokens)
+        tokenizer_length=256,  # MochiPipeline's max_sequence_length
+        # The tiny_mochi registry default (its tokenizer's model_max_length 16).
+        tiny_call=dict(max_sequence_length=16),
+        # MochiPipeline's linear-quadratic sigmas divide by num_steps // 2 linear steps: 0 at one.
+        min_steps=2,
+    ),
+    "hunyuanvideo15": BenchModel(
+        "hunyuanvideo15",
+        components=dict(
+            text_encoder=("Qwen2_5_VLTextModel", QWEN25_VL_7B_TEXT),
+            text_encoder_2=("T5EncoderModel", BYT5_SMALL_GLYPH),
+            vae=("AutoencoderKLHunyuanVideo15", HUNYUAN15_VAE),
+            transformer=("HunyuanVideo15Transformer3DModel", HUNYUAN15_480P_T2V_TRANSFORMER),
+        ),
+        denoiser="transformer",
+        tiny=TINY_BUILDERS["hunyuanvideo15"],
+        sources=(
+            "hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_t2v */config.json",
+            "diffusers scripts/convert_hunyuan_video1_5_to_diffusers.py (480p_t2v transformer, "
+            "VAE defaults, Qwen/Qwen2.5-VL-7B-Instruct text model, google/byt5-small + glyph "
+            "tokens, guider 6)",
+            "Qwen/Qwen2.5-VL-7B-Instruct config.json; google/byt5-small config.json",
+        ),
+        tiny_size=(5, 32, 32),  # 4k + 1 frames; the tiny VAE's /4: 2 latent frames of 8x8
+        # Byte-level stand-ins, as the tiny pipeline's: a Qwen2 tokenizer whose chat template keeps
+        # the pipeline's 108-token crop (ids < 259, valid in Qwen's 152064), ByT5's own tokenizer
+        # (no files), and the 480p t2v guider (guidance 6; the pipeline's call takes none).
+        parts=dict(
+            tokenizer=tiny_hunyuan15.byte_level_qwen2_tokenizer,
+            tokenizer_2=_byt5_tokenizer,
+            guider=_hunyuan15_guider,
+        ),
     ),
 }

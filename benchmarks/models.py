@@ -13,9 +13,13 @@ every model is built with random weights and nothing is downloaded:
   tokenizer (ids valid in every vocabulary here). On CPU it refuses unless ``--force``: a full
   model at its default size takes minutes per denoiser call there.
 * ``--scale tiny`` (default): the registry's tiny counterparts (same pipeline classes, one layer
-  per block, 16-64 channels) on CPU at 8 frames (Wan: 5, CogVideoX: 9; ``tiny_size`` in
-  :mod:`benchmarks.model_configs`), 32x32 (Wan 2.2 TI2V: 64x64, its VAE x patch is 32); all
-  models in well under a minute.
+  per block, 16-64 channels) on CPU at 8 frames (Wan, HunyuanVideo 1.5: 5, CogVideoX, LTX-Video:
+  9, Mochi: 7; ``tiny_size`` in :mod:`benchmarks.model_configs`), 32x32 (Wan 2.2 TI2V: 64x64, its
+  VAE x patch is 32); all models in well under a minute.
+
+HunyuanVideo 1.5's pipeline takes no ``guidance_scale``: its ``guider`` component holds it, so the
+plain call sets it on a copy of the guider, as the samplers do for each pass. LTX-Video's and
+Mochi's sigma schedules are undefined at one step: ``--steps 1`` is refused for them.
 
 Both scales use the registry's scheduler for the model and ``output_type="latent"`` (no decode).
 For each model it measures, after one warm-up pass that also records the denoiser's inputs:
@@ -72,6 +76,7 @@ from freqlab.models import MODELS, get_model_spec
 from freqlab.models.pretrained import _class as component_class
 from freqlab.models.pretrained import build_scheduler, parse_dtype
 from freqlab.models.tokenizer import byte_level_clip_tokenizer
+from freqlab.sampling import call_parameters, guider_guidance
 
 PROMPT = "a corgi running on the beach"
 SEED = 0
@@ -82,6 +87,9 @@ PERCALL_GOAL = 1.02
 CALL_KEYS = ("guidance_scale", "guidance_scale_2", "eta", "fps")
 # "cpu": the process's CPU time, which counts the work done even when other processes share the
 # cores (the default on CPU); "wall": wall clock (the default on CUDA, synchronised).
+# Steps of the FreeInit warm-up pass: 2, the most any model's min_steps asks for (LTX-Video's
+# terminal-sigma stretch and Mochi's linear-quadratic sigmas are undefined at one step).
+WARMUP_STEPS = 2
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
@@ -110,8 +118,10 @@ def build_full(name: str, device: torch.device, dtype: torch.dtype) -> Any:
         with torch.device(device), _default_dtype(role_dtype):
             parts[role] = build_component(class_name, config).eval()
     pipe_cls = component_class(spec.pipeline)
+    for role, make in model.parts.items():
+        parts[role] = make()
     for tok in ("tokenizer", "tokenizer_2"):
-        if tok in _init_params(pipe_cls):
+        if tok in _init_params(pipe_cls) and tok not in parts:
             parts[tok] = byte_level_clip_tokenizer(model_max_length=model.tokenizer_length)
     # AnimateDiff pipelines build their UNetMotionModel from the UNet and adapter inside
     # __init__: under the same device and dtype. The scheduler is built outside (its tables stay
@@ -153,7 +163,7 @@ def call_arguments(
     name: str, scale: str, size: tuple[int, int, int] | None = None
 ) -> dict[str, Any]:
     """Sizes and call arguments: ``size`` (frames, height, width) if given, else the model's
-    defaults at full scale and tiny sizes otherwise."""
+    defaults at full scale and tiny sizes (and the model's ``tiny_call``) otherwise."""
     defaults = get_model_spec(name).defaults
     if size is not None:
         sizes = dict(zip(("num_frames", "height", "width"), size, strict=True))
@@ -163,7 +173,8 @@ def call_arguments(
         sizes = dict(
             zip(("num_frames", "height", "width"), BENCH_MODELS[name].tiny_size, strict=True)
         )
-    return sizes | {key: defaults[key] for key in CALL_KEYS if key in defaults}
+    extra = BENCH_MODELS[name].tiny_call if scale == "tiny" else {}
+    return sizes | {key: defaults[key] for key in CALL_KEYS if key in defaults} | extra
 
 
 # --------------------------------------------------------------------------- measuring
@@ -220,6 +231,25 @@ class ModelTimer:
             handle.remove()
 
 
+@contextlib.contextmanager
+def _guider_scale(pipe: Any, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The call arguments for a plain ``pipe(...)``: where the pipeline takes its guidance scale
+    from a ``guider`` component (HunyuanVideo 1.5), ``guidance_scale`` moves onto a copy of the
+    guider for the call, as the samplers do it for each pass (:func:`freqlab.sampling.
+    guider_guidance`), and the pipeline's own guider is put back after."""
+    call_kwargs = dict(kwargs)
+    scale = guider_guidance(pipe, call_parameters(pipe), call_kwargs)
+    if scale is None:
+        yield call_kwargs
+        return
+    guider = pipe.guider
+    pipe.guider = guider.new(guidance_scale=scale)
+    try:
+        yield call_kwargs
+    finally:
+        pipe.guider = guider
+
+
 def _timed(fn: Callable[[], Any], cuda: bool, clock: Callable[[], float]) -> float:
     if cuda:
         torch.cuda.synchronize()
@@ -261,7 +291,8 @@ def benchmark_model(
 
     def plain() -> Any:
         generator = torch.Generator(device="cpu").manual_seed(SEED)
-        return pipe(generator=generator, output_type="latent", **kwargs)
+        with _guider_scale(pipe, kwargs) as call_kwargs:
+            return pipe(generator=generator, output_type="latent", **call_kwargs)
 
     def freeinit() -> Any:
         generator = torch.Generator(device="cpu").manual_seed(SEED)
@@ -275,7 +306,8 @@ def benchmark_model(
         with timer:
             plain()
         generator = torch.Generator(device="cpu").manual_seed(SEED)
-        FreeInit(num_iters=2)(pipe, generator=generator, **(kwargs | dict(num_inference_steps=1)))
+        warmup = kwargs | dict(num_inference_steps=WARMUP_STEPS)
+        FreeInit(num_iters=2)(pipe, generator=generator, **warmup)
         args, call_kwargs = timer.first
         if cuda:
             torch.cuda.reset_peak_memory_stats()
@@ -445,6 +477,14 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
             "Wan 2.2 A14B's, and the 5.7B UMT5 text encoder) take minutes per denoiser call "
             "and tens of GB here; run it with "
             "--device cuda on a GPU, use --scale tiny, or pass --force to run it anyway."
+        )
+    too_few = [n for n in names if args.steps < BENCH_MODELS[n].min_steps]
+    if too_few:
+        least = max(BENCH_MODELS[n].min_steps for n in too_few)
+        raise SystemExit(
+            f"--steps {args.steps}: the sampling schedules of {', '.join(too_few)} are undefined "
+            f"at so few steps (min_steps in benchmarks/model_configs.py); use --steps {least} "
+            "or more"
         )
     size = tuple(int(v) for v in args.size.lower().split("x")) if args.size else None
     if size is not None and len(size) != 3:

@@ -65,6 +65,27 @@ EXPECTED = {
     ("wan22_t2v_a14b", "transformer"): (14_288_491_584, 1e-6, "computed: A14B expert, 14B"),
     ("wan22_t2v_a14b", "transformer_2"): (14_288_491_584, 1e-6, "computed: A14B expert, 14B"),
     ("wan22_t2v_a14b", "vae"): (126_892_531, 1e-6, "Wan 2.1 VAE ~127M"),
+    # LTX-Video 0.9.0, computed on the meta device: the DiT's 1,923,385,472 is the card's "2B"
+    # (1.92B; within rounding) and the VAE 419,193,649 (encoder 180.4M, decoder 238.8M); together
+    # 2.3426B, 9.37 GB in float32, the size reported for ltx-video-2b-v0.9.safetensors.
+    ("ltx_video", "transformer"): (1_923_385_472, 1e-6, "computed: LTX-Video DiT, 2B"),
+    ("ltx_video", "vae"): (419_193_649, 1e-6, "computed: LTX-Video 0.9.0 VAE"),
+    ("ltx_video", "text_encoder"): (4_762_310_656, 1e-6, "T5 v1.1 XXL encoder 4.76B"),
+    # Mochi 1 preview, computed: the DiT's 10,027,677,744 is the card's "10B" (10.03B). The
+    # AsymmVAE's decoder is 362,526,595, the card's "362M", its encoder 97,222,016 (the
+    # card counts the decoder; diffusers' AutoencoderKLMochi holds both).
+    ("mochi", "transformer"): (10_027_677_744, 1e-6, "computed: Mochi DiT, 10B"),
+    ("mochi", "vae"): (459_748_611, 1e-6, "computed: AsymmVAE, decoder 362.5M"),
+    ("mochi", "text_encoder"): (4_762_310_656, 1e-6, "T5 v1.1 XXL encoder 4.76B"),
+    # HunyuanVideo 1.5 480p t2v, computed: the DiT's 8,326,608,160 is the card's "8.3B"; its VAE
+    # 1,260,634,115. The Qwen2.5-VL-7B text model, 7,070,619,136, is Qwen2.5-7B's published
+    # 7.61B less its 545M output head (152064 x 3584; the pipeline reads hidden states only). The
+    # ByT5 glyph encoder, 219,314,944: byt5-small's 12 encoder layers (217.1M) and a 1510-row
+    # embedding (see BYT5_SMALL_GLYPH).
+    ("hunyuanvideo15", "transformer"): (8_326_608_160, 1e-6, "computed: HunyuanVideo 1.5, 8.3B"),
+    ("hunyuanvideo15", "vae"): (1_260_634_115, 1e-6, "computed: HunyuanVideo 1.5 VAE"),
+    ("hunyuanvideo15", "text_encoder"): (7_070_619_136, 1e-6, "Qwen2.5-VL-7B text, 7.07B"),
+    ("hunyuanvideo15", "text_encoder_2"): (219_314_944, 1e-6, "computed: ByT5-small glyph"),
 }
 
 
@@ -139,3 +160,62 @@ def test_tiny_counterparts_of_wan22_have_the_full_layouts():
     assert pipe.transformer is not pipe.transformer_2
     boundary = get_model_spec("wan22_t2v_a14b").pipeline_kwargs["boundary_ratio"]
     assert pipe.config.boundary_ratio == boundary
+
+
+def test_ltx_mochi_hunyuanvideo15_configurations_are_the_published_layouts():
+    configs = model_configs
+    # LTX-Video 2B: 32 x 64 = 2048 wide, 28 layers, patch 1 over the VAE's 128 channels, T5-XXL.
+    ltx = configs.LTX_2B_TRANSFORMER
+    assert ltx["num_attention_heads"] * ltx["attention_head_dim"] == ltx["cross_attention_dim"]
+    assert (ltx["num_layers"], ltx["patch_size"], ltx["patch_size_t"]) == (28, 1, 1)
+    assert ltx["in_channels"] == configs.LTX_090_VAE["latent_channels"] == 128
+    assert ltx["caption_channels"] == configs.T5_XXL["d_model"] == 4096
+    # 0.9.0's VAE: 4x4 pixel patches x three 2x downsamplings = 32 spatially, 8 in time.
+    vae = configs.LTX_090_VAE
+    assert vae["patch_size"] * 2 ** sum(vae["spatio_temporal_scaling"]) == 32
+    assert not vae["timestep_conditioning"]
+    # Mochi: 24 x 128 = 3072 visual, 1536 text stream, 48 layers, 12 latent channels.
+    mochi = configs.MOCHI_TRANSFORMER
+    assert mochi["num_attention_heads"] * mochi["attention_head_dim"] == 3072
+    assert (mochi["num_layers"], mochi["pooled_projection_dim"]) == (48, 1536)
+    assert mochi["in_channels"] == configs.MOCHI_VAE["latent_channels"] == 12
+    assert mochi["text_embed_dim"] == configs.T5_XXL["d_model"]
+    # HunyuanVideo 1.5: 16 x 128 = 2048; noisy + condition latents + mask in, latents out; its
+    # text widths are the encoders' (Qwen2.5-VL-7B 3584, ByT5 1472); RoPE axes fill a head.
+    hy = configs.HUNYUAN15_480P_T2V_TRANSFORMER
+    latent = configs.HUNYUAN15_VAE["latent_channels"]
+    assert hy["num_attention_heads"] * hy["attention_head_dim"] == 2048
+    assert (hy["num_layers"], hy["num_refiner_layers"]) == (54, 2)
+    assert (hy["in_channels"], hy["out_channels"]) == (2 * latent + 1, latent) == (65, 32)
+    assert hy["text_embed_dim"] == configs.QWEN25_VL_7B_TEXT["hidden_size"] == 3584
+    assert hy["text_embed_2_dim"] == configs.BYT5_SMALL_GLYPH["d_model"] == 1472
+    assert sum(hy["rope_axes_dim"]) == hy["attention_head_dim"]
+    assert (hy["target_size"], hy["task_type"]) == (640, "t2v")
+    qwen = configs.QWEN25_VL_7B_TEXT
+    head_dim = qwen["hidden_size"] // qwen["num_attention_heads"]
+    assert sum(qwen["rope_parameters"]["mrope_section"]) == head_dim // 2 == 64
+
+
+def test_tiny_counterparts_of_the_new_dits_are_the_registry_ones():
+    from freqlab.models import get_model_spec
+    from freqlab.sampling import denoisers
+
+    for name, tiny_name in (
+        ("ltx_video", "tiny_ltx"),
+        ("mochi", "tiny_mochi"),
+        ("hunyuanvideo15", "tiny_hunyuanvideo15"),
+    ):
+        bench = BENCH_MODELS[name]
+        assert bench.tiny is get_model_spec(tiny_name).build
+        pipe = bench.tiny(seed=0)
+        assert type(pipe).__name__ == get_model_spec(name).pipeline
+        assert denoisers(pipe) == [pipe.transformer]
+        frames = bench.tiny_size[0]
+        assert (frames - 1) % get_model_spec(tiny_name).temporal_factor == 0, name
+    # The full pipeline's non-model parts: the guider at the 480p t2v guidance.
+    parts = {role: make() for role, make in BENCH_MODELS["hunyuanvideo15"].parts.items()}
+    assert (
+        parts["guider"].guidance_scale
+        == get_model_spec("hunyuanvideo15").defaults["guidance_scale"]
+    )
+    assert set(parts) == {"tokenizer", "tokenizer_2", "guider"}

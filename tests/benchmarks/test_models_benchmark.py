@@ -13,7 +13,7 @@ import torch
 
 import benchmarks.model_configs as model_configs
 from benchmarks import models
-from freqlab.models import tiny
+from freqlab.models import tiny, tiny_dit, tiny_hunyuan15
 
 COLUMNS = {
     "model",
@@ -107,6 +107,66 @@ def test_tiny_run_of_wan22_times_both_experts(capsys):
     assert "was not called" not in out
 
 
+def test_tiny_run_of_ltx_mochi_hunyuanvideo15(capsys):
+    # LTX-Video (token-packed latents) and Mochi batch their guidance (one call a step);
+    # HunyuanVideo 1.5's guider runs the cond and uncond batches apart (two calls a step), with
+    # its guidance scale set on the guider for the plain call too (the pipeline takes none).
+    steps, num_iters = 2, 2
+    rows = models.run(
+        [
+            "--models",
+            "ltx_video,mochi,hunyuanvideo15",
+            "--steps",
+            str(steps),
+            "--num-iters",
+            str(num_iters),
+            "--repeats",
+            "1",
+        ]
+    )
+    ltx, mochi, hunyuan = rows
+    _check_row(ltx, steps, num_iters, calls_per_step=1)
+    _check_row(mochi, steps, num_iters, calls_per_step=1)
+    _check_row(hunyuan, steps, num_iters, calls_per_step=2)
+    assert [r["size"] for r in rows] == ["9x32x32", "7x32x32", "5x32x32"]
+    assert all(r["denoisers"] == ("transformer",) for r in rows)
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("ltx_video", "mochi", "hunyuanvideo15"))
+
+
+def test_tiny_call_arguments_are_the_tiny_registry_defaults():
+    # The full models' guidance, the tiny models' text lengths (their tokenizers' and DiTs').
+    for name, tiny_name in (("ltx_video", "tiny_ltx"), ("mochi", "tiny_mochi")):
+        tiny_defaults = models.get_model_spec(tiny_name).defaults
+        kwargs = models.call_arguments(name, "tiny")
+        assert kwargs["max_sequence_length"] == tiny_defaults["max_sequence_length"]
+        assert kwargs["guidance_scale"] == models.get_model_spec(name).defaults["guidance_scale"]
+        assert "max_sequence_length" not in models.call_arguments(name, "full")
+
+
+def test_guidance_goes_to_a_copy_of_the_guider_for_the_plain_call():
+    pipe = tiny_hunyuan15.tiny_hunyuanvideo15(seed=0)
+    guider = pipe.guider
+    kwargs = dict(prompt="a", guidance_scale=2.5)
+    with models._guider_scale(pipe, kwargs) as call_kwargs:
+        assert "guidance_scale" not in call_kwargs and call_kwargs["prompt"] == "a"
+        assert pipe.guider is not guider and pipe.guider.guidance_scale == 2.5
+    assert pipe.guider is guider and guider.guidance_scale == 6.0
+    assert kwargs["guidance_scale"] == 2.5  # the caller's arguments untouched
+    # A pipeline that takes guidance_scale keeps it.
+    ltx = tiny_dit.tiny_ltx(seed=0)
+    with models._guider_scale(ltx, kwargs) as call_kwargs:
+        assert call_kwargs == kwargs
+
+
+def test_one_step_is_refused_where_the_schedule_needs_two():
+    # LTX-Video's shift_terminal stretch is NaN at one step; Mochi's linear-quadratic sigmas
+    # divide by zero there. The warm-up pass runs WARMUP_STEPS, enough for every model.
+    with pytest.raises(SystemExit, match="ltx_video, mochi are undefined.*--steps 2"):
+        models.run(["--models", "wan21_t2v_1_3b,ltx_video,mochi", "--steps", "1"])
+    assert max(m.min_steps for m in model_configs.BENCH_MODELS.values()) <= models.WARMUP_STEPS
+
+
 def test_an_expert_the_passes_never_reach_is_named():
     # At 2 steps and A14B's shift 12 both steps are above the boundary: the low-noise expert
     # runs in neither pass (its call is timed on the first step's inputs all the same).
@@ -160,6 +220,35 @@ _SMALL_FULL = {
         ),
         (5, 64, 64),
     ),
+    "ltx_video": (
+        dict(
+            text_encoder=("T5EncoderModel", tiny.T5_CONFIG),
+            vae=("AutoencoderKLLTXVideo", tiny_dit.LTX_VAE_CONFIG),
+            transformer=("LTXVideoTransformer3DModel", tiny_dit.LTX_TRANSFORMER_CONFIG),
+        ),
+        (9, 32, 32),
+    ),
+    "mochi": (
+        dict(
+            text_encoder=("T5EncoderModel", tiny.T5_CONFIG),
+            vae=("AutoencoderKLMochi", tiny_dit.MOCHI_VAE_CONFIG),
+            transformer=("MochiTransformer3DModel", tiny_dit.MOCHI_TRANSFORMER_CONFIG),
+        ),
+        (7, 32, 32),
+    ),
+    # The parts that are not models (Qwen2 and ByT5 tokenizers, the guider) from the BenchModel.
+    "hunyuanvideo15": (
+        dict(
+            text_encoder=("Qwen2_5_VLTextModel", tiny_hunyuan15.QWEN_TEXT_CONFIG),
+            text_encoder_2=("T5EncoderModel", tiny_hunyuan15.BYT5_CONFIG),
+            vae=("AutoencoderKLHunyuanVideo15", tiny_hunyuan15.HUNYUAN15_VAE_CONFIG),
+            transformer=(
+                "HunyuanVideo15Transformer3DModel",
+                tiny_hunyuan15.HUNYUAN15_TRANSFORMER_CONFIG,
+            ),
+        ),
+        (5, 32, 32),
+    ),
 }
 
 
@@ -175,9 +264,13 @@ def test_full_build_path_runs_with_small_configs(monkeypatch, name):
         denoiser=full.denoiser,
         experts=full.experts,
         tiny=full.tiny,
+        tokenizer_length=full.tokenizer_length,
+        parts=full.parts,
+        min_steps=full.min_steps,
     )
     monkeypatch.setitem(model_configs.BENCH_MODELS, full.name, small)
-    steps = 1 if not full.experts else 3  # 3: both experts of A14B run
+    # 3: both experts of A14B run; LTX's and Mochi's schedules need 2 (min_steps).
+    steps = 3 if full.experts else max(1, full.min_steps)
     row = models.benchmark_model(
         full.name,
         "full",
@@ -188,7 +281,8 @@ def test_full_build_path_runs_with_small_configs(monkeypatch, name):
         repeats=1,
         size=size,
     )
-    _check_row(row, steps, 2, calls_per_step=2)
+    # LTX and Mochi batch cond and uncond into one call; the others call twice a step.
+    _check_row(row, steps, 2, calls_per_step=1 if name in ("ltx_video", "mochi") else 2)
     assert all(n > 0 for n in row["plain_calls_each"])
     assert row["params"] == sum(
         model_configs.count_parameters(model_configs.build_component(*components[role]))
