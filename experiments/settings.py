@@ -105,9 +105,13 @@ class JobSettings:
         if self.freqprior is None:
             return [sum(steps_per_pass[: k + 1]) for k in range(len(steps_per_pass))]
         total = self.call_kwargs["num_inference_steps"]
-        # The library's own stop (mid_step's index; on flow-matching models mid_sigma's step).
-        scheduler = build_scheduler(get_model_spec(self.model).scheduler)
-        before = sampler.mid_index(scheduler, total)
+        # The library's own stop (mid_step's index; on flow-matching models mid_sigma's step,
+        # on the schedule the model's pipeline sets).
+        spec = get_model_spec(self.model)
+        scheduler = build_scheduler(spec.scheduler)
+        before = sampler.mid_index(
+            scheduler, total, *freqprior_schedule_args(spec, self.call_kwargs)
+        )
         return [k * before + total for k in range(len(steps_per_pass))]
 
 
@@ -212,6 +216,26 @@ def schedule_timesteps(spec: ModelSpec, num_inference_steps: int) -> list[int]:
     return [int(round(float(t))) for t in scheduler.timesteps]
 
 
+def freqprior_schedule_args(spec: ModelSpec, call: dict[str, Any]) -> tuple[str, tuple[int, ...]]:
+    """``(pipeline, latent_size)`` for :meth:`freqlab.FreqPrior.mid_index` and
+    :func:`freqlab.freqprior.inference_schedule`, before any model loads: LTX-Video, Mochi and
+    HunyuanVideo 1.5 pass their own sigmas to their schedulers, so FreqPrior's stop is located
+    on the schedule their pipeline sets. The pipeline class is the spec's, or for a tiny model
+    that of the registry's real model of its family (the same pipeline class). The latent grid
+    ``(T, h, w)`` (LTX-Video's shift counts its tokens): ``num_frames`` over the VAE's temporal
+    factor, ``height`` and ``width`` over ``size_multiple`` (LTX-Video's VAE factor: its patch
+    is 1; only LTXPipeline reads it)."""
+    pipeline = spec.pipeline or next(
+        (s.pipeline for s in MODELS.values() if s.family == spec.family and s.pipeline), ""
+    )
+    grid = (
+        (call["num_frames"] - 1) // spec.temporal_factor + 1,
+        call["height"] // spec.size_multiple,
+        call["width"] // spec.size_multiple,
+    )
+    return pipeline, grid
+
+
 def _mid_step(value: Any, timesteps: list[int]) -> int:
     """``freqprior.mid_step``: ``auto`` is the timestep nearest the official 321 after the first
     (ties: the earlier, noisier one); an int must be one of the schedule's timesteps after the
@@ -233,7 +257,7 @@ def _mid_step(value: Any, timesteps: list[int]) -> int:
     return value
 
 
-def _freqprior(cfg: DictConfig, spec: ModelSpec, num_inference_steps: int) -> dict[str, Any] | None:
+def _freqprior(cfg: DictConfig, spec: ModelSpec, call: dict[str, Any]) -> dict[str, Any] | None:
     """FreqPrior's constructor arguments from ``freqprior.*`` (None when off), validated by
     :class:`FreqPrior` itself; ``mid_step`` resolved against the model's schedule before any
     model loads. FreeInit and FreqPrior are both sampling loops: both on is refused.
@@ -258,11 +282,22 @@ def _freqprior(cfg: DictConfig, spec: ModelSpec, num_inference_steps: int) -> di
     args = {key: config_value(cfg, f"freqprior.{key}") for key in keys}
     # The runner measures every pass: each runs to the end (z_mid is captured on the way).
     args["save_intermediate"] = True
-    from freqlab.freqprior import FreqPrior
+    from freqlab.freqprior import FreqPrior, inference_schedule
     from freqlab.schedules import noising_rule, resolve_renoise_timestep
 
-    timesteps = schedule_timesteps(spec, num_inference_steps)
+    num_inference_steps = call["num_inference_steps"]
     flow = noising_rule(build_scheduler(spec.scheduler)) == "flow"
+    schedule_args = freqprior_schedule_args(spec, call)
+    if flow:  # the timesteps the pipeline runs (LTX-Video, Mochi, HunyuanVideo 1.5 set their own)
+        try:
+            schedule = inference_schedule(
+                build_scheduler(spec.scheduler), num_inference_steps, *schedule_args
+            )
+        except ValueError as err:
+            raise ConfigError(f"freqprior: {err}") from None
+        timesteps = [int(round(float(t))) for t in schedule.timesteps]
+    else:
+        timesteps = schedule_timesteps(spec, num_inference_steps)
     mid_step = config_value(cfg, "freqprior.mid_step")
     if flow and mid_step != "auto":
         raise ConfigError(
@@ -276,7 +311,9 @@ def _freqprior(cfg: DictConfig, spec: ModelSpec, num_inference_steps: int) -> di
     try:
         built = FreqPrior(**args)
         resolve_renoise_timestep(build_scheduler(spec.scheduler), built.renoise_timestep)
-        index = built.mid_index(build_scheduler(spec.scheduler), num_inference_steps)
+        index = built.mid_index(
+            build_scheduler(spec.scheduler), num_inference_steps, *schedule_args
+        )
     except ValueError as err:
         raise _keyed("freqprior", args, err) from None
     out = {key: built.config[key] for key in args if flow or key != "mid_sigma"}
@@ -605,9 +642,7 @@ def resolve(cfg: DictConfig) -> JobSettings:
         decode_chunk=decode_chunk,
         freeinit=_freeinit(cfg),
         freeu=_freeu(cfg, spec.freeu),
-        freqprior=(
-            _freqprior(cfg, spec, call["num_inference_steps"]) if "freqprior" in cfg else None
-        ),
+        freqprior=(_freqprior(cfg, spec, call) if "freqprior" in cfg else None),
         freenoise=_freenoise(cfg, spec, call["num_frames"]) if "freenoise" in cfg else None,
         bytheway=(
             _bytheway(cfg, spec, _attention_frames(cfg, call["num_frames"]))

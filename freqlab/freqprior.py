@@ -86,6 +86,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from freqlab.checks import check_bool, check_int
@@ -102,6 +103,7 @@ from freqlab.sampling import (
 from freqlab.schedules import (
     check_flow_sigma,
     check_renoise_timestep,
+    flow_noise_level,
     noising_rule,
     resolve_renoise_timestep,
 )
@@ -114,6 +116,7 @@ __all__ = [
     "check_mid_sigma",
     "flow_mid_index",
     "freqprior_noise",
+    "inference_schedule",
     "renoise_from_mid",
     "snr_matched_sigma",
 ]
@@ -265,7 +268,9 @@ def renoise_from_mid(
     dtype = z_mid.dtype
     z, eps = z_mid.to(torch.float32), noise.to(device=z_mid.device, dtype=torch.float32)
     if rule == "flow":
-        sigma_t, sigma_mid = check_flow_sigma(flow_sigma), float(scheduler.sigmas[mid_index])
+        sigma_t = check_flow_sigma(flow_sigma)
+        # A noise level in freqlab's convention (Mochi's inverted sigmas read back).
+        sigma_mid = flow_noise_level(scheduler, float(scheduler.sigmas[mid_index]))
         if sigma_mid > sigma_t:
             raise ValueError(
                 f"flow_sigma {sigma_t} is below the noise level where the passes stop (sigma "
@@ -301,17 +306,44 @@ class _Stop(Exception):
 
 class _MidCapture:
     """Wraps ``scheduler.step`` for one pipeline call: keeps the latent the step before
-    ``mid_step`` returns (z_mid) and, when ``stop``, ends the call there with :class:`_Stop`."""
+    ``mid_step`` returns (z_mid) and, when ``stop``, ends the call there with :class:`_Stop`.
 
-    def __init__(self, scheduler: Any, mid_index: int, stop: bool) -> None:
+    At the first step the pipeline has set its schedule: when ``expected`` (the schedule the
+    stop was located on, :func:`inference_schedule`) is given, the pipeline's must be the same,
+    else the call ends with :class:`UnsupportedPipelineError` naming ``pipeline``: the stop
+    would be at another noise level than documented, and z_mid re-noised from the wrong one."""
+
+    def __init__(
+        self,
+        scheduler: Any,
+        mid_index: int,
+        stop: bool,
+        expected: Any = None,
+        pipeline: str = "",
+    ) -> None:
         self.scheduler, self.mid_index, self.stop = scheduler, mid_index, stop
+        self.expected, self.pipeline = expected, pipeline
         self.calls, self.latent = 0, None
+
+    def _check_schedule(self) -> None:
+        if self.expected is None or _same_schedule(self.scheduler, self.expected):
+            return
+        n = len(self.expected.timesteps)
+        listed = [round(float(t), 2) for t in self.expected.timesteps[:n]]
+        live = [round(float(t), 2) for t in getattr(self.scheduler, "timesteps", [])]
+        raise UnsupportedPipelineError(
+            f"pipeline {self.pipeline} set its scheduler to timesteps {live}, not the {listed} "
+            f"FreqPrior located its stop on: it sets its own schedule in a way freqlab does not "
+            f"reproduce (known: {', '.join(OWN_SCHEDULES)})"
+        )
 
     def __enter__(self) -> _MidCapture:
         original = self.scheduler.step
 
         @functools.wraps(original)  # keeps the signature: pipelines inspect it for eta/generator
         def step(*args: Any, **kwargs: Any) -> Any:
+            if self.calls == 0:
+                self._check_schedule()
             out = original(*args, **kwargs)
             self.calls += 1
             if self.calls == self.mid_index and self.latent is None:
@@ -329,19 +361,136 @@ class _MidCapture:
         return exc[0] is _Stop
 
 
-def _inference_schedule(scheduler: Any, num_inference_steps: int) -> Any:
-    """A copy of ``scheduler`` set to ``num_inference_steps`` as the pipeline sets its own: its
-    ``timesteps`` / ``sigmas`` locate ``mid_step`` and re-noise z_mid (also on resume, when the
-    pipeline's scheduler has not run yet)."""
-    probe = copy.deepcopy(scheduler)
-    try:
-        probe.set_timesteps(num_inference_steps)
-    except Exception as err:  # a scheduler needing pipeline-computed arguments (e.g. mu)
+# Pipelines that pass their own schedule to ``scheduler.set_timesteps`` inside ``__call__``
+# (diffusers 0.42), instead of ``set_timesteps(num_inference_steps)``: the keyword arguments they
+# pass, from the step count, the scheduler and the latent grid ``(T, h, w)``. Computed with the
+# pipelines' own helpers where diffusers exposes them, so that the copy is set exactly as the
+# pipeline sets its scheduler (``_MidCapture`` checks it at the first step of every pass).
+
+
+def _ltx_schedule(scheduler: Any, steps: int, latent_size: tuple[int, ...] | None) -> dict:
+    # LTXPipeline: sigmas linspace(1, 1/S, S), dynamically shifted by mu, linear in the latent
+    # token count T*h*w (patch 1: one token per latent position).
+    from diffusers.pipelines.ltx.pipeline_ltx import calculate_shift
+
+    if latent_size is None:
         raise UnsupportedPipelineError(
-            f"cannot list the timesteps of {type(scheduler).__name__} at "
-            f"num_inference_steps={num_inference_steps}: {err}"
+            "LTXPipeline's schedule depends on its latent token count (its dynamic shift mu): "
+            "pass latent_size=(T, h, w)"
+        )
+    config = scheduler.config
+    mu = calculate_shift(
+        math.prod(latent_size),
+        config.get("base_image_seq_len", 256),
+        config.get("max_image_seq_len", 4096),
+        config.get("base_shift", 0.5),
+        config.get("max_shift", 1.15),
+    )
+    return dict(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
+
+
+# MochiPipeline.__call__'s threshold_noise (a local constant there).
+MOCHI_THRESHOLD_NOISE = 0.025
+
+
+def _mochi_schedule(scheduler: Any, steps: int, latent_size: tuple[int, ...] | None) -> dict:
+    # MochiPipeline: genmo's linear-quadratic noise levels (its scheduler inverts them).
+    from diffusers.pipelines.mochi.pipeline_mochi import linear_quadratic_schedule
+
+    return dict(sigmas=np.array(linear_quadratic_schedule(steps, MOCHI_THRESHOLD_NOISE)))
+
+
+def _hunyuan15_schedule(scheduler: Any, steps: int, latent_size: tuple[int, ...] | None) -> dict:
+    # HunyuanVideo15Pipeline: linspace(1, 0, S + 1) without its 0, then the config's shift.
+    return dict(sigmas=np.linspace(1.0, 0.0, steps + 1)[:-1])
+
+
+OWN_SCHEDULES: dict[str, Callable[..., dict]] = {
+    "LTXPipeline": _ltx_schedule,
+    "MochiPipeline": _mochi_schedule,
+    "HunyuanVideo15Pipeline": _hunyuan15_schedule,
+}
+
+
+def _own_schedule(pipeline: Any) -> tuple[str, Callable[..., dict]] | None:
+    """``(class name, schedule rule)`` of a pipeline (an instance, a class or a class name) that
+    sets its own schedule, by its class or a base class; None for the others."""
+    if pipeline is None:
+        return None
+    if isinstance(pipeline, str):
+        names = [pipeline]
+    else:
+        cls = pipeline if isinstance(pipeline, type) else type(pipeline)
+        names = [c.__name__ for c in cls.__mro__]
+    for name in names:
+        if name in OWN_SCHEDULES:
+            return name, OWN_SCHEDULES[name]
+    return None
+
+
+def inference_schedule(
+    scheduler: Any,
+    num_inference_steps: int,
+    pipeline: Any = None,
+    latent_size: tuple[int, ...] | None = None,
+) -> Any:
+    """A copy of ``scheduler`` set to ``num_inference_steps`` as ``pipeline`` sets its own: its
+    ``timesteps`` / ``sigmas`` locate the stop and re-noise z_mid (also on resume, when the
+    pipeline's scheduler has not run yet). ``scheduler`` is not changed.
+
+    Args:
+        scheduler: the pipeline's scheduler.
+        num_inference_steps: the call's step count.
+        pipeline: the pipeline (instance, class or class name). Those of :data:`OWN_SCHEDULES`
+            (LTX-Video, Mochi, HunyuanVideo 1.5) pass their own sigmas to ``set_timesteps``
+            and are reproduced; any other (or None) is ``set_timesteps(num_inference_steps)``,
+            what every other pipeline calls.
+        latent_size: the latent grid ``(T, h, w)``; LTXPipeline's dynamic shift needs it.
+
+    Raises:
+        UnsupportedPipelineError: when the schedule cannot be set without the pipeline's own
+            arguments (a dynamically shifted scheduler needs ``mu``) or without ``latent_size``.
+    """
+    check_int("num_inference_steps", num_inference_steps, 1)
+    probe = copy.deepcopy(scheduler)
+    own = _own_schedule(pipeline)
+    try:
+        if own is None:
+            probe.set_timesteps(num_inference_steps)
+        else:
+            probe.set_timesteps(**own[1](scheduler, num_inference_steps, latent_size))
+    except UnsupportedPipelineError:
+        raise
+    except Exception as err:  # a scheduler needing pipeline-computed arguments (e.g. mu)
+        name = type(scheduler).__name__
+        raise UnsupportedPipelineError(
+            f"cannot list the timesteps of {name} at num_inference_steps={num_inference_steps}"
+            + (f" as {own[0]} sets them" if own else "")
+            + f": {err}"
+            + ("" if own else " (pass the pipeline if it sets its own schedule)")
         ) from None
     return probe
+
+
+# The former name (tests and callers that set a plain schedule).
+_inference_schedule = inference_schedule
+
+
+def _same_schedule(live: Any, expected: Any) -> bool:
+    """Whether the pipeline's scheduler (``live``, set by the pipeline) runs the schedule
+    ``expected`` lists: the same timesteps and, where it has them, sigmas (on the CPU; a float32
+    tolerance for device arithmetic, far below any two schedules' difference)."""
+    for name in ("timesteps", "sigmas"):
+        a, b = getattr(live, name, None), getattr(expected, name, None)
+        if a is None and b is None:
+            continue
+        if a is None or b is None:
+            return False
+        a = torch.as_tensor(a).detach().to("cpu", torch.float64)
+        b = torch.as_tensor(b).detach().to("cpu", torch.float64)
+        if a.shape != b.shape or not torch.allclose(a, b, rtol=1e-6, atol=1e-6):
+            return False
+    return True
 
 
 def mid_step_index(mid_step: int, timesteps: list[float], scheduler_name: str) -> int:
@@ -502,7 +651,7 @@ class FreqPrior:
         ``mid_sigma``'s nearest step on flow-matching schedules, else ``mid_step``'s."""
         if noising_rule(schedule) == "flow":
             n = len(schedule.timesteps)
-            sigmas = [float(s) for s in schedule.sigmas[:n]]
+            sigmas = [flow_noise_level(schedule, float(s)) for s in schedule.sigmas[:n]]
             return flow_mid_index(self.mid_sigma, sigmas, scheduler_name)
         timesteps = [float(t) for t in schedule.timesteps]
         return mid_step_index(self.mid_step, timesteps, scheduler_name)
@@ -515,13 +664,31 @@ class FreqPrior:
         renoise_from_mid(schedule, dummy, dummy, index, self.flow_sigma, self.renoise_timestep)
         return index
 
-    def mid_index(self, scheduler: Any, num_inference_steps: int) -> int:
+    def mid_index(
+        self,
+        scheduler: Any,
+        num_inference_steps: int,
+        pipeline: Any = None,
+        latent_size: tuple[int, ...] | None = None,
+    ) -> int:
         """The inference-step index where passes before the last stop, for ``scheduler`` at
         ``num_inference_steps`` (``scheduler`` is not changed): the number of denoising steps a
         stopped pass runs. A ValueError naming ``mid_step`` / ``mid_sigma`` when there is none,
         or ``flow_sigma`` / ``renoise_timestep`` when the re-noising target is less noisy than
-        the stop."""
-        schedule = _inference_schedule(scheduler, num_inference_steps)
+        the stop.
+
+        ``pipeline`` and ``latent_size`` as :func:`inference_schedule`: pipelines that set their
+        own sigmas (LTX-Video, Mochi, HunyuanVideo 1.5) stop elsewhere than the scheduler's plain
+        schedule says, so pass the pipeline (or its class name) for them, and LTX-Video's latent
+        grid ``(T, h, w)``. Without ``pipeline`` a scheduler only such a pipeline uses is refused
+        (Mochi's ``invert_sigmas``; LTX-Video's dynamic shift needs ``mu``) rather than answered
+        for a schedule no pipeline runs."""
+        if pipeline is None and scheduler.config.get("invert_sigmas"):
+            raise UnsupportedPipelineError(
+                f"mid_index: {type(scheduler).__name__} with invert_sigmas (Mochi's) runs the "
+                "schedule its pipeline passes: pass pipeline= (e.g. 'MochiPipeline')"
+            )
+        schedule = inference_schedule(scheduler, num_inference_steps, pipeline, latent_size)
         return self._checked_stop_index(schedule, type(scheduler).__name__)
 
     @torch.no_grad()
@@ -552,11 +719,16 @@ class FreqPrior:
         scheduler = pipe.scheduler
         rule = noising_rule(scheduler)  # fail before sampling
         num_steps = call.num_inference_steps
-        schedule = _inference_schedule(scheduler, num_steps)
+        # The schedule as the pipeline sets it (LTX-Video's shift from its latent grid).
+        schedule = inference_schedule(scheduler, num_steps, pipe, call.shape[2:])
         timesteps = [float(t) for t in schedule.timesteps]
         # The stop, and the re-noising target against it, checked before sampling.
         mid_index = self._checked_stop_index(schedule, type(scheduler).__name__)
-        mid_sigma = float(schedule.sigmas[mid_index]) if rule == "flow" else None
+        mid_sigma = (
+            flow_noise_level(schedule, float(schedule.sigmas[mid_index]))
+            if rule == "flow"
+            else None
+        )
         # What the stop is, for messages: the timestep, and on flow schedules its sigma.
         stop = f"mid_step {round(timesteps[mid_index])}" + (
             f" (sigma {mid_sigma:.4f}, mid_sigma {self.mid_sigma})" if rule == "flow" else ""
@@ -591,7 +763,7 @@ class FreqPrior:
                 refined = freqprior_noise(z_t, tuple(draws[:2]), tuple(draws[2:]), lpf, self.ratio)
                 inputs.append(refined.to(eps.dtype))
             calls_before = counter.count
-            capture = _MidCapture(scheduler, mid_index, stop=k in stopped)
+            capture = _MidCapture(scheduler, mid_index, k in stopped, schedule, type(pipe).__name__)
             out = None
             with counter, capture:
                 out = call.run_pass(inputs[-1], num_steps)

@@ -42,6 +42,7 @@ __all__ = [
     "config_flow_shift",
     "diffuse",
     "diffuse_to_last_timestep",
+    "flow_noise_level",
     "flow_snr_db",
     "last_timestep_snr_db",
     "noising_rule",
@@ -194,6 +195,16 @@ def resolve_renoise_timestep(
     # Nearest in dB; the reversed argmin makes a tie go to the later (noisier) timestep.
     distance = np.abs(snr - float(target_snr_db))[::-1]
     return last - int(np.argmin(distance))
+
+
+def flow_noise_level(scheduler: Any, sigma: float) -> float:
+    """A flow-matching scheduler's ``sigma`` (an entry of ``scheduler.sigmas``) as a noise level
+    in freqlab's convention, the ``s`` of ``(1 - s) z0 + s eps``: ``sigma`` itself, except with
+    ``invert_sigmas`` (Mochi), whose sigmas and timesteps run 0 -> 1 as the noise goes 1 -> 0
+    (its model's t = 0 is noise), so the level is ``1 - sigma``. The one home of that rule."""
+    if scheduler.config.get("invert_sigmas"):
+        return 1.0 - float(sigma)
+    return float(sigma)
 
 
 def flow_snr_db(sigma: float | np.ndarray) -> float | np.ndarray:
@@ -412,12 +423,10 @@ def schedule_from_scheduler(
         signal, noise = (1.0 - sigma) ** 2, sigma**2
         try:
             sampler.set_timesteps(num_inference_steps)
-            sigma0 = float(sampler.sigmas[0])
+            sigma0 = flow_noise_level(sampler, float(sampler.sigmas[0]))
             t0 = float(sampler.timesteps[0])
             if config.get("invert_sigmas"):
-                # Mochi's convention: the scheduler's sigmas (and timesteps) run 0 -> 1 as the
-                # noise goes 1 -> 0; the latent is the same (1 - s) z0 + s eps with s = 1 - sigma.
-                sigma0 = 1.0 - sigma0
+                # Mochi's timesteps count backwards too: the noise level's own timestep.
                 t0 = sigma0 * num_train
         except (TypeError, ValueError):  # e.g. dynamic shifting needs mu: use the training table
             sigma0, t0 = float(sigma[-1]), float(num_train - 1)
