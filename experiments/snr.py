@@ -5,7 +5,10 @@
 1. videos: the clips of ``snr.videos`` (mp4/avi/gif; unreadable files are skipped and counted), or
    a synthetic set of moving shapes (:func:`freqlab.data.shapes.shape_videos`) when it is null,
    at the model's frame count and resolution;
-2. clean latents: the model's VAE, in batches (:func:`freqlab.vae.encode_frames`);
+2. clean latents: the model's VAE, in batches (:func:`freqlab.vae.encode_frames`: image VAEs frame
+   by frame; every video DiT's VAE, Wan, CogVideoX, LTX-Video, Mochi and HunyuanVideo 1.5, whole
+   clips normalised as its pipeline; the frame count's ``f k + 1`` rule is the model's own size
+   rule, checked by :func:`experiments.settings.resolve` before anything loads);
 3. per-band SNR over timesteps for each schedule of ``snr.schedules`` (:mod:`freqlab.schedules`)
    and at each schedule's first sampling timestep (:mod:`freqlab.spectrum`);
 4. FreeInit's refined initial latents: per-band correlation with the clean latents, pass by pass,

@@ -1,5 +1,6 @@
-"""task=snr: the job on the synthetic set and on a folder with unreadable files, config errors,
-W&B offline, and the CLI's one-line error for a missing folder."""
+"""task=snr: the job on the synthetic set and on a folder with unreadable files, each video DiT
+family's tiny model end to end, config errors, W&B offline, and the CLI's one-line error for a
+missing folder."""
 
 from __future__ import annotations
 
@@ -196,3 +197,37 @@ def test_levels_summary_is_json_ready():
     assert levels["last_snr_db"] == "-inf" == levels["first_snr_db"]
     assert levels["zero_terminal_snr"] is True and levels["renoise_sigma"] is None
     assert levels["renoise_timestep"] == 881.0 and isinstance(levels["last_timestep"], int)
+
+
+@pytest.mark.parametrize(
+    ("model", "factor", "latent_shape"),
+    [
+        # (C, t, h, w) at the registry's default 32 x 32 and num_frames (f k + 1).
+        ("tiny_cogvideox", 4, [16, 3, 8, 8]),  # 9 frames
+        ("tiny_ltx", 8, [8, 3, 4, 4]),  # 17 frames
+        ("tiny_mochi", 6, [12, 3, 4, 4]),  # 13 frames
+        ("tiny_hunyuanvideo15", 4, [8, 3, 8, 8]),  # 9 frames, one video per VAE call
+    ],
+)
+def test_video_dit_models_run_end_to_end(tmp_path, model, factor, latent_shape, task_config):
+    # Each video-VAE family encodes whole clips through its pipeline's normalisation
+    # (freqlab.vae.encode_frames), then the same spectra, schedules and FreeInit correlation.
+    overrides = [o for o in SMALL if not o.startswith(("model=", "snr.num_videos="))]
+    overrides += [f"model={model}", "snr.num_videos=2"]
+    out = tmp_path / "run"
+    summary = run_snr(task_config(overrides, out))
+    assert summary["model"] == model and summary["videos"]["read"] == 2
+    assert summary["videos"]["num_frames"] % factor == 1
+    assert summary["latents"]["shape"] == latent_shape
+    assert 0 < summary["latents"]["std"] < 10 and math.isfinite(summary["latents"]["mean"])
+    for name in RESULT_FILES.values():
+        assert (out / name).exists(), name
+    res = load_results(out)
+    assert res.correlation.correlation.dropna().between(-1, 1).all()
+    if model == "tiny_cogvideox":  # v-prediction DDIM, zero terminal SNR
+        assert summary["last_timestep"]["model"]["lowest_band_db"] == "-inf"
+    else:  # flow matching: its path already has zero SNR at the end
+        assert list(summary["skipped_schedules"]) == ["zero_snr"]
+    # A frame count off the VAE's rule is refused by the config, before the model loads.
+    with pytest.raises(ConfigError, match=rf"model\.num_frames must be {factor}k \+ 1"):
+        run_snr(task_config([*overrides, f"model.num_frames={factor + 2}"], tmp_path / "bad"))
