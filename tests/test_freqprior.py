@@ -26,12 +26,13 @@ from freqlab.freqprior import (
     _inference_schedule,
     flow_mid_index,
     freqprior_noise,
+    inference_schedule,
     renoise_from_mid,
     snr_matched_sigma,
 )
 from freqlab.models import load_model
 from freqlab.models.tiny import tiny_wan, tiny_wan22
-from freqlab.sampling import pass_seed
+from freqlab.sampling import UnsupportedPipelineError, pass_seed
 from freqlab.schedules import UnsupportedSchedulerError
 from freqlab.spectral import freq_mix_3d, lowpass_filter
 
@@ -480,3 +481,168 @@ def test_unsupported_scheduler_is_named(tiny_animatediff):
     tiny_animatediff.scheduler = EDMEulerScheduler()
     with pytest.raises(UnsupportedSchedulerError, match="EDMEulerScheduler"):
         FreqPrior()(tiny_animatediff, prompt="a cat", num_inference_steps=25, **KW)
+
+
+# --------------------------------------------------------------------------- own schedules
+# LTX-Video, Mochi and HunyuanVideo 1.5 pass their own sigmas to set_timesteps inside __call__.
+# The stop must be at mid_sigma's step of *that* schedule: the expected levels below are read off
+# the pipeline's scheduler after a plain call (Mochi's inverted: level = 1 - its sigma).
+
+OWN_CASES = {
+    # name: (call arguments, latent grid (T, h, w), steps, documented stop index, its level,
+    #        transformer calls a step)
+    # LTX: 4 steps, mu from 4*4*4 tokens, terminal 0.1: levels 1, .7769, .4883, .1 -> index 2
+    "tiny_ltx": (dict(num_frames=25, height=32, width=32), (4, 4, 4), 4, 2, 0.4883, 1),
+    # Mochi: 6 linear-quadratic steps: 1, .9917, .9833, .975, .8611, .5361 -> index 5
+    "tiny_mochi": (dict(num_frames=19, height=32, width=32), (4, 4, 4), 6, 5, 0.5361, 1),
+    # HunyuanVideo 1.5: linspace(1, 0, 4)[:-1] at shift 5: 1, .9091, .7143 -> index 2
+    "tiny_hunyuanvideo15": (dict(num_frames=13, height=16, width=16), (4, 4, 4), 3, 2, 0.7143, 1),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(OWN_CASES))
+def own(request):
+    return request.param, load_model(request.param)
+
+
+def _plain_call(pipe, steps, kw, guidance):
+    """A plain pipeline call: the latent entering each step (what its ``scheduler.step`` gets;
+    HunyuanVideo 1.5 has no step callback) and the noise levels its scheduler ran."""
+    seen = {}
+    sched = pipe.scheduler
+    original = sched.step
+
+    def step(model_output, timestep, sample, *args, **kwargs):
+        seen[len(seen)] = sample.clone()
+        return original(model_output, timestep, sample, *args, **kwargs)
+
+    own_kw = dict(kw, num_inference_steps=steps, generator=gens(0), output_type="latent")
+    guider = getattr(pipe, "guider", None)
+    if guider is not None:  # HunyuanVideo 1.5 takes guidance through its guider
+        pipe.guider = guider.new(guidance_scale=guidance)
+    else:
+        own_kw["guidance_scale"] = guidance
+    sched.step = step
+    try:
+        pipe(prompt="a cat", **own_kw)
+    finally:
+        del sched.step
+        if guider is not None:
+            pipe.guider = guider
+    sigmas = [float(s) for s in sched.sigmas[:steps]]
+    if sched.config.get("invert_sigmas"):  # Mochi: its t = 0 is noise
+        sigmas = [1.0 - s for s in sigmas]
+    return seen, sigmas
+
+
+def test_own_schedule_pipelines_stop_at_the_documented_step(own):
+    from freqlab.latents import latent_packing, pack_latents
+
+    name, pipe = own
+    kw, grid, steps, index, level, per_step = OWN_CASES[name]
+    guidance = 1.0  # one transformer call a step everywhere (HunyuanVideo's guider included)
+    seen, levels = _plain_call(pipe, steps, kw, guidance)
+    # the documented rule on the pipeline's own levels: nearest mid_sigma after the first step
+    nearest = min(range(1, steps), key=lambda i: (abs(levels[i] - FLOW_MID_SIGMA), i))
+    assert nearest == index and levels[index] == pytest.approx(level, abs=1e-4)
+    fp = FreqPrior(num_iters=2)
+    assert fp.mid_index(pipe.scheduler, steps, pipe, grid) == index  # before any call
+    r = fp(
+        pipe,
+        prompt="a cat",
+        num_inference_steps=steps,
+        generator=gens(0),
+        guidance_scale=guidance,
+        **kw,
+    )
+    assert r.mid_index == index and r.mid_sigma == pytest.approx(levels[index], abs=1e-6)
+    assert r.steps == [index, steps] and r.unet_calls == [index * per_step, steps * per_step]
+    assert r.latents[0] is None and torch.isfinite(r.final).all()
+    assert r.final.shape == r.mid_latents[0].shape and tuple(r.final.shape[2:]) == grid
+    # z_mid is the latent the plain call holds entering the stop step (its pass 0 is that call)
+    packing = latent_packing(pipe)
+    mid = r.mid_latents[0] if packing is None else pack_latents(r.mid_latents[0], *packing)
+    torch.testing.assert_close(mid, seen[index].to(mid.dtype), atol=UNET_ATOL, rtol=0)
+    # pass 1 restarts from the re-noised z_mid: its input differs from pass 0's noise
+    assert not torch.equal(r.pass_inputs[1], r.pass_inputs[0])
+
+
+def test_ltx_resumes_from_z_mid_on_its_own_schedule():
+    # Resumed at pass 1 (the pipeline's scheduler not run yet), the stop and the re-noising
+    # come from LTX's own schedule: the same input and result as the uninterrupted run.
+    pipe = load_model("tiny_ltx")
+    kw, _, steps, index, _, _ = OWN_CASES["tiny_ltx"]
+    run = dict(prompt="a cat", num_inference_steps=steps, guidance_scale=3.0, **kw)
+    full = FreqPrior(num_iters=2)(pipe, generator=gens(1), **run)
+    resumed = FreqPrior(num_iters=2)(
+        pipe, generator=gens(1), start_pass=1, previous=full.mid_latents[0], **run
+    )
+    assert resumed.mid_index == full.mid_index == index
+    assert torch.equal(resumed.pass_inputs[0], full.pass_inputs[1])
+    torch.testing.assert_close(resumed.final, full.final, atol=UNET_ATOL, rtol=0)
+
+
+def test_mochi_renoises_from_its_inverted_sigma():
+    # Mochi's scheduler counts backwards: at 6 steps its sigma at the stop is 0.4639, the
+    # noise level 0.5361. z_T = a z_mid + b eps with a = (1 - 0.96) / (1 - 0.5361) (not
+    # / (1 - 0.4639)) and b = sqrt(0.96^2 - (a 0.5361)^2).
+    pipe = load_model("tiny_mochi")
+    s = inference_schedule(pipe.scheduler, 6, pipe)
+    assert float(s.sigmas[5]) == pytest.approx(0.4639, abs=1e-4)  # the scheduler's own
+    ones, zeros = torch.ones(1, 2, 1, 1, 1), torch.zeros(1, 2, 1, 1, 1)
+    level = 1.0 - float(s.sigmas[5])
+    a = renoise_from_mid(s, ones, zeros, 5).flatten()[0].item()
+    b = renoise_from_mid(s, zeros, ones, 5).flatten()[0].item()
+    assert a == pytest.approx(0.04 / (1 - level), rel=1e-5)
+    assert b == pytest.approx(math.sqrt(0.96**2 - (a * level) ** 2), rel=1e-5)
+    # the noise level the latent holds: a^2-weighted mid level plus b^2 is 0.96^2
+    assert (a * level) ** 2 + b**2 == pytest.approx(0.96**2, rel=1e-6)
+
+
+def test_a_pipeline_schedule_freqlab_does_not_reproduce_is_refused(monkeypatch):
+    # Without its entry, Mochi's stop would be located on the scheduler's plain schedule: the
+    # pipeline sets another, and the first step refuses (one transformer call spent).
+    import freqlab.freqprior as freqprior_module
+
+    monkeypatch.delitem(freqprior_module.OWN_SCHEDULES, "MochiPipeline")
+    pipe = load_model("tiny_mochi")
+    calls = []
+    hook = pipe.transformer.register_forward_pre_hook(lambda m, a: calls.append(1))
+    kw, _, steps, _, _, _ = OWN_CASES["tiny_mochi"]
+    try:
+        with pytest.raises(
+            UnsupportedPipelineError, match="^pipeline MochiPipeline set its scheduler to timesteps"
+        ):
+            FreqPrior(num_iters=2)(
+                pipe, prompt="a cat", num_inference_steps=steps, generator=gens(0), **kw
+            )
+    finally:
+        hook.remove()
+    assert calls == [1]
+    assert not hasattr(pipe.scheduler, "__dict__") or "step" not in pipe.scheduler.__dict__
+
+
+def test_mid_index_needs_the_pipeline_where_it_sets_the_schedule():
+    names = ("tiny_ltx", "tiny_mochi", "tiny_hunyuanvideo15")
+    ltx, mochi, hunyuan = (load_model(n).scheduler for n in names)
+    fp = FreqPrior()
+    with pytest.raises(UnsupportedPipelineError, match="mu.*pass the pipeline"):
+        fp.mid_index(ltx, 4)  # dynamic shifting: no plain schedule
+    with pytest.raises(UnsupportedPipelineError, match="pass latent_size"):
+        fp.mid_index(ltx, 4, "LTXPipeline")
+    # LTX's shift grows with the token count: a bigger grid stops later
+    assert fp.mid_index(ltx, 10, "LTXPipeline", (3, 4, 4)) == 6
+    assert fp.mid_index(ltx, 50, "LTXPipeline", (21, 15, 22)) > fp.mid_index(
+        ltx, 50, "LTXPipeline", (3, 4, 4)
+    )
+    with pytest.raises(UnsupportedPipelineError, match="invert_sigmas.*MochiPipeline"):
+        fp.mid_index(mochi, 6)
+    assert fp.mid_index(mochi, 6, "MochiPipeline") == 5
+    # a subclass of a listed pipeline sets the schedule as its base class
+    from diffusers import HunyuanVideo15Pipeline
+
+    sub = type("MyHunyuan", (HunyuanVideo15Pipeline,), {})
+    assert fp.mid_index(hunyuan, 3, sub) == fp.mid_index(hunyuan, 3, "HunyuanVideo15Pipeline")
+    # HunyuanVideo 1.5's plain FlowMatch scheduler cannot be told apart: without the pipeline
+    # the plain schedule (1, .8335, .005 at 3 steps) answers, another stop than its pipeline's
+    assert fp.mid_index(hunyuan, 3) == 1 and fp.mid_index(hunyuan, 3, sub) == 2
