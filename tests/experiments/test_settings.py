@@ -359,6 +359,45 @@ def test_freqprior_stops_flow_models_at_mid_sigma():
     assert "mid_sigma" not in ddpm.freqprior and ddpm.freqprior["mid_step"] == 333
 
 
+@pytest.mark.parametrize(
+    "model, mid_step, unet_steps",
+    [
+        # LTX-Video: linspace(1, 1/S, S) shifted by mu from the latent tokens (tiny: 3x4x4 at
+        # 17 frames 32x32; real: 21x15x22 at 161 frames 704x480): stops at .511 / .548
+        ("tiny_ltx", 511, [10, 16, 22]),
+        ("ltx_video", 548, [50, 96, 142]),
+        # Mochi: linear-quadratic levels, inverted timesteps (the scheduler's 382 is level .618)
+        ("tiny_mochi", 382, [10, 18, 26]),
+        ("mochi", 451, [64, 117, 170]),
+        # HunyuanVideo 1.5: linspace(1, 0, S + 1)[:-1] at shift 5
+        ("tiny_hunyuanvideo15", 556, [10, 18, 26]),
+        ("hunyuanvideo15", 523, [50, 91, 132]),
+    ],
+)
+def test_freqprior_on_pipelines_that_set_their_own_schedule(model, mid_step, unet_steps):
+    # Their pipelines pass their own sigmas to the scheduler: mid_step records the timestep of
+    # mid_sigma's step on that schedule, and unet_steps counts the steps before it.
+    fp = resolve(_compose(["freqprior=default", f"model={model}", "device=cpu"]))
+    assert fp.freqprior["mid_sigma"] == 0.5369 and fp.freqprior["mid_step"] == mid_step
+    assert fp.unet_steps() == unet_steps
+
+
+def test_freqprior_runner_stop_is_the_pipelines_on_tiny_ltx():
+    # The latent grid the runner derives before loading (LTX's shift counts its tokens) is the
+    # pipeline's: the job's sampler stops at the step and timestep the settings recorded.
+    fp = resolve(
+        _compose(["freqprior=default", "model=tiny_ltx", "freqprior.num_iters=2", "device=cpu"])
+    )
+    pipe = load_model("tiny_ltx")
+    result = fp.make_sampler()(
+        pipe, prompt="a cat", generator=[torch.Generator().manual_seed(0)], **fp.call_kwargs
+    )
+    total = fp.call_kwargs["num_inference_steps"]
+    assert fp.unet_steps() == [total, result.mid_index + total]
+    assert result.mid_step == fp.freqprior["mid_step"] and result.mid_index == 6
+    assert result.unet_calls == [total, total]  # save_intermediate: every pass runs to the end
+
+
 def test_renoising_keys_reach_the_samplers():
     # freeinit.flow_sigma / renoise_timestep (and freqprior's) pass through to the library,
     # which validates them; the defaults are 0.96 and auto.
