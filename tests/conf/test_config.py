@@ -132,12 +132,16 @@ def test_missing_required_path_names_the_key():
 
 PAPER_METRICS = OmegaConf.load(CONF / "metrics" / "paper.yaml")
 PIXEL_METRICS = OmegaConf.load(CONF / "metrics" / "pixel.yaml")
+TESTBED_METRICS = OmegaConf.load(CONF / "metrics" / "testbed.yaml")
 
 
 def _natural(model: str) -> tuple[str, DictConfig]:
-    """A real (pretrained) model's prompts and metrics are UCF-101 and the paper's; the testbed's
-    and the tiny models' (offline, no weights) the shape captions and the pixel metrics."""
-    return ("ucf101", PAPER_METRICS) if MODELS[model].pretrained else ("shapes", PIXEL_METRICS)
+    """A real (pretrained) model's prompts and metrics are UCF-101 and the paper's; the tiny
+    models' (offline, no weights) the shape captions and the pixel metrics; the testbed's the
+    shape captions and the pixel metrics with its judge's (metrics=testbed)."""
+    if MODELS[model].pretrained:
+        return "ucf101", PAPER_METRICS
+    return "shapes", TESTBED_METRICS if model == "testbed" else PIXEL_METRICS
 
 
 def _assert_groups(cfg: DictConfig, dataset: str, metrics: DictConfig) -> None:
@@ -202,8 +206,8 @@ def test_the_users_command_composes_ucf101_and_the_paper_metrics():
     cfg = _compose(["model=animatediff", "freeinit.d0=0.25", "dataset=shapes", "metrics=pixel"])
     _assert_groups(cfg, "shapes", PIXEL_METRICS)
     assert cfg.model.name == "animatediff"
-    # the default run is unchanged
-    _assert_groups(_compose([]), "shapes", PIXEL_METRICS)
+    # the default run: the testbed with its judge's metrics
+    _assert_groups(_compose([]), "shapes", TESTBED_METRICS)
 
 
 def _multirun(overrides: list[str], sweep_dir: Path) -> list[DictConfig]:
