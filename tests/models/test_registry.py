@@ -166,6 +166,26 @@ def test_load_model_defaults_to_device_auto(monkeypatch):
         ("animatediff_v1", (25, 512, 512), ["num_frames"]),  # mm_sd_v14: 24 positions
         ("wan21_t2v_1_3b", (81, 480, 832), []),
         ("wan21_t2v_1_3b", (16, 488, 832), ["height", "num_frames"]),
+        ("cogvideox_5b", (49, 480, 720), []),
+        ("cogvideox_5b", (48, 488, 720), ["height", "num_frames"]),
+        # LTX-Video: time /8 (8k + 1 frames), space /32 with patch 1.
+        ("ltx_video", (161, 480, 704), []),
+        ("ltx_video", (121, 480, 704), []),
+        (
+            "ltx_video",
+            (120, 496, 704),
+            [
+                ("height", "a multiple of 32 for ltx_video (e.g. 480 or 512)"),
+                ("num_frames", "8k + 1 for ltx_video's video VAE (e.g. 113 or 121)"),
+            ],
+        ),
+        # Mochi: time /6 (6k + 1 frames), space /8 x patch 2.
+        ("mochi", (85, 480, 848), []),
+        ("mochi", (84, 480, 848), [("num_frames", "6k + 1 for mochi's video VAE (e.g. 79 or 85)")]),
+        ("mochi", (85, 488, 848), ["height"]),
+        # HunyuanVideo 1.5: time /4, space /16 with patch 1 (its pipeline floors other sizes).
+        ("hunyuanvideo15", (121, 480, 848), []),
+        ("hunyuanvideo15", (120, 480, 856), ["num_frames", "width"]),
     ],
 )
 def test_size_rules(name, sizes, problems):
