@@ -31,6 +31,13 @@
   ``flow_sigma`` is not on DDPM-type schedules. A step fraction would not hold the noise level:
   the official stop is 16 of 25 steps (64%), but sigma 0.537 comes after 36 of 50 UniPC steps at
   Wan 2.1's shift 3 (72%) and 36 of 40 at Wan 2.2 A14B's shift 12 (90%).
+* **pipelines that set their own schedule**: LTX-Video, Mochi and HunyuanVideo 1.5 pass their
+  own sigmas to ``set_timesteps`` inside ``__call__`` (:data:`OWN_SCHEDULES`), so the stop is
+  located on that schedule, reproduced by :func:`inference_schedule` with diffusers' own helpers
+  (LTX-Video's shift ``mu`` from the latent grid); every pass checks at its first step that the
+  pipeline's scheduler holds it and refuses otherwise. Mochi's scheduler counts backwards
+  (``invert_sigmas``: its sigma 0 is pure noise): its sigmas are read as noise levels ``1 -
+  sigma`` (:func:`freqlab.schedules.flow_noise_level`) for the stop and the re-noising.
 
 Every pass is one ordinary ``pipe(..., latents=..., output_type="latent")`` call. z_mid is
 captured by wrapping ``pipe.scheduler.step`` for the call (the latent it returns just before the
@@ -521,10 +528,11 @@ class FreqPriorResult(SamplingResult):
     Attributes:
         mid_latents: z_mid of each pass ``(B, C, T, h, w)``, as the scheduler's loop holds it
             (the latent entering the ``mid_step`` step); the next pass re-noises it.
-        mid_step: the timestep z_mid is taken at (rounded); ``mid_index`` its inference-step
-            index.
-        mid_sigma: on flow-matching schedules the sigma z_mid is taken at (the schedule's
-            nearest to the requested ``mid_sigma``); None on DDPM-type ones.
+        mid_step: the timestep z_mid is taken at (rounded; the scheduler's, so Mochi's counts
+            backwards); ``mid_index`` its inference-step index.
+        mid_sigma: on flow-matching schedules the noise level z_mid is taken at (the
+            schedule's nearest to the requested ``mid_sigma``; Mochi's ``1 - sigma``); None on
+            DDPM-type ones.
     """
 
     mid_latents: list[torch.Tensor] = field(default_factory=list)
