@@ -218,8 +218,8 @@ def schedule_timesteps(spec: ModelSpec, num_inference_steps: int) -> list[int]:
 
 def freqprior_schedule_args(spec: ModelSpec, call: dict[str, Any]) -> tuple[str, tuple[int, ...]]:
     """``(pipeline, latent_size)`` for :meth:`freqlab.FreqPrior.mid_index` and
-    :func:`freqlab.freqprior.inference_schedule`, before any model loads: LTX-Video, Mochi and
-    HunyuanVideo 1.5 pass their own sigmas to their schedulers, so FreqPrior's stop is located
+    :func:`freqlab.pipeline_schedules.inference_schedule`, before any model loads: LTX-Video,
+    Mochi and HunyuanVideo 1.5 pass their own sigmas to their schedulers, so FreqPrior's stop is located
     on the schedule their pipeline sets. The pipeline class is the spec's, or for a tiny model
     that of the registry's real model of its family (the same pipeline class). The latent grid
     ``(T, h, w)`` (LTX-Video's shift counts its tokens): ``num_frames`` over the VAE's temporal
@@ -282,7 +282,8 @@ def _freqprior(cfg: DictConfig, spec: ModelSpec, call: dict[str, Any]) -> dict[s
     args = {key: config_value(cfg, f"freqprior.{key}") for key in keys}
     # The runner measures every pass: each runs to the end (z_mid is captured on the way).
     args["save_intermediate"] = True
-    from freqlab.freqprior import FreqPrior, inference_schedule
+    from freqlab.freqprior import FreqPrior
+    from freqlab.pipeline_schedules import inference_schedule
     from freqlab.schedules import noising_rule, resolve_renoise_timestep
 
     num_inference_steps = call["num_inference_steps"]
