@@ -8,6 +8,9 @@ A metric's ``encoder=`` argument takes:
   weights are resolved by :func:`evaluation.checkpoints.resolve_weights` (a local file given as
   ``weights=``, else the Hugging Face cache, else a clear error; never the network). The model is
   built once per process, device and weights and reused (:func:`load_encoder`).
+* ``"testbed_judge"``: the CPU testbed's judge's 64-d per-frame features
+  (:mod:`evaluation.testbed_encoder`); its weights ship with freqlab, so nothing is looked up in
+  the hub cache and ``weights=`` must be ``None``. Only testbed frames are meaningful.
 * ``"pixel"``: no model at all. The normalised frame is average-pooled to a 32 x 32 grid and
   flattened (``D = 3 * 32 * 32``), so the metric's formula runs on downsampled pixels. It needs no
   weights, measures something simpler, and is always reported under its own name.
@@ -47,6 +50,8 @@ from evaluation.preprocessing import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENE
 __all__ = [
     "ENCODERS",
     "PIXEL",
+    "SHIPPED_ENCODERS",
+    "TESTBED_JUDGE",
     "EncoderLike",
     "EncoderSpec",
     "FrameEncoder",
@@ -55,6 +60,7 @@ __all__ = [
     "PixelEncoder",
     "clear_encoder_cache",
     "encode_videos",
+    "encoder_names",
     "get_encoder",
     "load_encoder",
     "register_encoder",
@@ -62,6 +68,10 @@ __all__ = [
 ]
 
 PIXEL = "pixel"
+# The testbed judge's frame features (evaluation.testbed_encoder, imported lazily: it imports this
+# module). Its weights ship inside freqlab, so it has no EncoderSpec (no hub repository).
+TESTBED_JUDGE = "testbed_judge"
+SHIPPED_ENCODERS = (TESTBED_JUDGE,)
 DEFAULT_BATCH_SIZE = 64
 
 
@@ -167,8 +177,8 @@ ENCODERS: dict[str, EncoderSpec] = {
 
 def register_encoder(spec: EncoderSpec, overwrite: bool = False) -> EncoderSpec:
     """Add ``spec`` to :data:`ENCODERS`, so that ``encoder=spec.name`` loads it."""
-    if spec.name == PIXEL:
-        raise ValueError(f"spec.name {PIXEL!r} is reserved for the pixel encoder")
+    if spec.name == PIXEL or spec.name in SHIPPED_ENCODERS:
+        raise ValueError(f"spec.name {spec.name!r} is reserved for a built-in encoder")
     if spec.name in ENCODERS and not overwrite and ENCODERS[spec.name] != spec:
         raise ValueError(f"an encoder named {spec.name!r} is registered; pass overwrite=True")
     ENCODERS[spec.name] = spec
@@ -327,14 +337,26 @@ _LOCK = threading.Lock()
 
 def clear_encoder_cache() -> None:
     """Forget every loaded encoder (the next use loads it again)."""
+    import sys
+
     with _LOCK:
         _CACHE.clear()
+    testbed = sys.modules.get("evaluation.testbed_encoder")  # not imported: nothing cached
+    if testbed is not None:
+        testbed.clear_cache()
+
+
+def encoder_names() -> list[str]:
+    """Every name an ``encoder=`` argument (and ``metrics.encoder``) accepts: ``"pixel"``, the
+    registered encoders (:data:`ENCODERS`, including ones registered later) and the shipped ones
+    (``"testbed_judge"``)."""
+    return [PIXEL, *ENCODERS, *SHIPPED_ENCODERS]
 
 
 def _spec(name: str) -> EncoderSpec:
     if name not in ENCODERS:
         raise ValueError(
-            f"encoder must be one of {sorted([PIXEL, *ENCODERS])}, an nn.Module or a "
+            f"encoder must be one of {sorted(encoder_names())}, an nn.Module or a "
             f"FrameEncoder, got {name!r}"
         )
     return ENCODERS[name]
@@ -346,14 +368,23 @@ def resolve_encoder_weights(
     """Where the weights of the registered encoder ``name`` are, without loading them.
 
     Args:
-        name: a key of :data:`ENCODERS`.
-        weights: ``None`` (hub cache), ``"random"``, or a local checkpoint file / directory.
+        name: a key of :data:`ENCODERS`, or ``"testbed_judge"`` (its shipped file; no hub lookup).
+        weights: ``None`` (hub cache), ``"random"``, or a local checkpoint file / directory;
+            ``None`` only for ``"testbed_judge"``.
         argument: what the message calls ``weights`` (e.g. the config key
             ``metrics.weights.dino_vits16``).
 
     Raises:
         WeightsNotFoundError: nothing found; the message says how to provide the weights.
+        ValueError: weights given for ``"testbed_judge"``.
     """
+    if name == TESTBED_JUDGE:
+        from evaluation.testbed_encoder import judge_weights_source
+
+        try:
+            return judge_weights_source(weights)
+        except ValueError as err:
+            raise ValueError(f"{argument}: {err}" if argument != "weights" else str(err)) from None
     spec = _spec(name)
     return resolve_weights(
         f"encoder {name!r} ({spec.description}, {spec.library} {spec.model_id!r})",
@@ -415,9 +446,11 @@ def load_encoder(
     """The registered encoder ``name``, built once per process, weights and device.
 
     Args:
-        name: a key of :data:`ENCODERS`, or ``"pixel"``.
+        name: a key of :data:`ENCODERS`, ``"pixel"`` or ``"testbed_judge"``
+            (:func:`evaluation.testbed_encoder.testbed_judge_encoder`).
         weights: ``None`` (hub cache), ``"random"`` (random init with seed 0; the name becomes
-            ``name@random``), or a local checkpoint file or directory.
+            ``name@random``), or a local checkpoint file or directory; ``None`` only for
+            ``"pixel"`` and ``"testbed_judge"``.
         device: where the model lives.
 
     Returns:
@@ -434,6 +467,10 @@ def load_encoder(
         return FrameEncoder(
             PIXEL, module, model=PIXEL, weights="none", text=HashedTextEncoder(3 * module.grid**2)
         )
+    if name == TESTBED_JUDGE:
+        from evaluation.testbed_encoder import testbed_judge_encoder
+
+        return testbed_judge_encoder(device, weights)  # cached there, once per device
     spec = _spec(name)
     source = resolve_encoder_weights(name, weights)
     key = (name, str(source), str(device))

@@ -1,9 +1,10 @@
 """The testbed judge's per-frame features as an image encoder (``"testbed_judge"``).
 
-``dino_consistency(videos, encoder=testbed_judge_encoder())`` (and the other consistency metrics)
-then compare frames by what the judge sees in them: the 64-d penultimate features that its shape,
-colour and background heads read (:meth:`freqlab.testbed.judge.JudgeNet.frame_features`). A
-frame that loses its object, or whose object changes shape or colour, moves away from the first
+``dino_consistency(videos, encoder="testbed_judge")`` (or ``encoder=testbed_judge_encoder()``; in
+the runner ``metrics.encoder=testbed_judge``, columns ``dino_consistency[testbed_judge]``) and the
+other consistency metrics then compare frames by what the judge sees in them: the 64-d
+penultimate features that its shape, colour and background heads read
+(:meth:`freqlab.testbed.judge.JudgeNet.frame_features`). A frame that loses its object, or whose object changes shape or colour, moves away from the first
 frame; a blank video is still perfectly consistent (nothing changes), so read this metric beside
 ``testbed_accuracy``, which scores a blank video as wrong. The features are per frame, as the
 consistency metrics need: the judge's direction head (which needs several frames) is not part of
@@ -23,12 +24,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluation.checkpoints import WeightsSource
-from evaluation.encoders import FrameEncoder
+from evaluation.encoders import TESTBED_JUDGE, FrameEncoder
 
-__all__ = ["TESTBED_JUDGE", "JudgeFrameFeatures", "judge_weights_source", "testbed_judge_encoder"]
+__all__ = [
+    "TESTBED_JUDGE",
+    "JudgeFrameFeatures",
+    "clear_cache",
+    "judge_weights_source",
+    "testbed_judge_encoder",
+]
 
-TESTBED_JUDGE = "testbed_judge"
 _CACHE: dict[str, FrameEncoder] = {}
+
+
+def clear_cache() -> None:
+    """Forget the built encoders (:func:`evaluation.encoders.clear_encoder_cache` calls this)."""
+    _CACHE.clear()
 
 
 class JudgeFrameFeatures(nn.Module):

@@ -389,6 +389,7 @@ def run_generate(cfg: DictConfig) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     suite = MetricSuite.from_config(cfg.metrics, device=settings.device, fps=int(cfg.fps))
     call = settings.call_kwargs
+    suite.check_model(settings.model)  # the testbed judge's metrics read testbed videos only
     suite.check_video_size(call["num_frames"], call["height"], call["width"])
     fvd_options = check_fvd(cfg, settings)  # FVD against a reference folder (a set metric)
     samples, dataset = plan_samples(cfg, settings)

@@ -1,7 +1,10 @@
 """The set of metrics a job computes, built from the ``metrics`` config group.
 
 Feature metrics name their encoder in the result column (``dino_consistency[pixel]``,
-``dino_consistency[dino_vits16]``), so results from different encoders never mix silently.
+``dino_consistency[dino_vits16]``, ``dino_consistency[testbed_judge]``), so results from different
+encoders never mix silently. The CPU testbed's judge (``freqlab/testbed/judge.py``, shipped) gives
+``testbed_accuracy`` and ``testbed_all4`` and the ``testbed_judge`` encoder: they read the
+testbed's videos only, so any other model is refused at start-up (:meth:`MetricSuite.check_model`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 
 import evaluation
 from evaluation.checkpoints import WeightsSource, check_checkpoint
-from evaluation.encoders import ENCODERS, PIXEL, resolve_encoder_weights
+from evaluation.encoders import (
+    ENCODERS,
+    PIXEL,
+    TESTBED_JUDGE,
+    encoder_names,
+    resolve_encoder_weights,
+)
 from experiments.settings import ConfigError
 from freqlab.hub import WeightsNotFoundError
 
@@ -36,6 +45,13 @@ class _Metric:
     min_frames: int = 2
     weights_arg: str = "weights"  # the function's argument that takes the model's weights
     needs_fps: bool = False  # called as fn(videos, fps, ...): the job's fps
+    # Reads the testbed's videos and captions only (the judge's metrics): other models are
+    # refused at start-up, and so are testbed videos of another size. Called with device=.
+    testbed_only: bool = False
+
+
+# The model whose videos the testbed judge reads (freqlab.models: model=testbed).
+TESTBED_MODEL = "testbed"
 
 
 def _raft(weights: Any, argument: str) -> WeightsSource:
@@ -137,6 +153,19 @@ METRICS: dict[str, _Metric] = {
         check=check_checkpoint,
         weights_arg="head_weights",
     ),
+    # The shipped judge's reading of each video against its caption (no encoder, no download).
+    "testbed_accuracy": _Metric(
+        _model_metric("testbed_accuracy", "testbed_accuracy"),
+        None,
+        needs_prompts=True,
+        testbed_only=True,
+    ),
+    "testbed_all4": _Metric(
+        _model_metric("testbed_accuracy", "testbed_all4"),
+        None,
+        needs_prompts=True,
+        testbed_only=True,
+    ),
 }
 # The metrics config group (conf/metrics/*.yaml).
 CONF_METRICS = Path(__file__).resolve().parents[1] / "conf" / "metrics"
@@ -164,6 +193,15 @@ class MetricSuite:
             )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"metrics.batch_size must be an integer >= 1, got {batch_size!r}")
+        # The judge's frame features have no text counterpart: clip_score would fail only once
+        # the videos are sampled.
+        texts = [n for n in names if METRICS[n].needs_prompts and METRICS[n].default_encoder]
+        if encoder == TESTBED_JUDGE and texts:
+            raise ConfigError(
+                f"metrics.encoder={TESTBED_JUDGE} has no text features, which "
+                f"{', '.join(texts)} needs: remove it from metrics.names, or choose another "
+                "encoder"
+            )
         self.names = list(names)
         self.encoder = encoder
         self.weights = dict(weights or {})
@@ -183,17 +221,58 @@ class MetricSuite:
         names = OmegaConf.select(cfg, "names") or []
         weights = OmegaConf.to_container(cfg.weights) if cfg.get("weights") else {}
         encoder = cfg.get("encoder")
-        if encoder is not None and encoder != PIXEL and encoder not in ENCODERS:
-            known = ", ".join([PIXEL, *ENCODERS])
+        if encoder is not None and encoder not in encoder_names():
+            known = ", ".join(encoder_names())
             raise ConfigError(f"metrics.encoder must be null or one of {known}, got {encoder!r}")
         suite = cls(list(names), encoder, weights, cfg.get("batch_size", 64), device, fps)
         suite._check_weight_keys()
         return suite
 
+    def check_model(self, model: str) -> None:
+        """Refuse, before anything loads, the testbed judge's metrics and its encoder
+        (``metrics.encoder=testbed_judge``) on a model other than the testbed: the judge only
+        reads the testbed's shape videos and captions, so anything else would fail (or, for the
+        encoder, mean nothing) once the videos are sampled."""
+        if model == TESTBED_MODEL:
+            return
+        only = [n for n in self.names if METRICS[n].testbed_only]
+        why = (
+            "the shipped judge of freqlab/testbed/judge.py reads the testbed's 8-frame 32 x 32 "
+            "shape videos and their captions"
+        )
+        if only:
+            verb = "scores" if len(only) == 1 else "score"
+            raise ConfigError(
+                f"metrics.names: {', '.join(only)} {verb} testbed videos only ({why}); model "
+                f"{model} is not the testbed: remove {'it' if len(only) == 1 else 'them'} from "
+                f"metrics.names (e.g. metrics=pixel), or run model={TESTBED_MODEL}"
+            )
+        if self.encoder == TESTBED_JUDGE:
+            why = (
+                "the frame features of the shipped judge of freqlab/testbed/judge.py, learned on "
+                "the testbed's 32 x 32 shape videos"
+            )
+            raise ConfigError(
+                f"metrics.encoder: {TESTBED_JUDGE} reads testbed videos only ({why}); model "
+                f"{model} is not the testbed: choose another encoder (e.g. metrics.encoder=pixel), "
+                f"or run model={TESTBED_MODEL}"
+            )
+
     def check_video_size(self, num_frames: int, height: int, width: int) -> None:
         """Refuse, before anything loads, videos a selected metric's network cannot measure."""
         for name in self.names:
             metric = METRICS[name]
+            if metric.testbed_only:
+                from freqlab.testbed.data import NUM_FRAMES, SIZE
+
+                if (num_frames, height, width) != (NUM_FRAMES, SIZE, SIZE):
+                    raise ConfigError(
+                        f"metrics.names: {name} reads the testbed's {NUM_FRAMES}-frame {SIZE} x "
+                        f"{SIZE} videos only (the judge's input), got model.num_frames x "
+                        f"model.height x model.width = {num_frames}x{height}x{width}: leave them "
+                        "at the testbed's defaults, or remove the testbed's metrics from "
+                        "metrics.names (e.g. metrics=pixel)"
+                    )
             if min(height, width) < metric.min_side:
                 raise ConfigError(
                     f"metrics.names: {name} needs frames of at least {metric.min_side} pixels a "
@@ -224,7 +303,12 @@ class MetricSuite:
 
     def _check_weight_keys(self) -> None:
         """``metrics.weights`` names registered encoders that a selected metric uses."""
-        known = [*ENCODERS, *MODEL_WEIGHTS]
+        if self.weights.get(TESTBED_JUDGE) is not None:
+            raise ConfigError(
+                f"metrics.weights.{TESTBED_JUDGE}: the testbed judge's weights ship with freqlab "
+                "(freqlab/testbed/weights/judge.safetensors) and are not replaced; remove the key"
+            )
+        known = [*ENCODERS, TESTBED_JUDGE, *MODEL_WEIGHTS]
         unknown = [k for k in self.weights if k not in known]
         if unknown:
             raise ConfigError(
@@ -313,6 +397,10 @@ class MetricSuite:
             about = dict(metric=name, encoder=encoder, weights=weights, model=model)
             if METRICS[name].needs_fps:
                 about["fps"] = self.fps
+            if METRICS[name].testbed_only:
+                from freqlab.testbed.judge import judge_digest
+
+                about["judge"] = judge_digest()  # which judge read the videos
             out[self.column(name)] = about
         return out
 
@@ -333,6 +421,8 @@ class MetricSuite:
                     batch_size=self.batch_size,
                     device=self.device,
                 )
+            elif metric.testbed_only:
+                kwargs = dict(device=self.device)
             args = (videos, list(prompts)) if metric.needs_prompts else (videos,)
             if metric.needs_fps:
                 args = (videos, self.fps)

@@ -246,6 +246,7 @@ def check_job(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         if task != "snr":
             call = settings.call_kwargs
             suite = MetricSuite.from_config(cfg.metrics, device=settings.device)
+            suite.check_model(settings.model)
             suite.check_video_size(call["num_frames"], call["height"], call["width"])
         if task != "plan":
             check_weights(cfg)
