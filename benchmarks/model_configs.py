@@ -251,6 +251,11 @@ COGVIDEOX_VAE = dict(
     sample_width=720,
     scaling_factor=1.15258426,
 )
+# CogVideoX-5b's VAE: the same architecture (SAT configs/cogvideox_5b.yaml: ch 128, ch_mult
+# 1,2,2,4, 3 res blocks, 16 latent channels, as 2b's), latents scaled by 0.7 instead of
+# 1.15258426 (the conversion script's "--scaling_factor ... For 5B, it is 0.7"; SAT's
+# scale_factor: 0.7). The factor changes no parameter and no timing.
+COGVIDEOX_5B_VAE = dict(COGVIDEOX_VAE, scaling_factor=0.7)
 # LTX-Video 0.9.0's VAE (32x spatial = 4x4 pixel patches x 8, 8x temporal, 128 latent channels):
 # Lightricks/LTX-Video vae/config.json, whose diffusers-format folders are the 0.9.0 release. The
 # hub file could not be read offline here: the values are diffusers' scripts/
@@ -437,6 +442,26 @@ COGVIDEOX_2B_TRANSFORMER = dict(
     spatial_interpolation_scale=1.875,
     use_rotary_positional_embeddings=False,
 )
+# CogVideoX-5b DiT: 48 heads x 64 = 3072 wide, 42 layers, 3D rotary position embeddings instead
+# of 2b's sincos table; everything else as 2b. Sources: diffusers'
+# scripts/convert_cogvideox_to_diffusers.py (its --num_layers "For 5B, it is 42",
+# --num_attention_heads "For 5B, it is 48", --use_rotary_positional_embeddings "For 5B, it is
+# True"; get_transformer_init_kwargs("1.0") gives 2b and 5b the same patch 2, 60x90 latent
+# sample, 49 frames, patch bias; the rest are CogVideoXTransformer3DModel's defaults, 2b's) and
+# THUDM/CogVideo sat/configs/cogvideox_5b.yaml (hidden_size 3072, num_layers 42, 48 heads,
+# time_embed_dim 512, text 4096 x 226, Rotary3DPositionEmbeddingMixin, head 64). The hub's
+# transformer/config.json itself could not be read offline here. spatial_interpolation_scale is
+# kept at 2b's 1.875: with RoPE the sincos table it scales is not built. On the meta device this
+# is 5,570,283,072 parameters, the count finetrainers' docs/models/cogvideox.md reports for a full
+# fine-tune of THUDM/CogVideoX-5b ("trainable parameters": 5570283072). That is 11% above the
+# "5B" of the name, beyond rounding (5.57B), as 2b's 1.69B is 15% below its "2B": the names are
+# size classes, not rounded counts; the configuration is not changed to meet them.
+COGVIDEOX_5B_TRANSFORMER = dict(
+    COGVIDEOX_2B_TRANSFORMER,
+    num_attention_heads=48,
+    num_layers=42,
+    use_rotary_positional_embeddings=True,
+)
 # LTX-Video 2B (0.9.0) DiT: Lightricks/LTX-Video transformer/config.json. Not read from the hub
 # here: diffusers' scripts/convert_ltx_to_diffusers.py get_transformer_config (every version but
 # 0.9.7: 32 heads x 64 = 2048, 28 layers, patch 1 over the VAE's 128 channels, T5-XXL captions
@@ -605,6 +630,9 @@ TINY_BUILDERS: dict[str, Callable[..., Any]] = {
     "animatediff_sdxl": _tiny_animatediff_sdxl,
     "wan21_t2v_1_3b": tiny.tiny_wan,
     "cogvideox_2b": tiny.tiny_cogvideox,
+    # The same tiny pipeline (2b's sincos positions: its 8-wide heads cannot split into RoPE's
+    # three even axes); the benchmark swaps in the 5b scheduler (no SNR shift) from the registry.
+    "cogvideox_5b": tiny.tiny_cogvideox,
     "wan22_ti2v_5b": tiny_wan22_ti2v,
     "wan22_t2v_a14b": tiny.tiny_wan22,
     "ltx_video": tiny_dit.tiny_ltx,
@@ -760,6 +788,24 @@ BENCH_MODELS: dict[str, BenchModel] = {
         tiny=TINY_BUILDERS["cogvideox_2b"],
         sources=("THUDM/CogVideoX-2b */config.json",),
         tiny_size=(9, 32, 32),  # the tiny_cogvideox registry defaults (its VAE's factor is 4)
+        tokenizer_length=226,  # CogVideoXPipeline's max_sequence_length
+    ),
+    "cogvideox_5b": BenchModel(
+        "cogvideox_5b",
+        components=dict(
+            text_encoder=("T5EncoderModel", T5_XXL),  # as 2b's
+            vae=("AutoencoderKLCogVideoX", COGVIDEOX_5B_VAE),
+            transformer=("CogVideoXTransformer3DModel", COGVIDEOX_5B_TRANSFORMER),
+        ),
+        denoiser="transformer",
+        tiny=TINY_BUILDERS["cogvideox_5b"],
+        sources=(
+            "diffusers scripts/convert_cogvideox_to_diffusers.py (5b: 42 layers, 48 heads, RoPE, "
+            "VAE scaling 0.7)",
+            "THUDM/CogVideo sat/configs/cogvideox_5b.yaml",
+            "THUDM/CogVideoX-2b */config.json (the values 5b shares)",
+        ),
+        tiny_size=(9, 32, 32),  # as cogvideox_2b: the tiny_cogvideox registry defaults
         tokenizer_length=226,  # CogVideoXPipeline's max_sequence_length
     ),
     "wan22_ti2v_5b": BenchModel(

@@ -15,7 +15,8 @@ every model is built with random weights and nothing is downloaded:
 * ``--scale tiny`` (default): the registry's tiny counterparts (same pipeline classes, one layer
   per block, 16-64 channels) on CPU at 8 frames (Wan, HunyuanVideo 1.5: 5, CogVideoX, LTX-Video:
   9, Mochi: 7; ``tiny_size`` in :mod:`benchmarks.model_configs`), 32x32 (Wan 2.2 TI2V: 64x64, its
-  VAE x patch is 32); all models in well under a minute.
+  VAE x patch is 32); all models in well under a minute. CogVideoX-5b's tiny counterpart is
+  tiny_cogvideox (2b's sincos layout) run with the 5b scheduler (no SNR shift).
 
 HunyuanVideo 1.5's pipeline takes no ``guidance_scale``: its ``guider`` component holds it, so the
 plain call sets it on a copy of the guider, as the samplers do for each pass. LTX-Video's and

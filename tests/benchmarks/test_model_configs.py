@@ -50,6 +50,13 @@ EXPECTED = {
     ("cogvideox_2b", "text_encoder"): (4_762_310_656, 1e-6, "T5 v1.1 XXL encoder 4.76B"),
     ("cogvideox_2b", "transformer"): (1_693_783_872, 1e-6, "computed: CogVideoX-2b DiT"),
     ("cogvideox_2b", "vae"): (215_583_907, 1e-6, "computed: CogVideoX VAE"),
+    # CogVideoX-5b, computed: the DiT's 5,570,283,072 is exactly the "trainable parameters" that
+    # finetrainers' docs/models/cogvideox.md print for a full fine-tune of THUDM/CogVideoX-5b;
+    # it is 11% above the "5B" of the name (a size class, as 2b's 1.69B is its "2B"). VAE and
+    # T5-XXL are 2b's (the VAE's latent scale 0.7 is no parameter).
+    ("cogvideox_5b", "transformer"): (5_570_283_072, 1e-6, "CogVideoX-5b DiT 5.57B"),
+    ("cogvideox_5b", "vae"): (215_583_907, 1e-6, "computed: CogVideoX VAE"),
+    ("cogvideox_5b", "text_encoder"): (4_762_310_656, 1e-6, "T5 v1.1 XXL encoder 4.76B"),
     # Wan 2.2: computed on the meta device from the published configs (model_configs.py). TI2V-5B's
     # DiT, 4,999,787,712, is the card's "5B" (4.9998B: within rounding, 0.004% under); its Wan 2.2
     # VAE 704,688,668 (~2.82 GB in float32, the size reported for Wan2.2_VAE.pth). Each A14B
@@ -219,3 +226,41 @@ def test_tiny_counterparts_of_the_new_dits_are_the_registry_ones():
         == get_model_spec("hunyuanvideo15").defaults["guidance_scale"]
     )
     assert set(parts) == {"tokenizer", "tokenizer_2", "guider"}
+
+
+def test_cogvideox_5b_configuration_is_the_published_layout():
+    configs = model_configs
+    # 48 x 64 = 3072 wide, 42 layers, 3D RoPE; patches, latent sample, text and time widths as
+    # 2b's; the VAE is 2b's but for the latent scale 0.7.
+    five, two = configs.COGVIDEOX_5B_TRANSFORMER, configs.COGVIDEOX_2B_TRANSFORMER
+    assert five["num_attention_heads"] * five["attention_head_dim"] == 3072
+    assert (five["num_layers"], five["use_rotary_positional_embeddings"]) == (42, True)
+    changed = {k for k in five if five[k] != two[k]}
+    assert changed == {"num_attention_heads", "num_layers", "use_rotary_positional_embeddings"}
+    assert five["text_embed_dim"] == configs.T5_XXL["d_model"]
+    # RoPE splits a head into time / height / width axes of 1/4, 3/8, 3/8: each must be even.
+    # (diffusers' get_3d_rotary_pos_embed): each must be even and together fill the head.
+    head = five["attention_head_dim"]
+    axes = (head // 4, head // 8 * 3, head // 8 * 3)
+    assert all(d % 2 == 0 for d in axes) and sum(axes) == head == 64
+    vae = {k: v for k, v in configs.COGVIDEOX_5B_VAE.items() if k != "scaling_factor"}
+    assert vae == {k: v for k, v in configs.COGVIDEOX_VAE.items() if k != "scaling_factor"}
+    assert configs.COGVIDEOX_5B_VAE["scaling_factor"] == 0.7
+    bench = BENCH_MODELS["cogvideox_5b"].components
+    assert bench["text_encoder"] == BENCH_MODELS["cogvideox_2b"].components["text_encoder"]
+
+
+def test_tiny_counterpart_of_cogvideox_5b_runs_the_5b_scheduler():
+    from benchmarks.models import build_tiny
+    from freqlab.models import get_model_spec
+    from freqlab.sampling import denoisers
+
+    bench = BENCH_MODELS["cogvideox_5b"]
+    assert bench.tiny is get_model_spec("tiny_cogvideox").build
+    pipe = build_tiny("cogvideox_5b")
+    assert type(pipe).__name__ == get_model_spec("cogvideox_5b").pipeline
+    assert denoisers(pipe) == [pipe.transformer]
+    # The registry's 5b scheduler (no SNR shift), not the tiny pipeline's own (2b's 3.0).
+    assert pipe.scheduler.config.snr_shift_scale == 1.0
+    assert build_tiny("cogvideox_2b").scheduler.config.snr_shift_scale == 3.0
+    assert (bench.tiny_size[0] - 1) % get_model_spec("cogvideox_5b").temporal_factor == 0

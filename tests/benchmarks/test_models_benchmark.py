@@ -134,6 +134,30 @@ def test_tiny_run_of_ltx_mochi_hunyuanvideo15(capsys):
     assert all(name in out for name in ("ltx_video", "mochi", "hunyuanvideo15"))
 
 
+def test_tiny_run_of_cogvideox_2b_and_5b(capsys):
+    # CogVideoXPipeline batches its guidance (one call a step); 5b runs the tiny 2b-layout
+    # pipeline under its own scheduler.
+    steps, num_iters = 2, 2
+    rows = models.run(
+        [
+            "--models",
+            "cogvideox_2b,cogvideox_5b",
+            "--steps",
+            str(steps),
+            "--num-iters",
+            str(num_iters),
+            "--repeats",
+            "1",
+        ]
+    )
+    assert [r["model"] for r in rows] == ["cogvideox_2b", "cogvideox_5b"]
+    for row in rows:
+        _check_row(row, steps, num_iters, calls_per_step=1)
+        assert row["size"] == "9x32x32" and row["denoisers"] == ("transformer",)
+    assert rows[0]["params"] == rows[1]["params"]  # the same tiny DiT
+    assert "cogvideox_5b" in capsys.readouterr().out
+
+
 def test_tiny_call_arguments_are_the_tiny_registry_defaults():
     # The full models' guidance, the tiny models' text lengths (their tokenizers' and DiTs').
     for name, tiny_name in (("ltx_video", "tiny_ltx"), ("mochi", "tiny_mochi")):
@@ -220,6 +244,23 @@ _SMALL_FULL = {
         ),
         (5, 64, 64),
     ),
+    # CogVideoX-5b's rotary positions (the pipeline builds them from the DiT's config): heads of
+    # 16, whose 4 / 6 / 6 time, height and width axes are even (the tiny pipeline's 8 are not).
+    "cogvideox_5b": (
+        dict(
+            text_encoder=("T5EncoderModel", tiny.T5_CONFIG),
+            vae=("AutoencoderKLCogVideoX", tiny.COGVIDEOX_VAE_CONFIG),
+            transformer=(
+                "CogVideoXTransformer3DModel",
+                dict(
+                    tiny.COGVIDEOX_TRANSFORMER_CONFIG,
+                    attention_head_dim=16,
+                    use_rotary_positional_embeddings=True,
+                ),
+            ),
+        ),
+        (9, 32, 32),
+    ),
     "ltx_video": (
         dict(
             text_encoder=("T5EncoderModel", tiny.T5_CONFIG),
@@ -281,8 +322,9 @@ def test_full_build_path_runs_with_small_configs(monkeypatch, name):
         repeats=1,
         size=size,
     )
-    # LTX and Mochi batch cond and uncond into one call; the others call twice a step.
-    _check_row(row, steps, 2, calls_per_step=1 if name in ("ltx_video", "mochi") else 2)
+    # CogVideoX, LTX and Mochi batch cond and uncond into one call; the others call twice a step.
+    batched = ("cogvideox_5b", "ltx_video", "mochi")
+    _check_row(row, steps, 2, calls_per_step=1 if name in batched else 2)
     assert all(n > 0 for n in row["plain_calls_each"])
     assert row["params"] == sum(
         model_configs.count_parameters(model_configs.build_component(*components[role]))
