@@ -1,5 +1,6 @@
 """experiments.metric_suite: metrics with their own network (RAFT, AMT-S, MUSIQ) in the runner:
-their columns, weights keys, start-up checks and size limits."""
+their columns, weights keys, start-up checks and size limits; the testbed judge's metrics and its
+encoder (testbed videos only)."""
 
 from __future__ import annotations
 
@@ -110,3 +111,140 @@ def test_the_suite_computes_them_with_random_weights():
     scores = suite(videos, ["a video"])
     assert set(scores) == {"motion_smoothness[amt_s@random]", "imaging_quality[musiq_spaq@random]"}
     assert all(v.shape == (1,) and torch.isfinite(v).all() for v in scores.values())
+
+
+# --------------------------------------------------------------------------- the testbed's judge
+
+TESTBED_METRICS = ["testbed_accuracy", "testbed_all4"]
+
+
+def _testbed_clips(n: int = 3) -> tuple[torch.Tensor, list[str]]:
+    """``n`` real testbed clips ``(n, 8, 3, 32, 32)`` and their captions."""
+    from freqlab.testbed.data import make_clips
+
+    clips, captions = make_clips(n, seed=11, split="heldout")
+    return torch.from_numpy(clips), captions
+
+
+def test_the_testbed_metrics_are_registered_as_the_judge_reads_them():
+    from omegaconf import OmegaConf
+
+    from experiments.metric_suite import CONF_METRICS
+    from freqlab.testbed.judge import judge_digest
+
+    suite = MetricSuite.from_config(OmegaConf.load(CONF_METRICS / "testbed.yaml"))
+    assert suite.encoders() == [] and suite.models() == []  # nothing to download
+    columns = [suite.column(n) for n in suite.names]
+    assert columns[-2:] == TESTBED_METRICS  # no encoder tag: the judge is the metric
+    assert "dino_consistency[pixel]" in columns
+    about = suite.describe()["testbed_accuracy"]
+    assert about["encoder"] is None and about["model"] is None and about["judge"] == judge_digest()
+    assert all(METRICS[n].needs_prompts and METRICS[n].testbed_only for n in TESTBED_METRICS)
+    videos, captions = _testbed_clips()
+    scores = MetricSuite(TESTBED_METRICS)(videos, captions)
+    from evaluation.metrics.testbed_accuracy import testbed_accuracy, testbed_all4
+
+    assert torch.equal(scores["testbed_accuracy"], testbed_accuracy(videos, captions))
+    assert torch.equal(scores["testbed_all4"], testbed_all4(videos, captions))
+    assert scores["testbed_accuracy"].min() >= 0 and scores["testbed_accuracy"].max() <= 1
+    assert torch.all(scores["testbed_all4"] <= scores["testbed_accuracy"])
+    # a blank video is read as nothing: at most its background matches
+    blank = MetricSuite(TESTBED_METRICS)(torch.full_like(videos, 0.5), captions)
+    assert torch.all(blank["testbed_accuracy"] <= 0.25) and not blank["testbed_all4"].any()
+
+
+def test_the_testbed_judge_is_an_encoder_of_the_consistency_metrics(empty_caches):
+    from omegaconf import OmegaConf
+
+    from evaluation import dino_consistency
+    from evaluation.testbed_encoder import testbed_judge_encoder
+    from experiments.metric_suite import CONF_METRICS
+
+    cfg = OmegaConf.merge(
+        OmegaConf.load(CONF_METRICS / "testbed.yaml"), {"encoder": "testbed_judge"}
+    )
+    suite = MetricSuite.from_config(cfg)
+    assert suite.column("dino_consistency") == "dino_consistency[testbed_judge]"
+    assert suite.column("background_consistency") == "background_consistency[testbed_judge]"
+    assert suite.column("motion") == "motion" and suite.encoders() == ["testbed_judge"]
+    # its weights ship with freqlab: found with empty hub caches, nothing looked up there
+    found = suite.check_weights()
+    assert found["testbed_judge"].startswith("file:") and found["testbed_judge"].endswith(
+        "judge.safetensors"
+    )
+    videos, captions = _testbed_clips(2)
+    scores = MetricSuite(["dino_consistency"], encoder="testbed_judge")(videos, captions)
+    expected = dino_consistency(videos, encoder=testbed_judge_encoder())
+    torch.testing.assert_close(scores["dino_consistency[testbed_judge]"], expected)
+
+
+def test_the_testbed_judge_encoder_has_no_weights_key_nor_text():
+    with pytest.raises(
+        ConfigError, match=r"^metrics\.weights\.testbed_judge: .* ship with freqlab"
+    ):
+        MetricSuite(
+            ["dino_consistency"], encoder="testbed_judge", weights={"testbed_judge": "/j.pt"}
+        )._check_weight_keys()
+    with pytest.raises(ConfigError, match=r"^metrics\.encoder=testbed_judge has no text features"):
+        MetricSuite(["clip_score"], encoder="testbed_judge")
+    from omegaconf import OmegaConf
+
+    with pytest.raises(ConfigError, match=r"metrics\.encoder must be .*testbed_judge"):
+        MetricSuite.from_config(OmegaConf.create({"names": ["motion"], "encoder": "judge"}))
+
+
+@pytest.mark.parametrize(
+    ("names", "encoder", "key"),
+    [
+        (["motion", "testbed_accuracy"], "pixel", r"metrics\.names: testbed_accuracy scores"),
+        (TESTBED_METRICS, "pixel", r"metrics\.names: testbed_accuracy, testbed_all4 score"),
+        (["dino_consistency"], "testbed_judge", r"metrics\.encoder: testbed_judge reads"),
+    ],
+)
+def test_the_judge_refuses_other_models(names, encoder, key):
+    suite = MetricSuite(names, encoder=encoder)
+    suite.check_model("testbed")
+    with pytest.raises(ConfigError, match=rf"^{key} .*model tiny_animatediff is not the testbed"):
+        suite.check_model("tiny_animatediff")
+    MetricSuite(["motion"], encoder="pixel").check_model("tiny_animatediff")
+
+
+def test_the_judge_refuses_testbed_videos_of_another_size():
+    suite = MetricSuite(["motion", "testbed_all4"])
+    suite.check_video_size(8, 32, 32)
+    with pytest.raises(ConfigError, match=r"testbed_all4 reads the testbed's 8-frame 32 x 32"):
+        suite.check_video_size(4, 32, 32)
+    with pytest.raises(ConfigError, match=r"= 8x64x64"):
+        suite.check_video_size(8, 64, 64)
+    # the encoder resizes any frame to the judge's 32 x 32
+    MetricSuite(["dino_consistency"], encoder="testbed_judge").check_video_size(16, 64, 64)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["model=tiny_animatediff", "metrics=testbed"], r"metrics\.names: testbed_accuracy,"),
+        (
+            ["model=tiny_animatediff", "metrics=pixel", "metrics.encoder=testbed_judge"],
+            r"metrics\.encoder: testbed_judge",
+        ),
+    ],
+)
+def test_start_up_refuses_the_judge_on_another_model(
+    tmp_path, monkeypatch, job_config, overrides, key
+):
+    """Both the start-up check and the job itself refuse, before any model loads."""
+    import experiments.generate as generate
+    from experiments.preflight import check_job
+
+    monkeypatch.setenv("FREQLAB_MIN_FREE_MB", "0")
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(generate, "load_model", no_loading)
+    cfg = job_config(tmp_path, "out", [*overrides, "logger=none", "device=cpu"])
+    with pytest.raises(ConfigError, match=rf"^{key} .*model tiny_animatediff is not the testbed"):
+        check_job(cfg, overrides)
+    with pytest.raises(ConfigError, match=rf"^{key}"):
+        generate.run_generate(cfg)
