@@ -72,3 +72,39 @@ def test_missing_weights_message_names_a_config_key(offline):
     message = str(info.value)
     assert "point config key `metrics.weights.test_vit_tiny` at a local checkpoint" in message
     assert "metrics.weights.test_vit_tiny=/path/to/checkpoint" in message
+
+
+def test_the_testbed_judge_is_a_named_encoder_with_shipped_weights(offline):
+    from evaluation import testbed_encoder
+    from evaluation.encoders import (
+        TESTBED_JUDGE,
+        EncoderSpec,
+        encoder_names,
+        register_encoder,
+    )
+    from freqlab.testbed.data import make_clips
+
+    assert TESTBED_JUDGE == "testbed_judge" and TESTBED_JUDGE in encoder_names()
+    clear_encoder_cache()
+    encoder = load_encoder("testbed_judge")
+    assert encoder is testbed_encoder.testbed_judge_encoder("cpu")  # one build per device
+    assert get_encoder("testbed_judge", default="dino_vits16") is encoder
+    clear_encoder_cache()  # forgets it too
+    assert load_encoder("testbed_judge") is not encoder
+    # empty hub caches and no network: its weights are the package's file
+    source = resolve_encoder_weights("testbed_judge")
+    assert source.kind == "file" and source.path.name == "judge.safetensors"
+    with pytest.raises(ValueError, match=r"^metrics\.weights\.testbed_judge: weights must be None"):
+        resolve_encoder_weights("testbed_judge", "/j.pt", argument="metrics.weights.testbed_judge")
+    with pytest.raises(ValueError, match="weights must be None"):
+        load_encoder("testbed_judge", weights="random")
+    with pytest.raises(ValueError, match="reserved"):
+        register_encoder(EncoderSpec("testbed_judge", "timm", "vit_tiny_patch16_224", None, ()))
+    with pytest.raises(ValueError, match=r"encoder must be one of .*'testbed_judge'"):
+        load_encoder("judge")
+    clips, _ = make_clips(2, seed=3, split="heldout")
+    videos = torch.from_numpy(clips)
+    torch.testing.assert_close(
+        dino_consistency(videos, "testbed_judge"),
+        dino_consistency(videos, testbed_encoder.testbed_judge_encoder()),
+    )
