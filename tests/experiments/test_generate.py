@@ -27,6 +27,9 @@ TINY = [
     "logger=none",
     "report=false",
     "device=cpu",
+    # model=testbed brings metrics=testbed, whose judge reads 8-frame videos only: at 4 frames,
+    # the pixel metrics (test_the_default_job_reports_the_judges_metrics runs the judge's).
+    "metrics=pixel",
 ]
 
 
@@ -92,6 +95,23 @@ def test_metrics_are_what_the_job_asks_and_new_ones_cost_no_unet_call(run, tmp_p
     assert not any("[pixel]" in c for c in again.columns)
     summary, _, _ = run(tmp_path, "d", "freeinit.num_iters=2", "metrics=pixel")
     assert (summary["metric_values_computed"], summary["unet_calls"]) == (0, 0)
+
+
+def test_the_default_job_reports_the_judges_metrics(job_config, tmp_path, unet_counter):
+    """``python run.py``'s job (model=testbed, metrics=testbed) at 8 frames and 2 steps:
+    testbed_accuracy and testbed_all4 beside consistency and motion, and the judge's features as
+    the consistency metrics' encoder when asked."""
+    overrides = [o for o in TINY if o not in ("model.num_frames=4", "metrics=pixel")]
+    cfg = job_config(tmp_path, "judge", [*overrides, "metrics.encoder=testbed_judge"])
+    assert list(cfg.metrics.names[-2:]) == ["testbed_accuracy", "testbed_all4"]
+    summary, frame, _ = _run(cfg, tmp_path / "judge")
+    iterations = int(cfg.freeinit.num_iters)  # the default job's FreeInit passes
+    assert len(frame) == 2 * iterations and unet_counter.calls == iterations * 2  # one batch
+    for column in ("testbed_accuracy", "testbed_all4"):
+        assert frame[column].between(0, 1).all() and summary["metrics"][column]["metric"] == column
+    assert (frame.testbed_all4 <= frame.testbed_accuracy).all()
+    assert set(frame.testbed_accuracy * 4) <= {0, 1, 2, 3, 4}  # fractions of four attributes
+    assert frame["dino_consistency[testbed_judge]"].notna().all() and "motion" in frame
 
 
 def test_videos_come_later_from_cached_latents(run, tmp_path, unet_counter):
