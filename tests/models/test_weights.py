@@ -1,7 +1,5 @@
 """Locating pretrained weights offline: the cache, local paths, and the one clear error."""
 
-import time
-
 import pytest
 
 from freqlab.models import MODELS, WeightsNotFoundError, get_model_spec, load_model
@@ -22,10 +20,8 @@ def test_every_real_model_has_hub_sources():
 @pytest.mark.parametrize("name", REAL_MODELS)
 def test_missing_weights_message(name, empty_hf_home, network_attempts):
     spec = get_model_spec(name)
-    start = time.perf_counter()
     with pytest.raises(WeightsNotFoundError) as info:
         load_model(name)
-    elapsed = time.perf_counter() - start
     err = info.value
     message = str(err)
     assert isinstance(err, ValueError)
@@ -45,10 +41,9 @@ def test_missing_weights_message(name, empty_hf_home, network_attempts):
             assert f"model.{role}=./models/" in message
             assert f'{role}="./models/' in message
     assert str(empty_hf_home) in message and "HF_HUB_OFFLINE=1" in message
-    # Checked before diffusers: no network attempt, nothing written, fast.
+    # Checked before diffusers: no network attempt, nothing written.
     assert network_attempts == []
     assert not empty_hf_home.exists() or not any(empty_hf_home.rglob("*"))
-    assert elapsed < 5
 
 
 def test_missing_weights_with_local_files_only(hub_cache, monkeypatch, network_attempts):
