@@ -34,7 +34,7 @@ from experiments.cache import (
     sample_key,
     write_json_atomic,
 )
-from experiments.metric_suite import MetricSuite
+from experiments.metric_suite import METRICS, MetricSuite
 from experiments.settings import ConfigError, JobSettings, config_value, resolve
 from freqlab.data import Prompt, load_prompts
 from freqlab.models.specs import get_model_spec
@@ -214,6 +214,11 @@ def metric_identities(suite: MetricSuite, missing_ok: bool = False) -> dict[str,
         if model is not None:  # a metric's own network: its weights file identifies it
             resolve = functools.partial(suite.resolve_model, about["metric"])
             identity["weights"] = _fingerprint(resolve, missing_ok)
+        if METRICS[about["metric"]].testbed_only:
+            # The shipped judge reads these: a retrained judge must not reuse old values.
+            from freqlab.testbed.judge import judge_digest
+
+            identity["judge"] = judge_digest()
         out[column] = identity
     return out
 

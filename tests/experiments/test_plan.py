@@ -11,6 +11,7 @@ TINY = [
     "dataset=shapes",
     "dataset.limit=3",
     "model.num_frames=4",
+    "metrics=pixel",  # the judge's metrics read 8-frame videos only
     "model.num_inference_steps=2",
     "batch_size=2",
     "logger=none",
@@ -87,3 +88,20 @@ def test_sample_folder_names_are_bounded_and_distinct():
     assert a != b and len(a) < 70 and a.startswith("0007_") and a.endswith("_seed0")
     assert "/" not in plan.sample_folder_name(0, "a/b\\c: ../..", 1)
     assert plan.sample_folder_name(0, "日本語", 1).startswith("0000_prompt-")
+
+
+def test_judge_metrics_are_keyed_by_the_judge(monkeypatch):
+    # testbed_accuracy's cached values come from the shipped judge: another judge, another key.
+    from omegaconf import OmegaConf
+
+    from experiments.metric_suite import MetricSuite
+    from experiments.plan import metric_identities
+
+    cfg = OmegaConf.create(dict(names=["testbed_accuracy", "motion"], encoder="pixel", weights={}))
+    suite = MetricSuite.from_config(cfg)
+    before = metric_identities(suite)
+    assert "judge" in before["testbed_accuracy"] and "judge" not in before["motion"]
+    monkeypatch.setattr("freqlab.testbed.judge.judge_digest", lambda: "0" * 16)
+    after = metric_identities(suite)
+    assert after["testbed_accuracy"] != before["testbed_accuracy"]
+    assert after["motion"] == before["motion"]
