@@ -192,11 +192,19 @@ def estimate(jobs: list[Job], cache_dir: Path) -> dict[str, Any]:
     )
 
 
+# Decoding one pass and computing its metrics (pixel or judge) on the testbed: ~0.06 s per video
+# pass, measured in a tiny run (2 prompts, batch 2) on 2 busy AMD EPYC cores; an upper bound for
+# the full run, whose batches are larger and whose cached values are not recomputed.
+DECODE_MEASURE_SECONDS = 0.06
+
+
 def describe(plan: dict[str, Any]) -> str:
+    """One line: jobs, passes, UNet calls, metric values, and the time estimate."""
+    measure = plan["passes"] * DECODE_MEASURE_SECONDS / 60
     time = (
         f"~{plan['estimated_unet_seconds'] / 60:.1f} min of UNet time at "
-        f"{plan['seconds_per_unet_call']:.3g} s/call ({plan['speed_source']}); decoding and "
-        "metrics add a few minutes"
+        f"{plan['seconds_per_unet_call']:.3g} s/call ({plan['speed_source']}), plus at most "
+        f"~{measure:.0f} min decoding and measuring"
         if plan["estimated_unet_seconds"] is not None
         else "no time estimate (no testbed job has run on this machine)"
     )
