@@ -329,7 +329,7 @@ def measured_speed(cache_dir: Path, settings: JobSettings) -> float | None:
 # --------------------------------------------------------------------------- task=plan
 
 
-def _job_plan(cfg: DictConfig, exclude: set[str], exclude_values: set[str]) -> dict[str, Any]:
+def job_plan(cfg: DictConfig, exclude: set[str], exclude_values: set[str]) -> dict[str, Any]:
     """The plan of one job; passes in ``exclude`` and metric values (``"<pass key>/<metric
     key>"``) in ``exclude_values``, planned by earlier jobs of the sweep, count as cached."""
     settings = resolve(cfg)
@@ -409,7 +409,7 @@ def run_plan(cfg: DictConfig) -> dict[str, Any]:
     earlier = _earlier_plans(out_dir)
     exclude = {key for p in earlier for key in p["new_pass_keys"]}
     exclude_values = {key for p in earlier for key in p["new_metric_values"]}
-    plan = _job_plan(cfg, exclude, exclude_values)
+    plan = job_plan(cfg, exclude, exclude_values)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "plan.json", plan)
     job = f"job {out_dir.name}" if out_dir.name.isdigit() else "job"

@@ -166,7 +166,7 @@ def estimate(jobs: list[Job], cache_dir: Path) -> dict[str, Any]:
     ``task=plan``, each job counting what the jobs before it will cache): jobs, samples, passes,
     passes to sample, UNet calls, metric values to compute, and the UNet time at this machine's
     measured seconds per call."""
-    from experiments.plan import _job_plan  # task=plan's per-job plan (no model loaded)
+    from experiments.plan import job_plan  # task=plan's per-job plan (no model loaded)
 
     passes: set[str] = set()
     values: set[str] = set()
@@ -175,7 +175,7 @@ def estimate(jobs: list[Job], cache_dir: Path) -> dict[str, Any]:
     )
     speed = None
     for job in jobs:
-        plan = _job_plan(compose_job(job.overrides, job.out, cache_dir), passes, values)
+        plan = job_plan(compose_job(job.overrides, job.out, cache_dir), passes, values)
         passes |= set(plan["new_pass_keys"])
         values |= set(plan["new_metric_values"])
         for key in total:
