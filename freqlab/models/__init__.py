@@ -2,7 +2,9 @@
 
 Models (``load_model`` source arguments and their default hub repositories):
 
-* ``tiny_animatediff``, ``tiny_modelscope``: built in code with seeded random weights (tests).
+* ``tiny_animatediff``, ``tiny_modelscope``, ``tiny_wan``, ``tiny_wan22``, ``tiny_cogvideox``,
+  ``tiny_ltx``, ``tiny_mochi``, ``tiny_hunyuanvideo15``: built in code with seeded random weights
+  (tests); ``testbed``: trained here, shipped in the package.
 * ``animatediff``: AnimateDiffPipeline; ``base=stable-diffusion-v1-5/stable-diffusion-v1-5``,
   ``adapter=guoyww/animatediff-motion-adapter-v1-5-2``.
 * ``animatediff_v1``: as above with ``adapter=guoyww/animatediff-motion-adapter-v1-4`` (mm_sd_v14,
@@ -15,6 +17,13 @@ Models (``load_model`` source arguments and their default hub repositories):
 * ``animatediff_sdxl``: AnimateDiffSDXLPipeline; ``base=stabilityai/stable-diffusion-xl-base-1.0``,
   ``adapter=guoyww/animatediff-motion-adapter-sdxl-beta``.
 * ``wan21_t2v_1_3b``: WanPipeline; ``path=Wan-AI/Wan2.1-T2V-1.3B-Diffusers`` (a DiT: no FreeU).
+* ``wan22_ti2v_5b``, ``wan22_t2v_a14b``: WanPipeline; ``path=Wan-AI/Wan2.2-TI2V-5B-Diffusers`` /
+  ``Wan-AI/Wan2.2-T2V-A14B-Diffusers`` (two experts).
+* ``cogvideox_2b``, ``cogvideox_5b``: CogVideoXPipeline; ``path=THUDM/CogVideoX-2b`` / ``-5b``.
+* ``ltx_video``: LTXPipeline; ``path=Lightricks/LTX-Video``.
+* ``mochi``: MochiPipeline; ``path=genmo/mochi-1-preview``.
+* ``hunyuanvideo15``: HunyuanVideo15Pipeline;
+  ``path=hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_t2v``.
 
 ``path=`` sets the first source of a model. Every source takes a local diffusers-format directory
 or a hub id (``org/name@revision``).
