@@ -480,8 +480,9 @@ def compare_schedules(
     * ``zero_snr``: the same config with ``rescale_betas_zero_snr=True`` (Lin et al. 2023):
       ``alphas_cumprod[-1] = 0``, so no signal at the last timestep. Not applicable to flow models
       (their path already ends at sigma = 1) or to classes without that option.
-    * ``linear`` / ``scaled_linear``: the same config with that ``beta_schedule`` (flow models:
-      a DDIMScheduler with SD's betas 0.00085 -> 0.012).
+    * ``linear`` / ``scaled_linear``: the same config with that ``beta_schedule``, without a
+      zero-terminal-SNR rescale or SNR shift of the model's own (flow models: a DDIMScheduler with
+      SD's betas 0.00085 -> 0.012).
     * ``flow``: FlowMatchEulerDiscreteScheduler's sigma path with ``flow_shift`` (default: the
       model's own shift for flow models, else 1, plain rectified flow).
 
@@ -522,7 +523,13 @@ def compare_schedules(
                     timestep_spacing="linspace",
                 )
             else:
+                # The standard schedule of that name: without the model's own zero-terminal-SNR
+                # rescale or SNR shift (CogVideoX has both), which "zero_snr" and "model" show.
                 drop = {"trained_betas": None} if "trained_betas" in config else {}
+                if config.get("rescale_betas_zero_snr"):
+                    drop["rescale_betas_zero_snr"] = False
+                if config.get("snr_shift_scale", 1.0) != 1.0:
+                    drop["snr_shift_scale"] = 1.0
                 variant = _fresh(scheduler, beta_schedule=name, **drop)
             schedules.append(schedule_from_scheduler(variant, name, num_inference_steps))
         else:  # flow

@@ -176,6 +176,17 @@ def test_schedules_of_an_animatediff_model():
     assert all(s.first_timestep == 999 for s in schedules if s.kind == "ddpm")  # linspace
 
 
+def test_standard_schedules_of_a_zero_snr_model_are_the_standard_ones():
+    # CogVideoX's own schedule is scaled_linear, SNR-shifted by 3 and rescaled to zero terminal
+    # SNR; the comparison schedules "linear" / "scaled_linear" are the plain ones, so they keep
+    # AnimateDiff's -28.0 dB and SD's -23.3 dB at t = 999 where the model's has none.
+    schedules, skipped = compare_schedules(_scheduler("cogvideox_2b"), num_inference_steps=10)
+    by = {s.name: s for s in schedules}
+    assert by["model"].signal[999] == 0 and by["zero_snr"].signal[999] == 0
+    assert by["linear"].global_snr_db([999])[0] == pytest.approx(-28.0, abs=0.05)
+    assert by["scaled_linear"].global_snr_db([999])[0] == pytest.approx(-23.3, abs=0.05)
+
+
 def test_euler_zero_snr_keeps_the_documented_floor():
     # EulerDiscreteScheduler clamps the last alpha_bar to 2**-24 instead of 0: a finite floor.
     euler = _scheduler("animatediff", _class_name="EulerDiscreteScheduler")
