@@ -34,8 +34,8 @@ def check_group(
     section: str, values: dict[str, Any], kind: type, *, what: str, positive: Collection[str] = ()
 ) -> None:
     """Check ``values`` (``cfg.<section>``'s) against the dataclass ``kind``: every key one of its
-    fields, of its default's type (an int where a float is), >= 0, and >= 1 for the keys in
-    ``positive``; raises a ConfigError naming ``<section>.<key>`` (``what``: "a <what> setting").
+    fields, of its default's type (an int where a float is; a bool for a switch), >= 0, and >= 1
+    for the keys in ``positive``; raises a ConfigError naming ``<section>.<key>`` (``what``: "a <what> setting").
     Checks of single keys beyond these (upper bounds) stay with the caller."""
     known = sorted(f.name for f in fields(kind))
     unknown = sorted(set(values) - set(known))
@@ -44,6 +44,10 @@ def check_group(
     defaults = kind()
     for key, value in values.items():
         default = getattr(defaults, key)
+        if isinstance(default, bool):  # a switch: true or false, nothing else
+            if not isinstance(value, bool):
+                raise ConfigError(f"{section}.{key} must be true or false, got {value!r}")
+            continue
         if isinstance(value, bool) or not isinstance(value, type(default) | int):
             raise ConfigError(f"{section}.{key} must be a {type(default).__name__}, got {value!r}")
         if value < 0 or (key in positive and value < 1):

@@ -58,3 +58,11 @@ def test_v2_config_composes_to_the_v2_recipe(tmp_path, task_config):
         train_config(
             task_config(["task=train_testbed", "train=testbed_v2", "train.ema_decay=1.0"], tmp_path)
         )
+
+
+def test_switches_take_true_or_false_only(tmp_path, task_config):
+    base = ["task=train_testbed", "train=testbed_v2"]
+    on = train_config(task_config([*base, "train.freeze_text_encoder=true"], tmp_path))
+    assert on.freeze_text_encoder is True
+    with pytest.raises(ConfigError, match="^train.freeze_text_encoder must be true or false"):
+        train_config(task_config([*base, "train.freeze_text_encoder=1"], tmp_path))

@@ -135,3 +135,17 @@ def test_v2_exports_the_average_and_resumes_like_an_uninterrupted_run(tmp_path):
     assert set(last["ema"]) == {"unet", "text_encoder"}
     assert all(torch.equal(full[k], last["ema"]["unet"][k]) for k in full)
     assert any(not torch.equal(full[k], last["unet"][k]) for k in full)
+
+
+def test_a_frozen_text_encoder_is_exported_as_built(tmp_path):
+    # freeze_text_encoder: the seeded random encoder, bit for bit, while the UNet trains.
+    cfg = TrainConfigV2(
+        **TINY, steps=2, checkpoint_every=1, ema_decay=0.5, freeze_text_encoder=True
+    )
+    train_testbed(cfg, tmp_path)
+    built = build_components(0)["text_encoder"].state_dict()
+    exported = load_file(str(tmp_path / "weights/text_encoder.safetensors"))
+    assert all(torch.equal(exported[k], built[k]) for k in exported)
+    unet = load_file(str(tmp_path / "weights/unet.safetensors"))
+    start = build_components(0)["unet"].state_dict()
+    assert any(not torch.equal(unet[k], start[k]) for k in unet)
