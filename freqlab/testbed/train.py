@@ -67,11 +67,12 @@ class TrainConfigV2(TrainConfig):
     * ``ema_decay``: an exponential moving average of the UNet and text encoder weights is kept
       and exported instead of the last weights (0: none, as v1).
     * ``freeze_text_encoder``: keep the (seeded, random) text encoder as built, as AnimateDiff
-      and Stable Diffusion keep their pretrained CLIP frozen. Trained jointly (v1, v2), the
-      encoder learns to suppress what the UNet does not use yet: v2's step-4,500 encoder maps
-      "moving left" and "moving right" to hidden states 1.2 apart (summed over tokens), where
-      the untrained one has them 30.7 apart (colours: 70 and 52), and the UNet never learns the
-      direction (its loss is the same with the direction word flipped).
+      and Stable Diffusion keep their pretrained CLIP frozen. Trained jointly (v1, v2), it learns
+      to suppress what the UNet does not use yet. v2's step-4,500 encoder maps "moving left" and
+      "moving right" to hidden states 1.2 apart (summed over tokens); the untrained encoder has
+      them 30.7 apart (colours: 70 after training, 52 untrained). Frozen, the distinction stays.
+      The UNet still did not use the direction after 1,500 steps: its loss was the same with
+      the direction word flipped, as with the encoder trained.
     """
 
     snr_gamma: float = 0.0
