@@ -73,11 +73,14 @@ class TrainConfigV2(TrainConfig):
       them 30.7 apart (colours: 70 after training, 52 untrained). Frozen, the distinction stays.
       The UNet still did not use the direction after 1,500 steps: its loss was the same with
       the direction word flipped, as with the encoder trained.
+    * ``high_noise_weight``: k > 1 weights each sample's loss also by ``clamp(1 / SNR, 1, k)``
+      (:func:`diffusion_loss`), for what is decided at high noise (0: off).
     """
 
     snr_gamma: float = 0.0
     ema_decay: float = 0.0
     freeze_text_encoder: bool = False
+    high_noise_weight: float = 0.0
 
 
 def _generator(seed: int, step: int, stage: int) -> torch.Generator:
@@ -184,18 +187,26 @@ def diffusion_loss(
     noise: torch.Tensor,
     timesteps: torch.Tensor,
     snr_gamma: float = 0.0,
+    high_noise_weight: float = 0.0,
 ) -> torch.Tensor:
     """Epsilon-prediction MSE. latents, noise: (B, 4, T, h, w); ids (B, L); timesteps (B,).
 
-    ``snr_gamma`` > 0: each sample's MSE weighted by ``min(SNR, gamma) / SNR`` (Min-SNR)."""
+    ``snr_gamma`` > 0: each sample's MSE weighted by ``min(SNR, gamma) / SNR`` (Min-SNR).
+    ``high_noise_weight`` = k > 1: also by ``clamp(1 / SNR, 1, k)``: up to k times more weight on
+    the steps with SNR < 1, where an error in the clean latent moves the epsilon-MSE only by a
+    factor SNR (the x0-loss's weight, capped)."""
     noisy = scheduler.add_noise(latents, noise, timesteps)
     states = encode_text(text_encoder, ids, latents.shape[2])
     pred = unet(noisy, timesteps, encoder_hidden_states=states).sample
-    if snr_gamma <= 0:
+    if snr_gamma <= 0 and high_noise_weight <= 1:
         return F.mse_loss(pred, noise)
     alpha_bar = scheduler.alphas_cumprod.to(latents.device)[timesteps]
     snr = alpha_bar / (1 - alpha_bar)
-    weight = snr.clamp(max=snr_gamma) / snr
+    weight = torch.ones_like(snr)
+    if snr_gamma > 0:
+        weight = weight * snr.clamp(max=snr_gamma) / snr
+    if high_noise_weight > 1:
+        weight = weight * (1 / snr).clamp(min=1.0, max=high_noise_weight)
     per_sample = (pred - noise).pow(2).flatten(1).mean(1)
     return (weight * per_sample).mean()
 
@@ -324,7 +335,15 @@ def train_testbed(
             data["latents"], ids, empty_ids, cfg, step
         )
         loss = diffusion_loss(
-            unet, text_encoder, scheduler, latents, batch_ids, noise, timesteps, snr_gamma
+            unet,
+            text_encoder,
+            scheduler,
+            latents,
+            batch_ids,
+            noise,
+            timesteps,
+            snr_gamma,
+            getattr(cfg, "high_noise_weight", 0.0),
         )
         opt.zero_grad(set_to_none=True)
         loss.backward()

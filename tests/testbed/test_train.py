@@ -149,3 +149,18 @@ def test_a_frozen_text_encoder_is_exported_as_built(tmp_path):
     unet = load_file(str(tmp_path / "weights/unet.safetensors"))
     start = build_components(0)["unet"].state_dict()
     assert any(not torch.equal(unet[k], start[k]) for k in unet)
+
+
+def test_high_noise_weight_only_raises_the_high_noise_steps():
+    c = build_components(0)
+    latents = torch.randn(2, 4, 8, 8, 8)
+    noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(0))
+    ids = torch.zeros(2, 16, dtype=torch.long)
+    args = (c["unet"], c["text_encoder"], c["scheduler"], latents, ids, noise)
+    with torch.no_grad():
+        low = torch.tensor([5, 10])  # SNR > 1: weight 1, the plain MSE
+        assert torch.allclose(diffusion_loss(*args, low, 0.0, 20.0), diffusion_loss(*args, low))
+        high = torch.tensor([990, 999])  # SNR ~ 0.002: 1 / SNR > 20, capped at 20
+        assert torch.allclose(
+            diffusion_loss(*args, high, 0.0, 20.0), 20 * diffusion_loss(*args, high)
+        )
