@@ -396,11 +396,11 @@ def latent_shape(
     spatial size ``// vae_scale_factor`` (height/width default to ``sample_size *
     vae_scale_factor``). Transformer pipelines with a temporally compressing VAE (Wan, CogVideoX,
     LTX-Video, Mochi, HunyuanVideo 1.5: :func:`freqlab.latents.video_factors`): ``T = (frames -
-    1) // temporal + 1``, ``C`` the noise's channels (LTX-Video's before packing); Mochi defaults
-    height/width to its ``default_height``/``default_width``; CogVideoX defaults num_frames/height/width to its
-    transformer's ``sample_frames`` / ``sample_height * spatial`` / ``sample_width * spatial`` and,
-    with a temporal patch (CogVideoX 1.5's ``patch_size_t``), pads ``T`` to a multiple of it as
-    its ``__call__`` does.
+    1) // temporal + 1``, ``C`` the noise's channels (LTX-Video's before packing). Mochi defaults
+    height/width to its ``default_height``/``default_width``; CogVideoX defaults
+    num_frames/height/width to its transformer's ``sample_frames`` / ``sample_height * spatial``
+    / ``sample_width * spatial`` and, with a temporal patch (CogVideoX 1.5's ``patch_size_t``),
+    pads ``T`` to a multiple of it as its ``__call__`` does.
     """
     num_frames = call_default(params, "num_frames", kwargs)
     height = call_default(params, "height", kwargs)
