@@ -21,6 +21,7 @@ of a metric's image encoder.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,15 +207,6 @@ def _mochi_normalise(vae: Any, z: torch.Tensor) -> torch.Tensor:
     return (z - mean) * config.scaling_factor / std
 
 
-def _mochi_frames(vae: Any, t: int) -> int:
-    # Mochi's decoder expands time by prod(temporal_expansions) (6) and drops the first
-    # factor - 1 frames: 6 (t - 1) + 1.
-    factor = 1
-    for expansion in vae.config.temporal_expansions:
-        factor *= int(expansion)
-    return (t - 1) * factor + 1
-
-
 # diffusers VAE class name -> how its pipeline decodes (and, inverted, encodes). A new family is
 # one entry here, with its pipeline's normalisation before ``vae.decode`` and its inverse for
 # ``encode_frames`` (and tests against that pipeline and of the round trip).
@@ -239,7 +231,11 @@ VIDEO_VAES: dict[str, VideoVae] = {
         normalise=_ltx_normalise,
     ),
     "AutoencoderKLMochi": VideoVae(
-        "MochiPipeline", _mochi_unnormalise, _mochi_frames, normalise=_mochi_normalise
+        "MochiPipeline",
+        _mochi_unnormalise,
+        # Its decoder expands time by prod(temporal_expansions) (6) and drops the first 5 frames.
+        _temporal_frames(lambda vae: math.prod(vae.config.temporal_expansions)),
+        normalise=_mochi_normalise,
     ),
     "AutoencoderKLHunyuanVideo15": VideoVae(
         "HunyuanVideo15Pipeline",
