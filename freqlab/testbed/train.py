@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from freqlab.atomic import atomic_path, write_atomic
 from freqlab.testbed.data import make_clips
 from freqlab.testbed.model import WEIGHT_FILES, build_components
 
@@ -289,18 +290,18 @@ def train_testbed(
 
     if not (out / "vae.safetensors").exists():
         vae_loss_final = train_vae(vae, cfg, log_fn)
-        save_file(vae.state_dict(), str(out / "vae.safetensors"))
-        (out / "vae.json").write_text(json.dumps({"vae_final_loss": vae_loss_final}))
+        _save_safetensors(vae.state_dict(), out / "vae.safetensors")
+        _write_json(out / "vae.json", {"vae_final_loss": vae_loss_final})
     if not (out / "decoder.safetensors").exists():
         vae.load_state_dict(load_file(str(out / "vae.safetensors")))
         decoder_loss = finetune_decoder(vae, cfg, log_fn)
-        save_file(vae.state_dict(), str(out / "decoder.safetensors"))
-        (out / "decoder.json").write_text(json.dumps({"decoder_final_loss": decoder_loss}))
+        _save_safetensors(vae.state_dict(), out / "decoder.safetensors")
+        _write_json(out / "decoder.json", {"decoder_final_loss": decoder_loss})
     data = prepare_data(components, cfg, out)
     ids = tokenize(tokenizer, data["captions"])
     empty_ids = tokenize(tokenizer, [""])[0]
     log.info("latents %s, scaling factor %.4f", tuple(data["latents"].shape), data["scale"])
-    (out / "latents.json").write_text(json.dumps({"vae_scaling_factor": data["scale"]}) + "\n")
+    _write_json(out / "latents.json", {"vae_scaling_factor": data["scale"]})
     snr_gamma = getattr(cfg, "snr_gamma", 0.0)
     ema = _Ema(unet, text_encoder, getattr(cfg, "ema_decay", 0.0))
 
@@ -420,7 +421,7 @@ def _truncate_loss_csv(loss_csv: Path, step: int) -> None:
     if loss_csv.exists():
         lines = loss_csv.read_text().splitlines(keepends=True)
         kept = lines[:1] + [r for r in lines[1:] if int(r.split(",")[0]) <= step]
-        loss_csv.write_text("".join(kept))
+        write_atomic(loss_csv, "".join(kept).encode())
 
 
 def _final_loss(loss_csv: Path, last: int = 100) -> float | None:
@@ -448,9 +449,8 @@ def _save_checkpoint(
     )
     if ema is not None:
         state["ema"] = ema
-    tmp = out / f"step_{step:07d}.pt.tmp"
-    torch.save(state, tmp)
-    tmp.rename(out / f"step_{step:07d}.pt")
+    with atomic_path(out / f"step_{step:07d}.pt") as tmp:
+        torch.save(state, tmp)
     for old in sorted(out.glob("step_*.pt"))[:-2]:  # keep the last two
         old.unlink()
 
@@ -461,8 +461,17 @@ def export_weights(
     """Write ``{vae,text_encoder,unet}.safetensors`` + ``testbed.json`` (scaling factor, summary)."""
     weights_dir.mkdir(parents=True, exist_ok=True)
     for name in WEIGHT_FILES:
-        state = {k: v.contiguous() for k, v in components[name].state_dict().items()}
-        save_file(state, str(weights_dir / f"{name}.safetensors"))
+        _save_safetensors(components[name].state_dict(), weights_dir / f"{name}.safetensors")
     meta = {k: v for k, v in summary.items() if k != "config"} | {"vae_scaling_factor": scale}
     meta["train_config"] = summary.get("config")
-    (weights_dir / "testbed.json").write_text(json.dumps(meta, indent=2) + "\n")
+    _write_json(weights_dir / "testbed.json", meta)
+
+
+def _save_safetensors(state: dict[str, torch.Tensor], path: Path) -> None:
+    # Atomic and with the user's umask: safetensors' own writer leaves new files 0600.
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())

@@ -293,9 +293,8 @@ def _save_checkpoint(out: Path, step: int, judge: JudgeNet, opt: Any, sched: Any
         optimizer=opt.state_dict(),
         lr_scheduler=sched.state_dict(),
     )
-    tmp = out / f".judge_step_{step:07d}.pt.tmp"
-    torch.save(state, tmp)
-    tmp.rename(out / f"judge_step_{step:07d}.pt")
+    with atomic_path(out / f"judge_step_{step:07d}.pt") as tmp:
+        torch.save(state, tmp)
     for old in sorted(out.glob("judge_step_*.pt"))[:-2]:  # keep the last two
         old.unlink()
 
@@ -303,7 +302,8 @@ def _save_checkpoint(out: Path, step: int, judge: JudgeNet, opt: Any, sched: Any
 def _truncate_csv(path: Path, step: int) -> None:
     if path.exists():
         lines = path.read_text().splitlines(keepends=True)
-        path.write_text("".join(lines[:1] + [r for r in lines[1:] if int(r.split(",")[0]) <= step]))
+        kept = lines[:1] + [r for r in lines[1:] if int(r.split(",")[0]) <= step]
+        write_atomic(path, "".join(kept).encode())
 
 
 def train_judge(cfg: JudgeConfig, out_dir: str | Path, log_fn: LogFn | None = None) -> dict:

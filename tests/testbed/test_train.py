@@ -75,6 +75,21 @@ def test_training_checkpoints_resumes_and_exports(tmp_path):
     assert {"vae.safetensors", "unet.safetensors", "text_encoder.safetensors"} <= files
 
 
+def test_training_files_are_written_with_the_users_umask(tmp_path):
+    """safetensors' writer alone leaves 0600 files; every file goes through freqlab.atomic."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        train_testbed(TrainConfig(**TINY, steps=1, checkpoint_every=1), tmp_path)
+    finally:
+        os.umask(old)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {"vae.safetensors", "step_0000001.pt", "testbed.json"} <= {p.name for p in written}
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o644)}
+    assert not [p for p in written if p.name.startswith(".")]  # no temporary file left
+
+
 def test_training_is_reproducible_from_the_seed(tmp_path):
     cfg = TrainConfig(num_clips=4, vae_steps=2, vae_batch=8, decoder_steps=1, steps=2, batch_size=2)
     first = train_testbed(cfg, tmp_path / "a")
