@@ -1,5 +1,6 @@
-"""experiments.train_testbed (task=train_testbed): the Hydra config composes (train=testbed_v2 to
-the v2 recipe), trains a few steps and logs to W&B offline."""
+"""experiments.train_testbed (task=train_testbed): the Hydra config composes (by default to the
+v2 recipe of the shipped weights, train=testbed to v1's), trains a few steps and logs to W&B
+offline."""
 
 from __future__ import annotations
 
@@ -41,19 +42,22 @@ def test_bad_training_setting_names_the_key(tmp_path, task_config):
 
 
 def test_config_defaults_are_the_library_defaults(tmp_path, task_config):
-    assert train_config(task_config(["task=train_testbed"], tmp_path)) == TrainConfig()
+    """The default recipe is the shipped weights' (testbed.json, checked against TrainConfigV2()
+    in tests/testbed/test_train.py); train=testbed is v1's."""
+    assert train_config(task_config(["task=train_testbed"], tmp_path)) == TrainConfigV2()
+    v1 = train_config(task_config(["task=train_testbed", "train=testbed"], tmp_path))
+    assert type(v1) is TrainConfig and v1 == TrainConfig()
 
 
 def test_v2_config_composes_to_the_v2_recipe(tmp_path, task_config):
     settings = train_config(task_config(["task=train_testbed", "train=testbed_v2"], tmp_path))
-    assert isinstance(settings, TrainConfigV2)
+    assert type(settings) is TrainConfigV2
     assert (
         settings.snr_gamma == 5.0
         and settings.ema_decay == 0.999
         and settings.steps == 10000
         and settings.vae_steps == 10000
     )
-    assert type(train_config(task_config(["task=train_testbed"], tmp_path))) is TrainConfig
     with pytest.raises(ConfigError, match="train.ema_decay"):
         train_config(
             task_config(["task=train_testbed", "train=testbed_v2", "train.ema_decay=1.0"], tmp_path)

@@ -111,7 +111,8 @@ def test_lr_warms_up_then_decays_to_the_floor():
 
 
 def test_shipped_weights_come_from_the_default_training_settings():
-    """``python run.py task=train_testbed`` with no overrides reproduces the shipped weights."""
+    """The shipped weights are v2's recipe (``python run.py task=train_testbed``'s default; the
+    Hydra side is checked in tests/experiments/test_train_testbed.py)."""
     import json
     from dataclasses import asdict
     from importlib import resources
@@ -119,8 +120,8 @@ def test_shipped_weights_come_from_the_default_training_settings():
     meta = json.loads(
         resources.files("freqlab.testbed.weights").joinpath("testbed.json").read_text()
     )
-    assert meta["train_config"] == asdict(TrainConfig())
-    assert meta["steps"] == TrainConfig().steps
+    assert meta["train_config"] == asdict(TrainConfigV2())
+    assert meta["steps"] == TrainConfigV2().steps
 
 
 def test_min_snr_weights_only_lower_the_low_noise_steps():
