@@ -797,8 +797,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from safetensors.torch import save_file
 
+    from freqlab.atomic import atomic_path
+
     state = check_amt_checkpoint(args.src)
-    save_file({k: v.contiguous() for k, v in state.items()}, str(args.dst))
+    with atomic_path(args.dst) as tmp:  # safetensors' own writer leaves a new file 0600
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
     count = sum(v.numel() for v in state.values())
     print(f"wrote {len(state)} tensors ({count:,} parameters) to {args.dst}")
     digest = hashlib.sha256(args.src.read_bytes()).hexdigest()

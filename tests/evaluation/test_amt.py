@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import math
+import os
 import pathlib
 
 import numpy as np
@@ -280,6 +281,9 @@ def test_convert_writes_a_plain_safetensors_file(tmp_path, state, capsys):
     plain = load_state_dict(dst)
     assert all(torch.equal(plain[k], state[k]) for k in state)
     assert not (tmp_path / "tripped").exists()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert dst.stat().st_mode & 0o777 == 0o666 & ~umask  # the user's umask, not 0600
 
 
 @pytest.mark.parametrize(
