@@ -58,6 +58,7 @@ from omegaconf import DictConfig, open_dict
 
 from evaluation.results import load_sweep
 from experiments import testbed_report as report
+from freqlab.atomic import atomic_path, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 FILTERS = ("gaussian", "butterworth")
@@ -244,7 +245,14 @@ def write_snr_clips(folder: Path, num_clips: int, seed: int = 0) -> None:
     clips, _ = make_clips(num_clips, seed=seed + 10_000)
     for i, clip in enumerate(clips):
         frames = (clip.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
-        iio.imwrite(folder / f"clip{i:03d}.gif", frames, duration=125, loop=0)
+        with atomic_path(folder / f"clip{i:03d}.gif") as tmp:
+            iio.imwrite(tmp, frames, duration=125, loop=0)
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` atomically, with the user's umask."""
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def _about(sweep: Any, num_prompts: int, num_seeds: int, refinements: int) -> str:
@@ -343,10 +351,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # The table's metrics first (the row order of each method), then every other one (CSV).
     metrics = [*report.TABLE_METRICS, *(m for m in sweep.metrics if m not in report.TABLE_METRICS)]
     rows = report.method_rows(sweep, metrics, n_resamples=args.resamples)
-    rows.to_csv(args.out / "testbed_results.csv", index=False)
+    with atomic_path(args.out / "testbed_results.csv") as tmp:
+        rows.to_csv(tmp, index=False)
     table = rows[rows.metric.isin(report.TABLE_METRICS)]
     text = report.markdown(table, _about(sweep, args.prompts, args.seeds, args.refinements))
-    (args.out / "testbed_results.md").write_text(text)
+    write_atomic(args.out / "testbed_results.md", text.encode())
     print(text, flush=True)
     figures = ["testbed_results.md", "testbed_freeinit.png"]
     report.plot_iterations(table, args.out / "testbed_freeinit.png")
@@ -361,10 +370,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.docs:
         args.docs.mkdir(parents=True, exist_ok=True)
         for name in figures:
-            shutil.copy(args.out / name, args.docs / name)
+            _copy(args.out / name, args.docs / name)
         snr_plot = args.out / "snr" / "snr_first_step.png"
         if snr_plot.exists():
-            shutil.copy(snr_plot, args.docs / "testbed_snr.png")
+            _copy(snr_plot, args.docs / "testbed_snr.png")
     return dict(markdown=text, rows=rows, figures=figures, jobs=jobs, plan=plan, shown=shown)
 
 

@@ -25,6 +25,7 @@ from evaluation.report.pairing import Passes, setting_passes
 from evaluation.report.plots import png_bytes
 from evaluation.report.tables import Delta, Table
 from evaluation.results import CONFIG_COLUMNS, DATASET_NAMES
+from freqlab.atomic import write_atomic
 
 _CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0;
@@ -149,7 +150,7 @@ def _media(
     """An ``<img>`` of a GIF (inline or copied to ``out/videos``) with captions under it."""
     if videos == "copy":
         (out / "videos").mkdir(exist_ok=True)
-        (out / "videos" / name).write_bytes(data)
+        write_atomic(out / "videos" / name, data)
         src = f"videos/{name}"
     else:
         src = _data_uri(data, "image/gif")
@@ -392,5 +393,5 @@ def write_html(
     out.mkdir(parents=True, exist_ok=True)
     page = render_html(report, out, gallery=gallery, gallery_height=gallery_height, videos=videos)
     path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
+    write_atomic(path, page.encode("utf-8"))
     return path

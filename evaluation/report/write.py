@@ -8,6 +8,7 @@ from evaluation.report.build import Report
 from evaluation.report.html import write_html
 from evaluation.report.plots import png_bytes
 from evaluation.results import GROUP_KEYS
+from freqlab.atomic import atomic_path, write_atomic
 
 
 def write_report(
@@ -30,28 +31,31 @@ def write_report(
     (out / "plots").mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for t in report.tables:
-        (out / "tables" / f"{t.name}.md").write_text(t.to_markdown())
-        (out / "tables" / f"{t.name}.tex").write_text(t.to_latex())
+        write_atomic(out / "tables" / f"{t.name}.md", t.to_markdown().encode())
+        write_atomic(out / "tables" / f"{t.name}.tex", t.to_latex().encode())
     header = f"# Report: {', '.join(str(r) for r in report.sweep.roots)}\n\n"
     written["markdown"] = out / "tables.md"
-    written["markdown"].write_text(header + "\n".join(t.to_markdown() for t in report.tables))
+    markdown = header + "\n".join(t.to_markdown() for t in report.tables)
+    write_atomic(written["markdown"], markdown.encode())
     written["latex"] = out / "tables.tex"
-    written["latex"].write_text(
-        "% \\usepackage{booktabs}\n" + "\n".join(t.to_latex() for t in report.tables)
-    )
+    latex = "% \\usepackage{booktabs}\n" + "\n".join(t.to_latex() for t in report.tables)
+    write_atomic(written["latex"], latex.encode())
     written["differences"] = out / "differences.csv"
-    report.differences.to_csv(written["differences"], index=False)
+    with atomic_path(written["differences"]) as tmp:
+        report.differences.to_csv(tmp, index=False)
     if not report.freeu_differences.empty:
         written["freeu_differences"] = out / "freeu_differences.csv"
-        report.freeu_differences.to_csv(written["freeu_differences"], index=False)
+        with atomic_path(written["freeu_differences"]) as tmp:
+            report.freeu_differences.to_csv(tmp, index=False)
     for name, fig in report.figures.items():
         written[f"plot_{name}"] = out / "plots" / f"{name}.png"
-        written[f"plot_{name}"].write_bytes(png_bytes(fig))
+        write_atomic(written[f"plot_{name}"], png_bytes(fig))
     written["results"] = out / "results_merged.parquet"
     frame = report.sweep.frame
     jobs = [str(j.path) for j in report.sweep.jobs]
     frame = frame.assign(job=frame._job.map(jobs.__getitem__)).drop(columns=[*GROUP_KEYS, "_job"])
-    frame.to_parquet(written["results"], index=False)
+    with atomic_path(written["results"]) as tmp:
+        frame.to_parquet(tmp, index=False)
     if html:
         written["html"] = write_html(
             report, out, gallery=gallery, gallery_height=gallery_height, videos=videos

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from freqlab.atomic import atomic_path
 from freqlab.data.shapes import COLOURS, DIRECTIONS
 from freqlab.testbed.data import make_clips, split_captions
 from freqlab.testbed.judge import ATTRIBUTES, NONE, load_judge, parse_caption, read_videos
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     captions = split_captions(args.split)[: args.limit]
     videos = sample(pipeline_from(args.weights), captions, list(range(args.seeds)))
     if args.save:
-        torch.save(videos, args.save)
+        with atomic_path(args.save) as tmp:
+            torch.save(videos, tmp)
     result = score(videos, captions * args.seeds)
     result |= {f"track_{k}": v for k, v in trajectories(videos, captions * args.seeds).items()}
     real, real_captions = make_clips(256, seed=1_000_002, split=args.split)

@@ -13,6 +13,7 @@ from evaluation.report.zoo import PLAIN
 from evaluation.results import config_row, load_sweep
 from experiments import testbed_report as report
 from experiments import testbed_results as tr
+from freqlab.atomic import umask_mode
 
 _FREEINIT = dict(
     d_s=0.25,
@@ -135,6 +136,9 @@ def test_every_method_and_iteration_is_paired_with_plain_sampling(tmp_path):
     report.plot_iterations(rows, tmp_path / "iterations.png")
     assert report.plot_tradeoff(rows, tmp_path / "tradeoff.png")
     assert (tmp_path / "iterations.png").stat().st_size > 10_000
+    for name in ("iterations.png", "tradeoff.png"):  # written atomically, with the umask
+        assert (tmp_path / name).stat().st_mode & 0o777 == umask_mode()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_snr_clips_are_the_testbed_training_data(tmp_path):
@@ -144,6 +148,7 @@ def test_snr_clips_are_the_testbed_training_data(tmp_path):
         "clip001.gif",
         "clip002.gif",
     ]
+    assert all(p.stat().st_mode & 0o777 == umask_mode() for p in tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(

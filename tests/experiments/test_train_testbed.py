@@ -8,6 +8,7 @@ import pytest
 
 from experiments.settings import ConfigError
 from experiments.train_testbed import run_train_testbed, train_config
+from freqlab.atomic import umask_mode
 from freqlab.testbed.train import TrainConfig, TrainConfigV2
 
 SMALL = [
@@ -29,6 +30,7 @@ def test_train_task_runs_and_logs_offline(tmp_path, monkeypatch, task_config):
     assert summary["steps"] == 2 and summary["final_loss"] > 0
     assert (tmp_path / "weights" / "unet.safetensors").exists()
     assert (tmp_path / "loss.png").stat().st_size > 5_000
+    assert (tmp_path / "loss.png").stat().st_mode & 0o777 == umask_mode()
     assert list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
 
 

@@ -133,3 +133,34 @@ def test_delta_table_wraps_instead_of_overflowing(tmp_path, rows, write_job):
     assert html.count("<br>[") == len(report.sweep.metrics)  # CI under its mean
     assert "Δ motion" in html
     assert "th { white-space: normal" in _CSS
+
+
+def test_every_report_file_is_written_atomically_with_the_umask(
+    tmp_path, rows, write_job, monkeypatch
+):
+    import os
+
+    replace, renamed = os.replace, []
+
+    def record(src, dst, *args, **kwargs):  # every file must arrive by a rename
+        renamed.append(Path(dst))
+        return replace(src, dst, *args, **kwargs)
+
+    cache = tmp_path / "cache"
+    write_job(tmp_path / "sweep" / "0", rows(cache=cache), ["freeinit.method=gaussian"])
+    write_job(tmp_path / "sweep" / "1", rows(freeu=True, cache=cache), ["freeu=model"])
+    report = build_report(tmp_path / "sweep", n_resamples=200)
+    monkeypatch.setattr(os, "replace", record)
+    old = os.umask(0o022)
+    try:
+        files = write_report(report, tmp_path / "out", gallery=2, videos="copy")
+    finally:
+        os.umask(old)
+    assert {"html", "results", "differences", "freeu_differences"} <= set(files)
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert set(files.values()) <= set(written)
+    assert any(p.parent.name == "videos" for p in written)
+    assert any(p.parent.name == "tables" for p in written)
+    assert all(not p.name.startswith(".") for p in written), written
+    assert set(written) <= set(renamed)
+    assert {p.name: p.stat().st_mode & 0o777 for p in written} == {p.name: 0o644 for p in written}
