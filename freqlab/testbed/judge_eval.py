@@ -101,26 +101,35 @@ def score(videos: torch.Tensor, captions: list[str]) -> dict[str, float]:
     return out
 
 
-def trajectories(videos: torch.Tensor, captions: list[str], tol: float = 0.35) -> dict[str, float]:
-    """Track the caption's object: per frame, the centroid of the pixels within ``tol`` (L1 over
-    RGB) of the caption's colour. Videos (N, T, 3, H, W) in [0, 1].
-
-    Returns the fraction ``tracked`` (at least 3 such pixels in every frame), and over the tracked
-    videos: mean ``speed`` (pixels per frame), ``straightness`` (net displacement / path length,
-    1 for a straight path) and ``captions_way`` (the net displacement within 60 degrees of the
-    caption's direction). Real clips give 1.0, 1.0 and speeds of 1.2-2.0.
-    """
-    n, _, _, h, w = videos.shape
+def object_path(video: torch.Tensor, colour: str, tol: float = 0.35) -> torch.Tensor | None:
+    """The path (T, 2) as (x, y) pixels of an object of the named ``colour`` in ``video``
+    (T, 3, H, W) in [0, 1]: per frame, the centroid of the pixels within ``tol`` (L1 over RGB) of
+    the colour; None when a frame has fewer than 3 such pixels."""
+    _, _, h, w = video.shape
     ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+    rgb = torch.tensor(COLOURS[colour]).view(1, 3, 1, 1)
+    mask = ((video.float() - rgb).abs().sum(1) < tol).float()  # (T, H, W)
+    mass = mask.sum((1, 2))
+    if (mass < 3).any():
+        return None
+    return torch.stack([(mask * xs).sum((1, 2)), (mask * ys).sum((1, 2))], 1) / mass[:, None]
+
+
+def trajectories(videos: torch.Tensor, captions: list[str], tol: float = 0.35) -> dict[str, float]:
+    """Track the caption's object (:func:`object_path`) in videos (N, T, 3, H, W) in [0, 1].
+
+    Returns the fraction ``tracked`` (at least 3 pixels of the caption's colour in every frame),
+    and over the tracked videos: mean ``speed`` (pixels per frame), ``straightness`` (net
+    displacement / path length, 1 for a straight path) and ``captions_way`` (the net
+    displacement within 60 degrees of the caption's direction). Real clips give 1.0, 1.0 and
+    speeds of 1.2-2.0.
+    """
     speeds, straight, way = [], [], []
-    for video, text in zip(videos.float(), captions, strict=True):
+    for video, text in zip(videos, captions, strict=True):
         parsed = parse_caption(text)
-        colour = torch.tensor(COLOURS[parsed["colour"]]).view(1, 3, 1, 1)
-        mask = ((video - colour).abs().sum(1) < tol).float()  # (T, H, W)
-        mass = mask.sum((1, 2))
-        if (mass < 3).any():
+        path = object_path(video, parsed["colour"], tol)
+        if path is None:
             continue
-        path = torch.stack([(mask * xs).sum((1, 2)), (mask * ys).sum((1, 2))], 1) / mass[:, None]
         steps = (path[1:] - path[:-1]).norm(dim=1)
         net = path[-1] - path[0]
         speeds.append(steps.mean().item())
@@ -128,7 +137,7 @@ def trajectories(videos: torch.Tensor, captions: list[str], tol: float = 0.35) -
         way.append(float(net @ torch.tensor(DIRECTIONS[parsed["direction"]]) > 0.5 * net.norm()))
     mean = lambda v: sum(v) / len(v) if v else float("nan")  # noqa: E731
     return dict(
-        tracked=len(speeds) / n,
+        tracked=len(speeds) / len(videos),
         speed=mean(speeds),
         straightness=mean(straight),
         captions_way=mean(way),
