@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from evaluation.report.pairing import setting_passes
+from evaluation.report.plots import png_bytes
 from evaluation.report.statistics import MIN_PAIRS, paired_bootstrap_ci
 from evaluation.report.zoo import CONTEXT_COLUMNS, PLAIN
 from evaluation.results import MODEL_METHODS, Sweep, missing
-from freqlab.atomic import atomic_path
+from freqlab.atomic import write_atomic
 
 # The table's columns (the four quantities: judge accuracy, learned-feature consistency,
 # pixel consistency, motion), in order.
@@ -225,8 +226,7 @@ def plot_iterations(rows: pd.DataFrame, path: Path) -> None:
     n = int(rows[rows.method == PLAIN].n.max())
     fig.suptitle(f"testbed: every method vs plain sampling, {n} prompt x seed pairs", fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    write_atomic(path, png_bytes(fig))
     plt.close(fig)
 
 
@@ -269,8 +269,7 @@ def plot_tradeoff(rows: pd.DataFrame, path: Path, motion: str = "motion") -> boo
     axes[0, -1].legend(fontsize=6)
     fig.suptitle("each method's last pass vs plain sampling (the origin), 95% CIs", fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    write_atomic(path, png_bytes(fig))
     plt.close(fig)
     return True
 
@@ -347,7 +346,6 @@ def sample_figure(
         text = arms[0][1].loc[key, "prompt"]
         axes[0].text(i * strip + strip / 2 - 3, -4, text, fontsize=6.5, ha="center", va="bottom")
     fig.subplots_adjust(left=2.0 / fig.get_figwidth(), right=0.99, top=0.95, bottom=0.01)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    write_atomic(path, png_bytes(fig))
     plt.close(fig)
     return [label.split("\n")[0] for label, _ in arms]

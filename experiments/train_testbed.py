@@ -16,9 +16,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from evaluation.report.plots import png_bytes
 from experiments.settings import ConfigError
 from experiments.training import check_group, group_values, training_run
-from freqlab.atomic import atomic_path
+from freqlab.atomic import write_atomic
 from freqlab.testbed.train import TrainConfig, TrainConfigV2, train_testbed
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,7 @@ def plot_loss(loss_csv: Path, path: Path, window: int = 50) -> None:
     lr.set_ylabel("learning rate", color="C1")
     ax.set_title(f"testbed training: final loss {frame.loss.tail(100).mean():.4f}")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    write_atomic(path, png_bytes(fig))
     plt.close(fig)
 
 

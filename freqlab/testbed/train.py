@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from freqlab.atomic import atomic_path, write_atomic
+from freqlab.atomic import atomic_path, write_atomic, write_json_atomic
 from freqlab.testbed.data import make_clips
 from freqlab.testbed.model import WEIGHT_FILES, build_components
 
@@ -304,17 +304,17 @@ def train_testbed(
     if not (out / "vae.safetensors").exists():
         vae_loss_final = train_vae(vae, cfg, log_fn)
         _save_safetensors(vae.state_dict(), out / "vae.safetensors")
-        _write_json(out / "vae.json", {"vae_final_loss": vae_loss_final})
+        write_json_atomic(out / "vae.json", {"vae_final_loss": vae_loss_final})
     if not (out / "decoder.safetensors").exists():
         vae.load_state_dict(load_file(str(out / "vae.safetensors")))
         decoder_loss = finetune_decoder(vae, cfg, log_fn)
         _save_safetensors(vae.state_dict(), out / "decoder.safetensors")
-        _write_json(out / "decoder.json", {"decoder_final_loss": decoder_loss})
+        write_json_atomic(out / "decoder.json", {"decoder_final_loss": decoder_loss})
     data = prepare_data(components, cfg, out)
     ids = tokenize(tokenizer, data["captions"])
     empty_ids = tokenize(tokenizer, [""])[0]
     log.info("latents %s, scaling factor %.4f", tuple(data["latents"].shape), data["scale"])
-    _write_json(out / "latents.json", {"vae_scaling_factor": data["scale"]})
+    write_json_atomic(out / "latents.json", {"vae_scaling_factor": data["scale"]})
     snr_gamma = getattr(cfg, "snr_gamma", 0.0)
     ema = _Ema(unet, text_encoder, getattr(cfg, "ema_decay", 0.0))
 
@@ -477,14 +477,10 @@ def export_weights(
         _save_safetensors(components[name].state_dict(), weights_dir / f"{name}.safetensors")
     meta = {k: v for k, v in summary.items() if k != "config"} | {"vae_scaling_factor": scale}
     meta["train_config"] = summary.get("config")
-    _write_json(weights_dir / "testbed.json", meta)
+    write_json_atomic(weights_dir / "testbed.json", meta)
 
 
 def _save_safetensors(state: dict[str, torch.Tensor], path: Path) -> None:
     # Atomic and with the user's umask: safetensors' own writer leaves new files 0600.
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())

@@ -124,12 +124,17 @@ def test_shipped_weights_come_from_the_default_training_settings():
     assert meta["steps"] == TrainConfigV2().steps
 
 
-def test_min_snr_weights_only_lower_the_low_noise_steps():
+def _loss_args() -> tuple:
+    """diffusion_loss's arguments before the timesteps: an untrained testbed, 2 random clips."""
     c = build_components(0)
     latents = torch.randn(2, 4, 8, 8, 8)
     noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(0))
     ids = torch.zeros(2, 16, dtype=torch.long)
-    args = (c["unet"], c["text_encoder"], c["scheduler"], latents, ids, noise)
+    return (c["unet"], c["text_encoder"], c["scheduler"], latents, ids, noise)
+
+
+def test_min_snr_weights_only_lower_the_low_noise_steps():
+    args = _loss_args()
     with torch.no_grad():
         high = torch.tensor([900, 950])  # SNR < 5: weight 1, the plain MSE
         assert torch.allclose(diffusion_loss(*args, high, 5.0), diffusion_loss(*args, high))
@@ -168,11 +173,7 @@ def test_a_frozen_text_encoder_is_exported_as_built(tmp_path):
 
 
 def test_high_noise_weight_only_raises_the_high_noise_steps():
-    c = build_components(0)
-    latents = torch.randn(2, 4, 8, 8, 8)
-    noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(0))
-    ids = torch.zeros(2, 16, dtype=torch.long)
-    args = (c["unet"], c["text_encoder"], c["scheduler"], latents, ids, noise)
+    args = _loss_args()
     with torch.no_grad():
         low = torch.tensor([5, 10])  # SNR > 1: weight 1, the plain MSE
         assert torch.allclose(diffusion_loss(*args, low, 0.0, 20.0), diffusion_loss(*args, low))
