@@ -52,6 +52,7 @@ BACKGROUNDS: dict[str, tuple[float, float, float]] = {
 }
 NUM_FRAMES = 8
 SIZE = 32
+_TRAIL_COPIES = 6  # shapes drawn along a trail (see render_clips)
 HELD_OUT_EVERY = 6  # combination (c, s, d, b) is held out when (c + s + d + b) % 6 == 0
 
 
@@ -113,6 +114,7 @@ def render_clips(
     num_frames: int = NUM_FRAMES,
     height: int = SIZE,
     width: int | None = None,
+    trail: float = 0.0,
 ) -> np.ndarray:
     """Render one clip per factor combination.
 
@@ -121,6 +123,8 @@ def render_clips(
         rng: draws the start position, radius, speed and background gradient of each clip.
         num_frames, height: the clip's length and height.
         width: its width (default: ``height``, square frames).
+        trail: length, in radii, of a fading tail behind the object (0: none), so that a single
+            frame shows which way it moves.
 
     Returns:
         (N, T, 3, H, W) float32 clips in [0, 1].
@@ -146,7 +150,17 @@ def render_clips(
     dx = gx[None, None, None, :] - centre[:, :, 0, None, None]  # (N, T, 1, W)
     dy = gy[None, None, :, None] - centre[:, :, 1, None, None]  # (N, T, H, 1)
     dx, dy = np.broadcast_arrays(dx, dy)
-    alpha = shape_alpha(combos[:, 1, None, None, None], dx, dy, radius[:, None, None, None])
+    shape, r4 = combos[:, 1, None, None, None], radius[:, None, None, None]
+    alpha = shape_alpha(shape, dx, dy, r4)
+    if trail > 0:
+        # Copies of the shape up to `trail` radii behind it, their opacity falling linearly from
+        # 0.51 (just behind) to 0.09 (the last): one frame shows which way the object moves.
+        back = -direction[:, None, None, None, :] * r4[..., None] * trail  # (N, 1, 1, 1, 2)
+        for k in range(1, _TRAIL_COPIES + 1):
+            f = k / _TRAIL_COPIES
+            ghost = shape_alpha(shape, dx - f * back[..., 0], dy - f * back[..., 1], r4)
+            opacity = 0.6 * (1 - f + 1 / _TRAIL_COPIES) / (1 + 1 / _TRAIL_COPIES)
+            alpha = np.maximum(alpha, ghost * opacity)
 
     # Smooth background: the named colour, brightened along a random direction (x0.7 .. x1.3).
     angle = rng.uniform(0, 2 * np.pi, n)
@@ -161,7 +175,12 @@ def render_clips(
 
 
 def make_clips(
-    n: int, seed: int, split: str = "train", num_frames: int = NUM_FRAMES, size: int = SIZE
+    n: int,
+    seed: int,
+    split: str = "train",
+    num_frames: int = NUM_FRAMES,
+    size: int = SIZE,
+    trail: float = 0.0,
 ) -> tuple[np.ndarray, list[str]]:
     """``n`` clips of a split, deterministic from ``seed``.
 
@@ -172,7 +191,7 @@ def make_clips(
     combos = np.array(caption_split(split))
     rng = np.random.default_rng(seed)
     chosen = combos[rng.integers(0, len(combos), n)]
-    clips = render_clips(chosen, rng, num_frames, size)
+    clips = render_clips(chosen, rng, num_frames, size, trail=trail)
     return clips, [combination_caption(tuple(int(i) for i in c)) for c in chosen]
 
 

@@ -76,6 +76,11 @@ class TrainConfigV2(TrainConfig):
       trained, 52 untrained). Frozen, the distinction stays.
     * ``high_noise_weight``: k > 1 weights each sample's loss also by ``clamp(1 / SNR, 1, k)``
       (:func:`diffusion_loss`), for what is decided at high noise (0: off).
+    * ``trail``: the UNet's training clips draw a fading tail ``trail`` radii long behind the
+      object (:func:`freqlab.data.shapes.render_clips`), so that every frame shows the direction
+      as a local shape, as the shape word is (0: none). The VAE stages keep tail-free frames, so
+      a run differing only here reuses their files. The judge, trained without tails, reads the
+      motion, not the tail.
 
     The last two are off in the shipped recipe: in pilots of 1,500 to 4,500 steps (from scratch,
     and fine-tuning v2 with a fresh frozen encoder, k = 100 and the frame-varying part of the
@@ -95,6 +100,7 @@ class TrainConfigV2(TrainConfig):
     ema_decay: float = 0.999
     freeze_text_encoder: bool = False
     high_noise_weight: float = 0.0
+    trail: float = 0.0
 
 
 def _generator(seed: int, step: int, stage: int) -> torch.Generator:
@@ -279,7 +285,7 @@ def prepare_data(components: dict[str, Any], cfg: TrainConfig, out_dir: Path) ->
             vae.load_state_dict(load_file(str(out_dir / f"{name}.safetensors")))
             meta |= json.loads((out_dir / f"{name}.json").read_text())
     vae.eval()
-    clips, captions = make_clips(cfg.num_clips, seed=cfg.seed)
+    clips, captions = make_clips(cfg.num_clips, seed=cfg.seed, trail=getattr(cfg, "trail", 0.0))
     latents = encode_clips(vae, clips)
     scale = 1.0 / latents.std().item()
     return dict(latents=latents * scale, captions=captions, scale=scale, meta=meta)

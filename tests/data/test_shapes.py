@@ -51,3 +51,21 @@ def test_geometry_scales_with_the_clip():
     assert travel[0] > 0.2 and abs(travel[0] - travel[1]) < 0.02
     wide = shapes.render_clips(combos, np.random.default_rng(0), 8, 32, 64)[0]
     assert wide.shape == (8, 3, 32, 64)
+
+
+def test_a_trail_lies_behind_the_object_and_changes_nothing_else():
+    # Same draws with and without a trail: the object itself is unchanged, the extra faint pixels
+    # lie on the side it comes from (a red circle moving right on black: left of it).
+    combos = np.array([[0, 0, 1, 0]])
+    plain = shapes.render_clips(combos, np.random.default_rng(0))[0]
+    tailed = shapes.render_clips(combos, np.random.default_rng(0), trail=2.0)[0]
+    body = plain[:, 0] > 0.5  # (T, H, W) the circle
+    np.testing.assert_array_equal(tailed[:, 0][body], plain[:, 0][body])
+    extra = (tailed[:, 0] - plain[:, 0]) > 0.05  # the tail's pixels
+    assert extra.any(axis=(1, 2)).all()  # in every frame
+    xs = np.arange(32)
+    tail_x = (extra * xs).sum(axis=(1, 2)) / extra.sum(axis=(1, 2))
+    body_x = (body * xs).sum(axis=(1, 2)) / body.sum(axis=(1, 2))
+    assert (tail_x < body_x - 2).all()
+    assert (tailed[:, 0] - plain[:, 0]).max() < 0.6  # fainter than the object
+    np.testing.assert_array_equal(make_clips(4, seed=3, trail=0.0)[0], make_clips(4, seed=3)[0])

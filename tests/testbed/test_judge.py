@@ -84,8 +84,11 @@ def test_blank_videos_are_never_read_as_the_caption(judge):
     assert all(w in (NONE, UNCERTAIN) for w in reading.names("shape"))
 
 
-def test_a_clip_played_backwards_moves_the_other_way(judge):
-    clips, captions = make_clips(32, seed=EVAL_SEED + 13, split="heldout")
+@pytest.mark.parametrize("trail", [0.0, 2.0])
+def test_a_clip_played_backwards_moves_the_other_way(judge, trail):
+    # With a trail (the testbed's training clips), backwards leaves the tail pointing the
+    # caption's way: the judge, trained on clips without tails, must read the motion.
+    clips, captions = make_clips(32, seed=EVAL_SEED + 13, split="heldout", trail=trail)
     backwards = torch.from_numpy(clips).flip(1)
     reading = read_videos(judge, backwards)
     said = [parse_caption(c)["direction"] for c in captions]
@@ -94,8 +97,9 @@ def test_a_clip_played_backwards_moves_the_other_way(judge):
     assert np.mean([r == OPPOSITE[s] for r, s in zip(read, said, strict=True)]) >= 0.9
 
 
-def test_a_frozen_clip_has_no_direction(judge):
-    clips, _ = make_clips(16, seed=EVAL_SEED + 14, split="heldout")
+@pytest.mark.parametrize("trail", [0.0, 2.0])
+def test_a_frozen_clip_has_no_direction(judge, trail):
+    clips, _ = make_clips(16, seed=EVAL_SEED + 14, split="heldout", trail=trail)
     frozen = torch.from_numpy(clips[:, :1]).expand(-1, 8, -1, -1, -1)
     assert all(w not in DIRECTIONS for w in read_videos(judge, frozen).names("direction"))
 

@@ -3,9 +3,12 @@ variant."""
 
 from __future__ import annotations
 
-import pytest
+from types import SimpleNamespace
 
-from freqlab.testbed.probe import caption_losses, swap_word
+import pytest
+import torch
+
+from freqlab.testbed.probe import caption_losses, frame_order_sensitivity, swap_word
 
 
 def test_swap_word_flips_the_direction_and_moves_the_colour():
@@ -29,3 +32,35 @@ def test_the_shipped_unet_uses_the_colour_word():
     assert set(losses) == {"true", "direction swapped", "colour swapped", "empty"}
     assert losses["colour swapped"] > 3 * losses["true"]
     assert losses["empty"] > losses["true"]
+
+
+class _StandIn(torch.nn.Module):
+    """A "UNet" (B, C, T, h, w) -> (B, C, T, h, w): per element, or a running sum over frames."""
+
+    def __init__(self, ordered: bool) -> None:
+        super().__init__()
+        self.ordered = ordered
+
+    def forward(self, x, t, encoder_hidden_states):
+        return SimpleNamespace(sample=x.cumsum(2) if self.ordered else 2 * x)
+
+
+@pytest.fixture(scope="module")
+def testbed():
+    from freqlab.models import load_model
+
+    return load_model("testbed")
+
+
+def test_frame_order_sensitivity_is_zero_only_for_an_order_blind_unet(testbed):
+    blind = SimpleNamespace(**{**testbed.components, "unet": _StandIn(ordered=False)})
+    ordered = SimpleNamespace(**{**testbed.components, "unet": _StandIn(ordered=True)})
+    assert frame_order_sensitivity(blind, timesteps=(999, 200), num_clips=2) == {999: 0.0, 200: 0.0}
+    assert all(v > 0.1 for v in frame_order_sensitivity(ordered, (999,), num_clips=2).values())
+
+
+def test_the_shipped_unet_barely_uses_frame_order(testbed):
+    """Measured with 16 clips: reversing the frames changes its prediction by 0.2% at t = 999
+    (1.2% at t = 200); the bound leaves room for another CPU's rounding."""
+    value = frame_order_sensitivity(testbed, timesteps=(999,), num_clips=4)[999]
+    assert 0 < value < 0.05
