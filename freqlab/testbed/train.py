@@ -82,11 +82,12 @@ class TrainConfigV2(TrainConfig):
       a run differing only here reuses their files. The judge, trained without tails, reads the
       motion, not the tail.
 
-    The last two are off in the shipped recipe: in pilots of 1,500 to 4,500 steps (from scratch,
-    and fine-tuning v2 with a fresh frozen encoder, k = 100 and the frame-varying part of the
-    error weighted 8x), and in a full 10,000-step run with both on, the UNet's loss became at
-    most 2% lower with the true direction word than with the flipped one, and samples still
-    moved the caption's way only by chance.
+    The last three are off in the shipped recipe: in pilots of 1,500 to 4,500 steps (from
+    scratch, and fine-tuning v2 with a fresh frozen encoder, k = 100 and the frame-varying part
+    of the error weighted 8x) and in a full 10,000-step run with the first two on, the UNet's
+    loss became at most 2% lower with the true direction word than with the flipped one; there
+    and in a full run with ``freeze_text_encoder`` and ``trail=2.0``, samples still moved the
+    caption's way only by chance (README, "What it draws").
     """
 
     num_clips: int = 16384
