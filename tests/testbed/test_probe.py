@@ -1,5 +1,5 @@
-"""freqlab.testbed.probe: swapping a caption's word, and the shipped UNet's loss per caption
-variant."""
+"""freqlab.testbed.probe: swapping a caption's word, the shipped UNet's loss per caption variant,
+its sensitivity to frame order, and which band of the initial noise picks the path."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from freqlab.testbed.probe import caption_losses, frame_order_sensitivity, swap_word
+from freqlab.testbed.probe import (
+    caption_losses,
+    frame_order_sensitivity,
+    noise_band_swap,
+    path_direction,
+    swap_word,
+)
+
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
 
 def test_swap_word_flips_the_direction_and_moves_the_colour():
@@ -64,3 +72,30 @@ def test_the_shipped_unet_barely_uses_frame_order(testbed):
     (1.2% at t = 200); the bound leaves room for another CPU's rounding."""
     value = frame_order_sensitivity(testbed, timesteps=(999,), num_clips=4)[999]
     assert 0 < value < 0.05
+
+
+def test_path_direction_reads_real_clips_and_their_reversal():
+    from freqlab.testbed.data import make_clips
+    from freqlab.testbed.judge import parse_caption
+
+    clips, captions = make_clips(8, seed=11, split="heldout")
+    for clip, caption in zip(torch.from_numpy(clips), captions, strict=True):
+        said = parse_caption(caption)
+        assert path_direction(clip, said["colour"]) == said["direction"]
+        assert path_direction(clip.flip(0), said["colour"]) == OPPOSITE[said["direction"]]
+    assert path_direction(torch.zeros(8, 3, 32, 32), "red") is None  # nothing to track
+
+
+def test_noise_band_swap_with_an_empty_band_is_the_high_noise_alone(testbed):
+    # d0 = 0 gives the zero mask: the "mix" is A itself (to float rounding), so it goes A's way.
+    swap = noise_band_swap(testbed, num_pairs=2, d0=0.0, steps=10)
+    assert swap["n"] == 2
+    assert swap["mix_follows_high"] == 1.0
+    assert set(swap) == {
+        "n",
+        "a_b_same",
+        "mix_follows_low",
+        "mix_follows_high",
+        "captions_way_a",
+        "captions_way_mix",
+    }
