@@ -129,6 +129,8 @@ def render_clips(
     Returns:
         (N, T, 3, H, W) float32 clips in [0, 1].
     """
+    if not trail >= 0:
+        raise ValueError(f"trail must be >= 0 (radii), got {trail!r}")
     width = height if width is None else width
     n = len(combos)
     # The geometry is the testbed's (pixels at 32 x 32, speed per frame of 8 frames), scaled by

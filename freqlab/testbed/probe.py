@@ -137,7 +137,8 @@ def noise_band_swap(
     way: the baseline), ``mix_follows_low`` (the mix goes B's way), ``mix_follows_high`` (A's
     way), and ``captions_way_a`` / ``captions_way_mix``.
     """
-    colour, direction = parse_caption(caption)["colour"], parse_caption(caption)["direction"]
+    said = parse_caption(caption)
+    colour, direction = said["colour"], said["direction"]
     g = torch.Generator().manual_seed(seed)
     a = torch.randn(num_pairs, 4, 8, 8, 8, generator=g)
     b = torch.randn(num_pairs, 4, 8, 8, 8, generator=g)

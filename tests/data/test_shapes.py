@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from freqlab.data import shapes
@@ -69,3 +70,5 @@ def test_a_trail_lies_behind_the_object_and_changes_nothing_else():
     assert (tail_x < body_x - 2).all()
     assert (tailed[:, 0] - plain[:, 0]).max() < 0.6  # fainter than the object
     np.testing.assert_array_equal(make_clips(4, seed=3, trail=0.0)[0], make_clips(4, seed=3)[0])
+    with pytest.raises(ValueError, match="trail must be >= 0"):
+        make_clips(1, seed=3, trail=-1.0)

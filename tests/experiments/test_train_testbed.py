@@ -64,6 +64,10 @@ def test_v2_config_composes_to_the_v2_recipe(tmp_path, task_config):
         train_config(
             task_config(["task=train_testbed", "train=testbed_v2", "train.ema_decay=1.0"], tmp_path)
         )
+    with pytest.raises(ConfigError, match="^train.trail is out of range"):
+        train_config(
+            task_config(["task=train_testbed", "train=testbed_v2", "train.trail=-1.0"], tmp_path)
+        )
 
 
 def test_switches_take_true_or_false_only(tmp_path, task_config):
