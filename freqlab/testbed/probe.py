@@ -49,13 +49,19 @@ def swap_word(caption: str, factor: str) -> str:
     return caption.replace(old, new, 1)
 
 
+def _training_latents(pipe: Any, num_clips: int, seed: int) -> tuple[torch.Tensor, list[str]]:
+    """``num_clips`` training clips as the UNet sees them: scaled latents (N, 4, T, h, w), and
+    their captions."""
+    clips, captions = make_clips(num_clips, seed=seed, split="train")
+    return encode_clips(pipe.vae.eval(), clips) * pipe.vae.config.scaling_factor, captions
+
+
 @torch.no_grad()
 def caption_losses(
     pipe: Any, num_clips: int = 64, timesteps: tuple[int, ...] = (200, 500, 800), seed: int = 7
 ) -> dict[int, dict[str, float]]:
     """``{t: {"true" | "direction swapped" | "colour swapped" | "empty": epsilon-MSE}}``."""
-    clips, captions = make_clips(num_clips, seed=seed, split="train")
-    latents = encode_clips(pipe.vae.eval(), clips) * pipe.vae.config.scaling_factor
+    latents, captions = _training_latents(pipe, num_clips, seed)
     variants = {
         "true": captions,
         "direction swapped": [swap_word(c, "direction") for c in captions],
@@ -92,8 +98,7 @@ def frame_order_sensitivity(
     0 for a UNet blind to frame order (one whose motion modules ignore their position encoding),
     whatever its input; larger the more the order of the frames changes what it predicts.
     """
-    clips, captions = make_clips(num_clips, seed=seed, split="train")
-    latents = encode_clips(pipe.vae.eval(), clips) * pipe.vae.config.scaling_factor
+    latents, captions = _training_latents(pipe, num_clips, seed)
     states = encode_text(pipe.text_encoder.eval(), tokenize(pipe.tokenizer, captions), 8)
     g = torch.Generator().manual_seed(1)
     out = {}
