@@ -31,10 +31,15 @@ def train_config(cfg: DictConfig) -> TrainConfig:
     values = group_values(cfg, "train")
     v1 = {f.name for f in fields(TrainConfig)}
     kind = TrainConfig if set(values) <= v1 else TrainConfigV2
-    positive = ("steps", "batch_size", "num_clips", "log_every")
+    positive = ("steps", "batch_size", "num_clips", "log_every", "prior_batch")
     check_group("train", values, kind, what="training", positive=positive)
     if values.get("min_lr_ratio", 0) > 1:
         raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {values['min_lr_ratio']!r}")
+    prediction = values.get("prediction_type", "epsilon")
+    if prediction not in ("epsilon", "v_prediction"):
+        raise ConfigError(
+            f"train.prediction_type must be 'epsilon' or 'v_prediction', got {prediction!r}"
+        )
     if values.get("ema_decay", 0) >= 1:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {values['ema_decay']!r}")
     return kind(**values)

@@ -48,6 +48,10 @@ def check_group(
             if not isinstance(value, bool):
                 raise ConfigError(f"{section}.{key} must be true or false, got {value!r}")
             continue
+        if isinstance(default, str):  # a choice: its values are the caller's to check
+            if not isinstance(value, str):
+                raise ConfigError(f"{section}.{key} must be a str, got {value!r}")
+            continue
         if isinstance(value, bool) or not isinstance(value, type(default) | int):
             raise ConfigError(f"{section}.{key} must be a {type(default).__name__}, got {value!r}")
         if value < 0 or (key in positive and value < 1):

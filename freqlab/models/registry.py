@@ -225,7 +225,9 @@ def _build_tiny(
     """A tiny model, built in code (no weights to locate)."""
     pipe = spec.build(seed=seed)
     if scheduler:
-        pipe.scheduler = build_scheduler(spec.scheduler, scheduler)
+        # On top of the scheduler as built: the testbed's follows its weights (prediction_type).
+        built = {k: v for k, v in pipe.scheduler.config.items() if not k.startswith("_")}
+        pipe.scheduler = build_scheduler({**spec.scheduler, **built}, scheduler)
     if dtype is not None:
         pipe = pipe.to(dtype=parse_dtype(dtype))
     return pipe

@@ -31,19 +31,25 @@ def pipeline_from(weights: str | Path | None) -> Any:
     ``step_*.pt`` (with ``decoder.safetensors`` or ``vae.safetensors`` beside it)."""
     from safetensors.torch import load_file
 
-    from freqlab.testbed.model import assemble_pipeline, build_components, testbed_pipeline
+    from freqlab.testbed.model import (
+        assemble_pipeline,
+        build_components,
+        prediction_type,
+        testbed_pipeline,
+    )
 
     if weights is None:
         return testbed_pipeline()
     path = Path(weights)
-    components = build_components(0)
     if path.is_dir():
         meta = json.loads((path / "testbed.json").read_text())
+        components = build_components(0, prediction_type(meta))
         for name in ("vae", "text_encoder", "unet"):
             components[name].load_state_dict(load_file(str(path / f"{name}.safetensors")))
         scale = meta["vae_scaling_factor"]
     else:
         state = torch.load(path, weights_only=True)
+        components = build_components(0, state.get("prediction_type", "epsilon"))
         weights = state.get("ema") or state  # the averaged weights, when the run keeps them
         components["unet"].load_state_dict(weights["unet"])
         components["text_encoder"].load_state_dict(weights["text_encoder"])

@@ -65,9 +65,10 @@ def text_config(vocab_size: int) -> dict[str, Any]:
     return dict(TEXT_CONFIG, vocab_size=vocab_size, max_position_embeddings=MAX_TOKENS)
 
 
-def build_components(seed: int = 0) -> dict[str, Any]:
+def build_components(seed: int = 0, prediction_type: str = "epsilon") -> dict[str, Any]:
     """Randomly initialised (seeded) testbed components: vae, text_encoder, tokenizer, unet
-    (UNetMotionModel), scheduler."""
+    (UNetMotionModel), scheduler (AnimateDiff's DDIM schedule; the UNet predicts
+    ``prediction_type``: ``"epsilon"`` as AnimateDiff, or ``"v_prediction"``)."""
     tokenizer = caption_tokenizer()
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(CLIPTextConfig(**text_config(len(tokenizer))))
@@ -83,7 +84,7 @@ def build_components(seed: int = 0) -> dict[str, Any]:
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         unet=unet,
-        scheduler=DDIMScheduler(**SCHEDULER_CONFIG),
+        scheduler=DDIMScheduler(**SCHEDULER_CONFIG, prediction_type=prediction_type),
     )
 
 
@@ -119,6 +120,12 @@ def weights_digest() -> str:
     return h.hexdigest()[:16]
 
 
+def prediction_type(meta: dict[str, Any]) -> str:
+    """What a UNet described by ``testbed.json`` contents predicts (weights trained before the
+    setting existed predict epsilon)."""
+    return (meta.get("train_config") or {}).get("prediction_type", "epsilon")
+
+
 def testbed_pipeline(seed: int = 0) -> AnimateDiffPipeline:
     """The trained testbed, from the safetensors shipped in :mod:`freqlab.testbed.weights`.
 
@@ -128,7 +135,7 @@ def testbed_pipeline(seed: int = 0) -> AnimateDiffPipeline:
     del seed
     root = resources.files(WEIGHTS_PACKAGE)
     meta = json.loads(root.joinpath("testbed.json").read_text())
-    components = build_components(0)
+    components = build_components(0, prediction_type(meta))
     weights = {}
     for name in WEIGHT_FILES:
         with resources.as_file(root.joinpath(f"{name}.safetensors")) as path:

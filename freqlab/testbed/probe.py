@@ -3,7 +3,7 @@ factor's word swapped, and with no caption.
 
 ``python -m freqlab.testbed.probe [--weights DIR] [--clips 64]`` encodes ``--clips`` training clips,
 noises them once per timestep (t = 200, 500, 800; the same noise for every caption variant), and
-prints the epsilon-MSE of the UNet given: the true caption; the caption with its direction
+prints the UNet's loss (epsilon-MSE, or velocity-MSE for a v-prediction UNet) given: the true caption; the caption with its direction
 flipped (left <-> right, up <-> down); with another colour; and the empty caption. A UNet that
 uses a word has a higher loss when the word is wrong; one that ignores it, the same loss.
 
@@ -60,7 +60,7 @@ def _training_latents(pipe: Any, num_clips: int, seed: int) -> tuple[torch.Tenso
 def caption_losses(
     pipe: Any, num_clips: int = 64, timesteps: tuple[int, ...] = (200, 500, 800), seed: int = 7
 ) -> dict[int, dict[str, float]]:
-    """``{t: {"true" | "direction swapped" | "colour swapped" | "empty": epsilon-MSE}}``."""
+    """``{t: {"true" | "direction swapped" | "colour swapped" | "empty": MSE of the UNet's prediction}}`` (epsilon or velocity, as the scheduler says)."""
     latents, captions = _training_latents(pipe, num_clips, seed)
     variants = {
         "true": captions,
@@ -78,8 +78,13 @@ def caption_losses(
         noise = torch.randn(latents.shape, generator=g)
         ts = torch.full((len(latents),), t)
         noisy = pipe.scheduler.add_noise(latents, noise, ts)
+        target = (  # what the UNet predicts
+            pipe.scheduler.get_velocity(latents, noise, ts)
+            if pipe.scheduler.config.prediction_type == "v_prediction"
+            else noise
+        )
         out[t] = {
-            name: (pipe.unet(noisy, ts, encoder_hidden_states=s).sample - noise)
+            name: (pipe.unet(noisy, ts, encoder_hidden_states=s).sample - target)
             .pow(2)
             .mean()
             .item()
@@ -92,7 +97,7 @@ def caption_losses(
 def frame_order_sensitivity(
     pipe: Any, timesteps: tuple[int, ...] = (999, 800, 500, 200), num_clips: int = 16, seed: int = 7
 ) -> dict[int, float]:
-    """``{t: ||f(x) - R f(R x)|| / ||f(x)||}``, f the UNet's epsilon prediction on noised training
+    """``{t: ||f(x) - R f(R x)|| / ||f(x)||}``, f the UNet's prediction on noised training
     clips (B, 4, T, h, w) with their captions, R the reversal of the frames.
 
     0 for a UNet blind to frame order (one whose motion modules ignore their position encoding),

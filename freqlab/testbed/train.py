@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from freqlab.atomic import atomic_path, write_atomic, write_json_atomic
 from freqlab.testbed.data import make_clips
 from freqlab.testbed.model import WEIGHT_FILES, build_components
+from freqlab.testbed.prior import caption_means, prior_batch, prior_loss, train_prior
 
 log = logging.getLogger(__name__)
 LogFn = Callable[[dict[str, float], int], None]
@@ -102,6 +103,10 @@ class TrainConfigV2(TrainConfig):
     freeze_text_encoder: bool = False
     high_noise_weight: float = 0.0
     trail: float = 0.0
+    prior_steps: int = 0
+    prior_weight: float = 0.0
+    prior_batch: int = 4
+    prediction_type: str = "epsilon"
 
 
 def _generator(seed: int, step: int, stage: int) -> torch.Generator:
@@ -209,26 +214,39 @@ def diffusion_loss(
     timesteps: torch.Tensor,
     snr_gamma: float = 0.0,
     high_noise_weight: float = 0.0,
+    prediction_type: str = "epsilon",
 ) -> torch.Tensor:
-    """Epsilon-prediction MSE. latents, noise: (B, 4, T, h, w); ids (B, L); timesteps (B,).
+    """Epsilon-prediction MSE (or, with ``prediction_type="v_prediction"``, the MSE of the
+    velocity ``sqrt(a) noise - sqrt(1 - a) latents``). latents, noise: (B, 4, T, h, w); ids
+    (B, L); timesteps (B,).
 
-    ``snr_gamma`` > 0: each sample's MSE weighted by ``min(SNR, gamma) / SNR`` (Min-SNR).
+    ``snr_gamma`` > 0: each sample's MSE weighted by ``min(SNR, gamma) / SNR`` (Min-SNR; for
+    velocity ``min(SNR, gamma) / (SNR + 1)``, the same weights on the clean latent's error).
     ``high_noise_weight`` = k > 1: also by ``clamp(1 / SNR, 1, k)``: up to k times more weight on
     the steps with SNR < 1, where an error in the clean latent moves the epsilon-MSE only by a
     factor SNR (the x0-loss's weight, capped)."""
     noisy = scheduler.add_noise(latents, noise, timesteps)
     states = encode_text(text_encoder, ids, latents.shape[2])
     pred = unet(noisy, timesteps, encoder_hidden_states=states).sample
+    if prediction_type == "v_prediction":
+        target = scheduler.get_velocity(latents, noise, timesteps)
+    elif prediction_type == "epsilon":
+        target = noise
+    else:
+        raise ValueError(
+            f"prediction_type must be 'epsilon' or 'v_prediction', got {prediction_type!r}"
+        )
     if snr_gamma <= 0 and high_noise_weight <= 1:
-        return F.mse_loss(pred, noise)
+        return F.mse_loss(pred, target)
     alpha_bar = scheduler.alphas_cumprod.to(latents.device)[timesteps]
     snr = alpha_bar / (1 - alpha_bar)
     weight = torch.ones_like(snr)
     if snr_gamma > 0:
-        weight = weight * snr.clamp(max=snr_gamma) / snr
+        velocity = prediction_type == "v_prediction"
+        weight = weight * snr.clamp(max=snr_gamma) / (snr + 1 if velocity else snr)
     if high_noise_weight > 1:
         weight = weight * (1 / snr).clamp(min=1.0, max=high_noise_weight)
-    per_sample = (pred - noise).pow(2).flatten(1).mean(1)
+    per_sample = (pred - target).pow(2).flatten(1).mean(1)
     return (weight * per_sample).mean()
 
 
@@ -304,7 +322,7 @@ def train_testbed(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    components = build_components(cfg.seed)
+    components = build_components(cfg.seed, getattr(cfg, "prediction_type", "epsilon"))
     vae, unet, text_encoder = components["vae"], components["unet"], components["text_encoder"]
     scheduler, tokenizer = components["scheduler"], components["tokenizer"]
 
@@ -323,15 +341,20 @@ def train_testbed(
     log.info("latents %s, scaling factor %.4f", tuple(data["latents"].shape), data["scale"])
     write_json_atomic(out / "latents.json", {"vae_scaling_factor": data["scale"]})
     snr_gamma = getattr(cfg, "snr_gamma", 0.0)
-    ema = _Ema(unet, text_encoder, getattr(cfg, "ema_decay", 0.0))
+    prior_weight = getattr(cfg, "prior_weight", 0.0)
+    names, means = caption_means(data["latents"], data["captions"])
+    prior_ids = tokenize(tokenizer, names)
+    ckpt = _latest_checkpoint(out)
+    if getattr(cfg, "prior_steps", 0) > 0 and ckpt is None:
+        _caption_prior_stage(components, cfg, out, means, prior_ids, log_fn)
 
     frozen = getattr(cfg, "freeze_text_encoder", False)
     text_encoder.requires_grad_(not frozen)
     params = list(unet.parameters()) + ([] if frozen else list(text_encoder.parameters()))
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    ema = _Ema(unet, text_encoder, getattr(cfg, "ema_decay", 0.0))  # after stage 2a's weights
     start = 0
-    ckpt = _latest_checkpoint(out)
     if ckpt is not None:
         state = torch.load(ckpt, weights_only=True)
         unet.load_state_dict(state["unet"])
@@ -350,7 +373,8 @@ def train_testbed(
     if start == 0:
         writer.writerow(["step", "loss", "lr"])
     bar = tqdm(range(start, cfg.steps), desc="unet", initial=start, total=cfg.steps, mininterval=5)
-    losses = []
+    losses: list[float] = []
+    prior_losses: list[float] = []
     for step in bar:
         latents, batch_ids, noise, timesteps = sample_batch(
             data["latents"], ids, empty_ids, cfg, step
@@ -365,9 +389,18 @@ def train_testbed(
             timesteps,
             snr_gamma,
             getattr(cfg, "high_noise_weight", 0.0),
+            getattr(cfg, "prediction_type", "epsilon"),
         )
+        total = loss
+        if prior_weight > 0:  # the caption prior kept as an extra term (loss.csv: epsilon-MSE)
+            targets, p_ids, p_noise = prior_batch(
+                means, prior_ids, cfg.prior_batch, cfg.cond_dropout, _generator(cfg.seed, step, 4)
+            )
+            p_loss = prior_loss(unet, scheduler, targets, text_encoder(p_ids)[0], p_noise)
+            prior_losses.append(p_loss.item())
+            total = loss + prior_weight * p_loss
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
@@ -378,10 +411,15 @@ def train_testbed(
             mean = float(np.mean(losses[-cfg.log_every :]))
             bar.set_postfix(loss=f"{mean:.4f}")
             if log_fn:
-                log_fn({"unet/loss": mean, "unet/lr": sched.get_last_lr()[0]}, step + 1)
+                logged = {"unet/loss": mean, "unet/lr": sched.get_last_lr()[0]}
+                if prior_losses:
+                    logged["unet/prior_loss"] = float(np.mean(prior_losses[-cfg.log_every :]))
+                log_fn(logged, step + 1)
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             loss_file.flush()
-            _save_checkpoint(out, step + 1, unet, text_encoder, opt, sched, ema.state_dict())
+            _save_checkpoint(
+                out, step + 1, unet, text_encoder, opt, sched, ema.state_dict(), scheduler
+            )
     loss_file.close()
     ema.copy_to_models()  # export the averaged weights (a no-op without EMA)
     unet.eval()
@@ -396,6 +434,44 @@ def train_testbed(
     )
     export_weights(components, data["scale"], summary, out / "weights")
     return summary
+
+
+def _caption_prior_stage(
+    components: dict[str, Any],
+    cfg: TrainConfig,
+    out: Path,
+    means: torch.Tensor,
+    ids: torch.Tensor,
+    log_fn: LogFn | None,
+) -> None:
+    """Stage 2a (or its file ``prior.safetensors``): the UNet trained on the caption prior
+    (:mod:`freqlab.testbed.prior`), loaded into ``components["unet"]``."""
+    unet = components["unet"]
+    path = out / "prior.safetensors"
+    if not path.exists():
+        settings = dict(
+            steps=cfg.prior_steps,
+            lr=cfg.lr,
+            warmup=cfg.warmup,
+            batch_size=cfg.batch_size,
+            cond_dropout=cfg.cond_dropout,
+            weight_decay=cfg.weight_decay,
+            log_every=cfg.log_every,
+        )
+        final = train_prior(
+            unet,
+            components["text_encoder"],
+            components["scheduler"],
+            means,
+            ids,
+            settings,
+            lambda step: _generator(cfg.seed, step, 3),
+            log_fn,
+        )
+        _save_safetensors(unet.state_dict(), path)
+        write_json_atomic(out / "prior.json", {"prior_final_loss": final})
+    unet.load_state_dict(load_file(str(path)))
+    log.info("caption prior: %s", json.loads((out / "prior.json").read_text()))
 
 
 class _Ema:
@@ -459,6 +535,7 @@ def _save_checkpoint(
     opt: torch.optim.Optimizer,
     sched: Any,
     ema: dict[str, Any] | None = None,
+    scheduler: Any = None,
 ) -> None:
     state = dict(
         step=step,
@@ -469,6 +546,8 @@ def _save_checkpoint(
     )
     if ema is not None:
         state["ema"] = ema
+    if scheduler is not None:  # what the UNet predicts, for judge_eval and the probe
+        state["prediction_type"] = scheduler.config.prediction_type
     with atomic_path(out / f"step_{step:07d}.pt") as tmp:
         torch.save(state, tmp)
     for old in sorted(out.glob("step_*.pt"))[:-2]:  # keep the last two

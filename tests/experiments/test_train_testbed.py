@@ -76,3 +76,15 @@ def test_switches_take_true_or_false_only(tmp_path, task_config):
     assert on.freeze_text_encoder is True
     with pytest.raises(ConfigError, match="^train.freeze_text_encoder must be true or false"):
         train_config(task_config([*base, "train.freeze_text_encoder=1"], tmp_path))
+
+
+def test_prediction_type_is_one_of_two(tmp_path, task_config):
+    base = ["task=train_testbed", "train=testbed_v2"]
+    v = train_config(task_config([*base, "train.prediction_type=v_prediction"], tmp_path))
+    assert v.prediction_type == "v_prediction"
+    with pytest.raises(ConfigError, match="^train.prediction_type must be 'epsilon' or"):
+        train_config(task_config([*base, "train.prediction_type=sample"], tmp_path))
+    with pytest.raises(ConfigError, match="^train.prediction_type must be a str"):
+        train_config(task_config([*base, "train.prediction_type=1"], tmp_path))
+    with pytest.raises(ConfigError, match="^train.prior_batch is out of range"):
+        train_config(task_config([*base, "train.prior_batch=0"], tmp_path))

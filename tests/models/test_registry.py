@@ -139,6 +139,14 @@ def test_tiny_scheduler_override_and_dtype_name():
     assert next(pipe.unet.parameters()).dtype == torch.float64
 
 
+def test_a_scheduler_override_keeps_what_the_testbed_predicts():
+    # The override applies on top of the scheduler the weights were trained for.
+    built = load_model("testbed").scheduler.config
+    pipe = load_model("testbed", scheduler={"timestep_spacing": "trailing"})
+    assert pipe.scheduler.config.timestep_spacing == "trailing"
+    assert pipe.scheduler.config.prediction_type == built.prediction_type
+
+
 def test_device_auto_on_this_machine():
     pipe = load_model("tiny_modelscope", device="auto")
     expected = "cuda" if torch.cuda.is_available() else "cpu"
