@@ -20,17 +20,18 @@ from evaluation.report.plots import png_bytes
 from experiments.settings import ConfigError
 from experiments.training import check_group, group_values, training_run
 from freqlab.atomic import write_atomic
-from freqlab.testbed.train import TrainConfig, TrainConfigV2, train_testbed
+from freqlab.testbed.train import TrainConfig, TrainConfigV3, train_testbed
 
 log = logging.getLogger(__name__)
 
 
 def train_config(cfg: DictConfig) -> TrainConfig:
-    """The ``train`` group as a :class:`TrainConfig`, or a :class:`TrainConfigV2` when it sets
-    v2's keys (``train=testbed_v2``); unknown keys raise a ConfigError."""
+    """The ``train`` group as a :class:`TrainConfig`, or a :class:`TrainConfigV3` when it sets
+    keys v1 lacks (``train=testbed_v3``, and ``train=testbed_v2``, whose file sets every key to
+    v2's value); unknown keys raise a ConfigError."""
     values = group_values(cfg, "train")
     v1 = {f.name for f in fields(TrainConfig)}
-    kind = TrainConfig if set(values) <= v1 else TrainConfigV2
+    kind = TrainConfig if set(values) <= v1 else TrainConfigV3
     positive = ("steps", "batch_size", "num_clips", "log_every", "prior_batch")
     check_group("train", values, kind, what="training", positive=positive)
     if values.get("min_lr_ratio", 0) > 1:

@@ -92,6 +92,9 @@ VIDEOCRAFTER2_SCHEDULER = dict(
     scale_mid_step=400,
 )
 TINY_SCHEDULER = dict(_class_name="DDIMScheduler", **tiny.SCHEDULER_CONFIG)
+# The shipped testbed (v3) predicts the velocity on AnimateDiff's schedule; its testbed.json says
+# so too (train_config.prediction_type, which loads it; a test checks the two agree).
+TESTBED_SCHEDULER = dict(TINY_SCHEDULER, prediction_type="v_prediction")
 
 # --------------------------------------------------------------------------- FreeU factors
 
@@ -211,7 +214,7 @@ MODELS: dict[str, ModelSpec] = {
         decode_chunk=16,
         description="AnimateDiff-architecture testbed trained on CPU on synthetic shape videos "
         "(freqlab.testbed); shipped weights, offline.",
-        scheduler=dict(TINY_SCHEDULER),
+        scheduler=dict(TESTBED_SCHEDULER),
         references=("freqlab/testbed/weights/testbed.json (training settings)",),
         weights_digest=_testbed_digest,
         max_frames=tiny.MOTION_MAX_FRAMES,  # the testbed's UNetMotionModel has tiny's config

@@ -2,7 +2,8 @@
 
 The pipeline is diffusers' :class:`AnimateDiffPipeline` (a UNet2DConditionModel lifted to a
 UNetMotionModel through a MotionAdapter), a small AutoencoderKL (32x32 RGB -> 4x8x8 latents) and a
-small CLIPTextModel, with AnimateDiff's DDIM schedule. Sizes are those of
+small CLIPTextModel, with AnimateDiff's DDIM schedule; the shipped UNet (v3) predicts the velocity
+rather than AnimateDiff's epsilon, as its ``testbed.json`` records (:func:`prediction_type`). Sizes are those of
 :mod:`freqlab.models.tiny`; only the tokenizer differs: the byte-level CLIP BPE plus merges that
 make every caption word (:func:`freqlab.testbed.data.caption_words`) a single token.
 """

@@ -1,19 +1,18 @@
-"""The caption prior: what the testbed's UNet should predict from pure noise (training stage 2a).
+"""The caption prior: what the testbed's UNet should predict from pure noise (a training term).
 
 Sampling starts from pure noise at the last training timestep ``T - 1``. There, the clean video
 that minimises the expected x0-error given only the caption is the mean of that caption's
 training clips: for "moving right" the object sits on the left in the first frames and on the
-right in the last. AnimateDiff's epsilon-MSE teaches this only weakly: at ``T - 1`` an x0-error
-costs ``SNR(T - 1)`` (about 0.005) times as much, the target is one clip rather than the mean, and
-the noisy latent still leaks that clip (the SNR leak FreeInit is about), so the UNet learns to
-read the object's path from the noise. A UNet trained on epsilon-MSE alone ignores the direction
-word (README, "What it draws"); regressing each caption's mean from pure noise, it learns to use
-the word within about a thousand steps.
+right in the last. The diffusion loss teaches this only weakly: at ``T - 1`` the target is one
+clip rather than the mean, and the noisy latent still leaks that clip (the SNR leak FreeInit is
+about), so the UNet learns to read the object's path from the noise; an epsilon-MSE also weighs
+an x0-error there by ``SNR(T - 1)``, about 0.005.
 
-So the testbed's recipe (``prior_steps``, ``prior_weight`` of
-:class:`freqlab.testbed.train.TrainConfigV2`) first trains the UNet on :func:`prior_loss` alone
-(stage 2a), then keeps it as a weighted extra term of the epsilon-MSE (stage 2b). The model
-stays an epsilon-predicting UNet with AnimateDiff's schedule; only its training changes.
+:func:`prior_loss` regresses each caption's mean from pure noise instead. The testbed's v3
+recipe (``prior_weight`` of :class:`freqlab.testbed.train.TrainConfigV3`) adds it to every UNet
+step, with a velocity-predicting UNet and a frozen text encoder (README, "What it draws");
+``prior_steps`` can also train on it alone before the main stage. The model keeps AnimateDiff's
+architecture and noise schedule; only its training changes.
 """
 
 from __future__ import annotations

@@ -60,35 +60,35 @@ class TrainConfig:
 
 @dataclass
 class TrainConfigV2(TrainConfig):
-    """The recipe of the shipped testbed, v2 (``conf/train/testbed_v2.yaml``, the default of
-    ``task=train_testbed``; defaults: the shipped weights): v1's fields with longer VAE stages,
-    4x the clips and 4x the clips seen by the UNet, plus fields that v1 lacks (off at zero):
+    """The recipe of v2, the testbed shipped until 2026-12-05 (``conf/train/testbed_v2.yaml``):
+    v1's fields with longer VAE stages, 4x the clips and 4x the clips seen by the UNet, plus
+    fields that v1 lacks (off at zero):
 
     * ``snr_gamma``: Min-SNR-gamma loss weights (Hang et al., 2023): each sample's
       epsilon-MSE is weighted by ``min(SNR(t), gamma) / SNR(t)``, so the many easy low-noise
-      steps stop dominating the gradient and the high-noise steps, where a sample's layout,
-      colours and motion are decided, get a larger share (0: uniform weights, as v1).
+      steps stop dominating the gradient (0: uniform weights, as v1).
     * ``ema_decay``: an exponential moving average of the UNet and text encoder weights is kept
       and exported instead of the last weights (0: none, as v1).
     * ``freeze_text_encoder``: keep the (seeded, random) text encoder as built, as AnimateDiff
       and Stable Diffusion keep their pretrained CLIP frozen. Trained jointly (v1, v2), it learns
-      to suppress what the UNet does not use: v2's encoder maps "moving left" and "moving right"
-      to hidden states 1.2 apart (summed over tokens), the untrained one 30.7 apart (colours: 70
-      trained, 52 untrained). Frozen, the distinction stays.
+      to suppress what the UNet does not yet use: by step 2,500 of a run it mapped "moving left"
+      and "moving right" to hidden states 0.4 apart (summed over tokens), against 8.8 as built,
+      while colours moved further apart (8.8 to 17).
     * ``high_noise_weight``: k > 1 weights each sample's loss also by ``clamp(1 / SNR, 1, k)``
       (:func:`diffusion_loss`), for what is decided at high noise (0: off).
     * ``trail``: the UNet's training clips draw a fading tail ``trail`` radii long behind the
       object (:func:`freqlab.data.shapes.render_clips`), so that every frame shows the direction
-      as a local shape, as the shape word is (0: none). The VAE stages keep tail-free frames, so
-      a run differing only here reuses their files. The judge, trained without tails, reads the
-      motion, not the tail.
+      as a local shape (0: none). The VAE stages keep tail-free frames, so a run differing only
+      here reuses their files.
+    * ``prior_steps``, ``prior_weight``, ``prior_batch``: the caption prior
+      (:mod:`freqlab.testbed.prior`): ``prior_steps`` UNet steps on it alone before the main
+      stage, and ``prior_weight`` times its loss on ``prior_batch`` captions added to every
+      main step (0: off).
+    * ``prediction_type``: what the UNet predicts, ``"epsilon"`` (AnimateDiff, v1, v2) or
+      ``"v_prediction"`` (the velocity; same architecture and noise schedule).
 
-    The last three are off in the shipped recipe: in pilots of 1,500 to 4,500 steps (from
-    scratch, and fine-tuning v2 with a fresh frozen encoder, k = 100 and the frame-varying part
-    of the error weighted 8x) and in a full 10,000-step run with the first two on, the UNet's
-    loss became at most 2% lower with the true direction word than with the flipped one; there
-    and in a full run with ``freeze_text_encoder`` and ``trail=2.0``, samples still moved the
-    caption's way only by chance (README, "What it draws").
+    v3's recipe (:class:`TrainConfigV3`) turns on the last two and the frozen encoder; the
+    others did not make v2's samples follow the direction word (README, "What it draws").
     """
 
     num_clips: int = 16384
@@ -107,6 +107,29 @@ class TrainConfigV2(TrainConfig):
     prior_weight: float = 0.0
     prior_batch: int = 4
     prediction_type: str = "epsilon"
+
+
+@dataclass
+class TrainConfigV3(TrainConfigV2):
+    """The recipe of the shipped testbed, v3 (``conf/train/testbed_v3.yaml``, the default of
+    ``task=train_testbed``; defaults: the shipped weights): v2's, with three changes that
+    together make the samples move the caption's way (README, "What it draws"):
+
+    * the UNet predicts the velocity (``prediction_type="v_prediction"``, plain MSE,
+      ``snr_gamma=0``): at high noise its output is then mostly the clean video, which can carry
+      the caption's layout; an epsilon-predictor must copy its input to within a fraction of a
+      percent before any of it shows;
+    * the caption prior (``prior_weight=1.0``): each step also regresses, from pure noise at
+      ``t = 999``, each of 4 captions' mean training clip, which says where each direction's
+      object is in each frame;
+    * the text encoder stays as built (``freeze_text_encoder``), so it keeps the direction words
+      apart while the UNet learns to use them.
+    """
+
+    snr_gamma: float = 0.0
+    freeze_text_encoder: bool = True
+    prior_weight: float = 1.0
+    prediction_type: str = "v_prediction"
 
 
 def _generator(seed: int, step: int, stage: int) -> torch.Generator:

@@ -4,12 +4,14 @@ offline."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
 from experiments.settings import ConfigError
 from experiments.train_testbed import run_train_testbed, train_config
 from freqlab.atomic import umask_mode
-from freqlab.testbed.train import TrainConfig, TrainConfigV2
+from freqlab.testbed.train import TrainConfig, TrainConfigV2, TrainConfigV3
 
 SMALL = [
     "task=train_testbed",
@@ -46,14 +48,14 @@ def test_bad_training_setting_names_the_key(tmp_path, task_config):
 def test_config_defaults_are_the_library_defaults(tmp_path, task_config):
     """The default recipe is the shipped weights' (testbed.json, checked against TrainConfigV2()
     in tests/testbed/test_train.py); train=testbed is v1's."""
-    assert train_config(task_config(["task=train_testbed"], tmp_path)) == TrainConfigV2()
+    assert train_config(task_config(["task=train_testbed"], tmp_path)) == TrainConfigV3()
     v1 = train_config(task_config(["task=train_testbed", "train=testbed"], tmp_path))
     assert type(v1) is TrainConfig and v1 == TrainConfig()
 
 
 def test_v2_config_composes_to_the_v2_recipe(tmp_path, task_config):
     settings = train_config(task_config(["task=train_testbed", "train=testbed_v2"], tmp_path))
-    assert type(settings) is TrainConfigV2
+    assert asdict(settings) == asdict(TrainConfigV2())  # every key set to v2's value
     assert (
         settings.snr_gamma == 5.0
         and settings.ema_decay == 0.999

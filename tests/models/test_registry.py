@@ -141,10 +141,19 @@ def test_tiny_scheduler_override_and_dtype_name():
 
 def test_a_scheduler_override_keeps_what_the_testbed_predicts():
     # The override applies on top of the scheduler the weights were trained for.
+    import json
+    from importlib import resources
+
     built = load_model("testbed").scheduler.config
     pipe = load_model("testbed", scheduler={"timestep_spacing": "trailing"})
     assert pipe.scheduler.config.timestep_spacing == "trailing"
     assert pipe.scheduler.config.prediction_type == built.prediction_type
+    # The registry's entry (task=snr's levels table reads it) agrees with the shipped weights.
+    meta = json.loads(
+        resources.files("freqlab.testbed.weights").joinpath("testbed.json").read_text()
+    )
+    assert get_model_spec("testbed").scheduler["prediction_type"] == built.prediction_type
+    assert built.prediction_type == meta["train_config"]["prediction_type"]
 
 
 def test_device_auto_on_this_machine():

@@ -48,8 +48,8 @@ def test_shipped_weights_load_and_generate_offline(no_network):
 
 
 def test_shipped_weights_denoise_held_out_clips():
-    """The shipped UNet has learnt: its epsilon-MSE on clips of held-out captions is a small
-    fraction of an untrained UNet's (about 1)."""
+    """The shipped UNet has learnt: its loss (velocity-MSE for v3) on clips of held-out captions
+    is a small fraction of an untrained UNet's (about 1)."""
     from freqlab.models import load_model
 
     pipe = load_model("testbed")
@@ -60,11 +60,18 @@ def test_shipped_weights_denoise_held_out_clips():
         g = torch.Generator().manual_seed(0)
         noise = torch.randn(latents.shape, generator=g)
         timesteps = torch.linspace(50, 950, len(clips)).long()
+        kind = pipe.scheduler.config.prediction_type
         args = (latents, ids, noise, timesteps)
-        trained = diffusion_loss(pipe.unet, pipe.text_encoder, pipe.scheduler, *args).item()
-        untrained = build_components(0)
+        trained = diffusion_loss(
+            pipe.unet, pipe.text_encoder, pipe.scheduler, *args, prediction_type=kind
+        ).item()
+        untrained = build_components(0, kind)
         scratch = diffusion_loss(
-            untrained["unet"], untrained["text_encoder"], untrained["scheduler"], *args
+            untrained["unet"],
+            untrained["text_encoder"],
+            untrained["scheduler"],
+            *args,
+            prediction_type=kind,
         ).item()
     assert scratch > 0.5 and trained < 0.2 * scratch, (trained, scratch)
 

@@ -14,6 +14,7 @@ from freqlab.testbed.model import build_components
 from freqlab.testbed.train import (
     TrainConfig,
     TrainConfigV2,
+    TrainConfigV3,
     _lr_lambda,
     diffusion_loss,
     encode_clips,
@@ -111,7 +112,7 @@ def test_lr_warms_up_then_decays_to_the_floor():
 
 
 def test_shipped_weights_come_from_the_default_training_settings():
-    """The shipped weights are v2's recipe (``python run.py task=train_testbed``'s default; the
+    """The shipped weights are v3's recipe (``python run.py task=train_testbed``'s default; the
     Hydra side is checked in tests/experiments/test_train_testbed.py)."""
     import json
     from dataclasses import asdict
@@ -120,8 +121,8 @@ def test_shipped_weights_come_from_the_default_training_settings():
     meta = json.loads(
         resources.files("freqlab.testbed.weights").joinpath("testbed.json").read_text()
     )
-    assert meta["train_config"] == asdict(TrainConfigV2())
-    assert meta["steps"] == TrainConfigV2().steps
+    assert meta["train_config"] == asdict(TrainConfigV3())
+    assert meta["steps"] == TrainConfigV3().steps
 
 
 def _loss_args() -> tuple:
